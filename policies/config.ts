@@ -1,0 +1,146 @@
+// The k8s-ee configuration: its shape and its defaults (the PRD's). Loading and validation live in config-load.ts.
+
+export const DATABASES = ['postgresql', 'mariadb', 'mongodb', 'redis', 'minio'] as const;
+export type Database = (typeof DATABASES)[number];
+
+/** Resource amounts for a quota: requests and limits of CPU, memory and storage, and object counts. */
+export interface QuotaAmounts {
+  requestsCpu?: string;
+  requestsMemory?: string;
+  limitsCpu?: string;
+  limitsMemory?: string;
+  requestsStorage?: string;
+  pods?: number;
+  services?: number;
+  persistentVolumeClaims?: number;
+  secrets?: number;
+  configMaps?: number;
+}
+
+export interface PeerSelector {
+  /** Namespace name of the peer (matched through the kubernetes.io/metadata.name label). */
+  namespace: string;
+  /** Pod labels of the peer; empty means every pod in that namespace. */
+  podLabels: Record<string, string>;
+}
+
+export interface Config {
+  /** Regular expression with named groups `project` and `number` that a managed namespace name matches. */
+  namespacePattern: string;
+  /** Preview URLs are https://{namespace}.{previewDomain}. */
+  previewDomain: string;
+  podSecurity: { level: 'restricted'; version: string };
+  /** Identities allowed to change managed labels and baseline objects besides k8s-ee itself. */
+  platformIdentities: { users: string[]; groups: string[] };
+  /** The identity k8s-ee's own API calls run as (its ServiceAccount). */
+  selfUser: string;
+  quota: { base: QuotaAmounts; perDatabase: Record<Database, QuotaAmounts> };
+  limitRange: {
+    defaultRequest: { cpu: string; memory: string };
+    default: { cpu: string; memory: string };
+    max: { cpu: string; memory: string };
+  };
+  networkPolicy: {
+    dns: PeerSelector & { ports: number[] };
+    ingressController: PeerSelector;
+    monitoring: PeerSelector;
+    /** Egress to the internet; the listed CIDRs (private ranges by default) stay closed. */
+    internetEgress: { enabled: boolean; exceptCidrs: string[] };
+  };
+  pins: { label: string; value: string; maxPinned: number; maxDuration: string; warnBefore: string };
+  mutation: {
+    /** Resource requests/limits set on containers that declare none. */
+    defaultResources: { requests: { cpu: string; memory: string }; limits: { memory: string } };
+    /** Default runAsUser/runAsGroup for pods whose images would otherwise run as root; 0 disables. */
+    runAsUser: number;
+    runAsGroup: number;
+  };
+  sweeper: {
+    schedule: string;
+    diskSchedule: string;
+    releaseGrace: string;
+    neverDeployedGrace: string;
+    ttl: string;
+    maxDeletionsPerRun: number;
+    stuckAfter: string;
+    deleteReleasedVolumes: boolean;
+    diskWarnRatio: number;
+    imagePrune: { enabled: boolean; image: string; thresholdRatio: number };
+    github: { apiUrl: string; tokenEnv: string; repositories: Record<string, string> };
+  };
+  webhook: { maxBodyBytes: number };
+}
+
+const DEFAULT_DB_INCREMENT: QuotaAmounts = {
+  requestsCpu: '100m',
+  requestsMemory: '256Mi',
+  limitsCpu: '500m',
+  limitsMemory: '512Mi',
+  requestsStorage: '2Gi',
+  pods: 2,
+  services: 2,
+  persistentVolumeClaims: 1,
+};
+
+export function defaultConfig(): Config {
+  return {
+    namespacePattern: '^(?<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?<number>[1-9][0-9]*)$',
+    previewDomain: 'preview.example.com',
+    podSecurity: { level: 'restricted', version: 'latest' },
+    platformIdentities: { users: [], groups: ['system:masters'] },
+    selfUser: 'system:serviceaccount:k8s-ee-system:k8s-ee',
+    quota: {
+      base: {
+        requestsCpu: '300m',
+        requestsMemory: '512Mi',
+        limitsCpu: '1',
+        limitsMemory: '1Gi',
+        requestsStorage: '1Gi',
+        pods: 10,
+        services: 5,
+        persistentVolumeClaims: 2,
+      },
+      perDatabase: {
+        postgresql: { ...DEFAULT_DB_INCREMENT },
+        mariadb: { ...DEFAULT_DB_INCREMENT },
+        mongodb: { ...DEFAULT_DB_INCREMENT, requestsMemory: '384Mi', limitsMemory: '768Mi' },
+        redis: { ...DEFAULT_DB_INCREMENT, requestsCpu: '50m', requestsMemory: '64Mi', limitsMemory: '128Mi', requestsStorage: '1Gi' },
+        minio: { ...DEFAULT_DB_INCREMENT, requestsMemory: '128Mi', limitsMemory: '256Mi', requestsStorage: '5Gi' },
+      },
+    },
+    limitRange: {
+      defaultRequest: { cpu: '50m', memory: '64Mi' },
+      default: { cpu: '200m', memory: '256Mi' },
+      max: { cpu: '1', memory: '1Gi' },
+    },
+    networkPolicy: {
+      dns: { namespace: 'kube-system', podLabels: { 'k8s-app': 'kube-dns' }, ports: [53] },
+      ingressController: { namespace: 'kube-system', podLabels: { 'app.kubernetes.io/name': 'traefik' } },
+      monitoring: { namespace: 'observability', podLabels: {} },
+      internetEgress: {
+        enabled: true,
+        exceptCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+      },
+    },
+    pins: { label: 'preserve', value: 'true', maxPinned: 3, maxDuration: '48h', warnBefore: '1h' },
+    mutation: {
+      defaultResources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+      runAsUser: 0,
+      runAsGroup: 0,
+    },
+    sweeper: {
+      schedule: '* * * * *',
+      diskSchedule: '*/5 * * * *',
+      releaseGrace: '1m',
+      neverDeployedGrace: '30m',
+      ttl: '7d',
+      maxDeletionsPerRun: 10,
+      stuckAfter: '10m',
+      deleteReleasedVolumes: true,
+      diskWarnRatio: 0.8,
+      imagePrune: { enabled: false, image: 'rancher/k3s:latest', thresholdRatio: 0.85 },
+      github: { apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', repositories: {} },
+    },
+    webhook: { maxBodyBytes: 3 * 1024 * 1024 },
+  };
+}

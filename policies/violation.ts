@@ -1,0 +1,27 @@
+// A violation is one broken rule on one field, with what to do about it. Every check returns a list of them,
+// so a developer sees all problems of an object in one message.
+export interface Violation {
+  /** Short rule id, e.g. `pss:privileged`, `ingress-host`, `managed-labels`. */
+  rule: string;
+  /** Field path in the object, Kubernetes style: `spec.template.spec.containers[0].securityContext.privileged`. */
+  path: string;
+  /** What is wrong, in a sentence. */
+  message: string;
+  /** How to fix it, in a sentence. */
+  fix: string;
+}
+
+export function violation(rule: string, path: string, message: string, fix: string): Violation {
+  return { rule, path, message, fix };
+}
+
+/** One line per violation: `path: message (rule). Fix: fix` */
+export function formatViolation(v: Violation): string {
+  return `${v.path}: ${v.message} [${v.rule}]. Fix: ${v.fix}`;
+}
+
+/** The denial message for an object: a heading and every violation on its own line. */
+export function formatViolations(subject: string, violations: Violation[]): string {
+  const lines = violations.map((v, i) => `(${i + 1}) ${formatViolation(v)}`);
+  return `k8s-ee denied ${subject}: ${violations.length} problem${violations.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
+}
