@@ -1,0 +1,306 @@
+// The baseline of a managed namespace: its ResourceQuota, LimitRange and NetworkPolicies, built from the
+// configuration and the databases the environment declares. Pure: data in, objects out. The reconciler and the
+// admission gate apply these objects with server-side apply; the ValidatingAdmissionPolicy relies on the hash.
+import { createHash } from 'node:crypto';
+import { addQuantities, parseQuantity } from '../lib/quantity.ts';
+import { DATABASES, type Config, type Database, type PeerSelector, type QuotaAmounts } from './config.ts';
+import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, ENVIRONMENT_DATABASES_KEY, LABELS } from './names.ts';
+import { matchNamespace } from './namespace.ts';
+import { violation, type Violation } from './violation.ts';
+
+export type BaselineKind = 'ResourceQuota' | 'LimitRange' | 'NetworkPolicy';
+
+/** A baseline object as it is applied (an apply configuration: only the fields k8s-ee owns). */
+export interface BaselineObject {
+  apiVersion: string;
+  kind: BaselineKind;
+  metadata: { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string> };
+  spec: Record<string, unknown>;
+}
+
+/** The kinds of the baseline, with their collection paths (for lists and watches across namespaces). */
+export const BASELINE_KINDS: readonly { kind: BaselineKind; apiVersion: string; plural: string; path: string }[] = [
+  { kind: 'ResourceQuota', apiVersion: 'v1', plural: 'resourcequotas', path: '/api/v1/resourcequotas' },
+  { kind: 'LimitRange', apiVersion: 'v1', plural: 'limitranges', path: '/api/v1/limitranges' },
+  {
+    kind: 'NetworkPolicy',
+    apiVersion: 'networking.k8s.io/v1',
+    plural: 'networkpolicies',
+    path: '/apis/networking.k8s.io/v1/networkpolicies',
+  },
+];
+
+/** Annotation on each baseline object: the hash of what k8s-ee applied, so a stale object is seen without diffing. */
+export const SPEC_HASH_ANNOTATION = 'k8s-ee.io/spec-hash';
+
+/** Label selector for every k8s-ee baseline object. */
+export const BASELINE_SELECTOR = `${LABELS.baselineObject}=true`;
+
+/** Labels on every baseline object: the baseline marker and the namespace's managed labels. */
+export function baselineLabels(namespace: string, config: Pick<Config, 'namespacePattern'>): Record<string, string> {
+  const labels: Record<string, string> = {
+    'app.kubernetes.io/managed-by': 'k8s-ee',
+    [LABELS.baselineObject]: 'true',
+    [LABELS.managed]: 'true',
+  };
+  const ns = matchNamespace(namespace, config);
+  if (ns) {
+    labels[LABELS.project] = ns.project;
+    labels[LABELS.pr] = String(ns.number);
+  }
+  return labels;
+}
+
+const QUOTA_KEYS: readonly [keyof QuotaAmounts, string, 'cpu' | 'memory' | 'count'][] = [
+  ['requestsCpu', 'requests.cpu', 'cpu'],
+  ['requestsMemory', 'requests.memory', 'memory'],
+  ['limitsCpu', 'limits.cpu', 'cpu'],
+  ['limitsMemory', 'limits.memory', 'memory'],
+  ['requestsStorage', 'requests.storage', 'memory'],
+  ['pods', 'pods', 'count'],
+  ['services', 'services', 'count'],
+  ['persistentVolumeClaims', 'persistentvolumeclaims', 'count'],
+  ['secrets', 'secrets', 'count'],
+  ['configMaps', 'configmaps', 'count'],
+];
+
+/**
+ * The quota's `hard` amounts: the base plus one increment per declared database. A resource the base leaves
+ * unlimited (absent) stays unlimited; increments only grow limits the base sets.
+ */
+export function quotaHard(databases: readonly Database[], config: Pick<Config, 'quota'>): Record<string, string> {
+  const hard: Record<string, string> = {};
+  const increments = databases.map((db) => config.quota.perDatabase[db]);
+  for (const [field, key, style] of QUOTA_KEYS) {
+    const base = config.quota.base[field];
+    if (base === undefined) continue;
+    const parts = [base, ...increments.map((inc) => inc[field])].map((v) => (v === undefined ? undefined : String(v)));
+    hard[key] = addQuantities(parts, style);
+  }
+  return hard;
+}
+
+function peer(selector: PeerSelector): Record<string, unknown> {
+  return {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': selector.namespace } },
+    podSelector: Object.keys(selector.podLabels).length ? { matchLabels: { ...selector.podLabels } } : {},
+  };
+}
+
+const ALL_PODS = {};
+
+type Obj = Record<string, unknown>;
+const isObj = (value: unknown): value is Obj => typeof value === 'object' && value !== null && !Array.isArray(value);
+const obj = (value: unknown): Obj => (isObj(value) ? value : {});
+
+function networkPolicySpecs(config: Pick<Config, 'networkPolicy'>): [string, Record<string, unknown>][] {
+  const np = config.networkPolicy;
+  const dnsPorts = np.dns.ports.flatMap((port) => [
+    { protocol: 'UDP', port },
+    { protocol: 'TCP', port },
+  ]);
+  const specs: [string, Record<string, unknown>][] = [
+    [BASELINE_NAMES.defaultDeny, { podSelector: ALL_PODS, policyTypes: ['Ingress', 'Egress'] }],
+    [
+      BASELINE_NAMES.allowSameNamespace,
+      {
+        podSelector: ALL_PODS,
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ podSelector: ALL_PODS }] }],
+        egress: [{ to: [{ podSelector: ALL_PODS }] }],
+      },
+    ],
+    [
+      BASELINE_NAMES.allowDns,
+      { podSelector: ALL_PODS, policyTypes: ['Egress'], egress: [{ to: [peer(np.dns)], ports: dnsPorts }] },
+    ],
+    [
+      BASELINE_NAMES.allowIngressController,
+      { podSelector: ALL_PODS, policyTypes: ['Ingress'], ingress: [{ from: [peer(np.ingressController)] }] },
+    ],
+    [
+      BASELINE_NAMES.allowMonitoring,
+      { podSelector: ALL_PODS, policyTypes: ['Ingress'], ingress: [{ from: [peer(np.monitoring)] }] },
+    ],
+  ];
+  if (np.internetEgress.enabled) {
+    const ipBlock = {
+      cidr: '0.0.0.0/0',
+      ...(np.internetEgress.exceptCidrs.length ? { except: [...np.internetEgress.exceptCidrs] } : {}),
+    };
+    specs.push([
+      BASELINE_NAMES.allowInternetEgress,
+      { podSelector: ALL_PODS, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock }] }] },
+    ]);
+  }
+  return specs;
+}
+
+/** JSON with object keys sorted, so equal data always gives equal text (and equal hashes). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isObj(value)) {
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 20);
+
+/** The hash of one object's applied content (kind, name, spec): what SPEC_HASH_ANNOTATION records. */
+export function specHash(object: Pick<BaselineObject, 'kind' | 'metadata' | 'spec'>): string {
+  return shortHash(canonicalJson({ kind: object.kind, name: object.metadata.name, spec: object.spec }));
+}
+
+function make(
+  kind: BaselineKind,
+  name: string,
+  namespace: string,
+  labels: Record<string, string>,
+  spec: Record<string, unknown>,
+): BaselineObject {
+  const apiVersion = kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'v1';
+  const object: BaselineObject = {
+    apiVersion,
+    kind,
+    metadata: { name, namespace, labels: { ...labels }, annotations: {} },
+    spec,
+  };
+  object.metadata.annotations[SPEC_HASH_ANNOTATION] = specHash(object);
+  return object;
+}
+
+/** Every baseline object of a namespace, in a fixed order: quota, limits, then network policies. */
+export function buildBaseline(namespace: string, databases: readonly Database[], config: Config): BaselineObject[] {
+  const labels = baselineLabels(namespace, config);
+  const lr = config.limitRange;
+  const objects = [
+    make('ResourceQuota', BASELINE_NAMES.quota, namespace, labels, { hard: quotaHard(databases, config) }),
+    make('LimitRange', BASELINE_NAMES.limitRange, namespace, labels, {
+      limits: [
+        { type: 'Container', default: { ...lr.default }, defaultRequest: { ...lr.defaultRequest }, max: { ...lr.max } },
+      ],
+    }),
+  ];
+  for (const [name, spec] of networkPolicySpecs(config))
+    objects.push(make('NetworkPolicy', name, namespace, labels, spec));
+  return objects;
+}
+
+/**
+ * A stable hash of a whole baseline, fit for a label value (20 lowercase hex characters). It covers what the
+ * objects enforce (kinds, names, specs) and not the namespace, so namespaces on the same configuration and the
+ * same databases share it: `kubectl get ns -L k8s-ee.io/baseline-hash` shows who is behind.
+ */
+export function baselineHash(objects: readonly BaselineObject[]): string {
+  const parts = objects.map((o) => `${o.kind}/${o.metadata.name}=${specHash(o)}`).sort();
+  return shortHash(parts.join('\n'));
+}
+
+export const objectKey = (o: { kind?: string; metadata?: { name?: string } }): string =>
+  `${o.kind ?? ''}/${o.metadata?.name ?? ''}`;
+
+/** Live objects as read from the API (kind must be set by the caller: lists omit it on items). */
+export interface LiveObject {
+  kind: string;
+  metadata?: { name?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+}
+
+/** Desired objects that are absent from `live` or whose recorded spec hash differs (stale). */
+export function missingOrStale(desired: readonly BaselineObject[], live: readonly LiveObject[]): BaselineObject[] {
+  const byKey = new Map(live.map((o) => [objectKey(o), o]));
+  return desired.filter((d) => {
+    const found = byKey.get(objectKey(d));
+    return found?.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== d.metadata.annotations[SPEC_HASH_ANNOTATION];
+  });
+}
+
+/** Live baseline objects (carrying the baseline label) that the desired baseline no longer contains. */
+export function extraneous(desired: readonly BaselineObject[], live: readonly LiveObject[]): LiveObject[] {
+  const wanted = new Set(desired.map(objectKey));
+  return live.filter((o) => o.metadata?.labels?.[LABELS.baselineObject] === 'true' && !wanted.has(objectKey(o)));
+}
+
+/** True when the quota controller has caught up: every `status.hard` amount equals the desired `spec.hard`. */
+export function quotaStatusCurrent(
+  desiredHard: Record<string, string>,
+  statusHard: Record<string, string> | undefined,
+): boolean {
+  if (!statusHard) return false;
+  const keys = new Set([...Object.keys(desiredHard), ...Object.keys(statusHard)]);
+  for (const key of keys) {
+    const want = desiredHard[key];
+    const have = statusHard[key];
+    if (want === undefined || have === undefined || parseQuantity(want) !== parseQuantity(have)) return false;
+  }
+  return true;
+}
+
+// ---- The environment's declaration of its databases (see ENVIRONMENT.md). ----
+
+export interface DeclaredDatabases {
+  /** Known names, without duplicates, in the order of DATABASES. */
+  databases: Database[];
+  /** Names that are not known databases, in the order written. */
+  unknown: string[];
+}
+
+const isDatabase = (name: string): name is Database => (DATABASES as readonly string[]).includes(name);
+
+/** Parses the `databases` value: names separated by commas and/or whitespace; empty means none. */
+export function parseDeclaredDatabases(text: string | undefined): DeclaredDatabases {
+  const names = (text ?? '').split(/[\s,]+/).filter((n) => n.length > 0);
+  const known = new Set(names.filter(isDatabase));
+  const unknown = [...new Set(names.filter((n) => !isDatabase(n)))];
+  return { databases: DATABASES.filter((db) => known.has(db)), unknown };
+}
+
+/** The databases declared by an environment ConfigMap object (anything else declares none). */
+export function declaredDatabases(configMap: unknown): DeclaredDatabases {
+  if (!isEnvironmentConfigMap(configMap)) return { databases: [], unknown: [] };
+  const value = obj(obj(configMap)['data'])[ENVIRONMENT_DATABASES_KEY];
+  return parseDeclaredDatabases(typeof value === 'string' ? value : undefined);
+}
+
+function isEnvironmentConfigMap(object: unknown): boolean {
+  const o = obj(object);
+  return (o['kind'] === undefined || o['kind'] === 'ConfigMap') && obj(o['metadata'])['name'] === ENVIRONMENT_CONFIGMAP;
+}
+
+const KNOWN = DATABASES.join(', ');
+
+/**
+ * Admission rule for the environment ConfigMap: every declared database must be a known one, and the declaration
+ * must be text under `data`. Any other object gives no violations.
+ */
+export function validateEnvironmentConfigMap(object: unknown): Violation[] {
+  if (!isEnvironmentConfigMap(object)) return [];
+  const violations: Violation[] = [];
+  const binary = obj(obj(object)['binaryData']);
+  if (binary[ENVIRONMENT_DATABASES_KEY] !== undefined) {
+    violations.push(
+      violation(
+        'environment-databases',
+        `binaryData.${ENVIRONMENT_DATABASES_KEY}`,
+        `the database declaration must be text, not binaryData`,
+        `move it to data.${ENVIRONMENT_DATABASES_KEY} as a comma-separated list of: ${KNOWN}`,
+      ),
+    );
+  }
+  const { unknown } = declaredDatabases(object);
+  if (unknown.length > 0) {
+    const list = unknown.map((n) => `"${n}"`).join(', ');
+    violations.push(
+      violation(
+        'environment-databases',
+        `data.${ENVIRONMENT_DATABASES_KEY}`,
+        `unknown database${unknown.length === 1 ? '' : 's'} ${list} in ConfigMap ${ENVIRONMENT_CONFIGMAP}`,
+        `use only the known names (lowercase, separated by commas): ${KNOWN}`,
+      ),
+    );
+  }
+  return violations;
+}
