@@ -1,0 +1,60 @@
+// Helm release records as the sweeper sees them. Helm v3/v4 store each revision as a Secret of type
+// helm.sh/release.v1 named sh.helm.release.v1.<release>.v<revision>, labelled owner=helm, name, status, version.
+// `helm uninstall` deletes them all; `helm uninstall --keep-history` keeps them with status=uninstalled.
+import type { ReleaseRecord } from './types.ts';
+
+export const HELM_RELEASE_SECRET_TYPE = 'helm.sh/release.v1';
+export const HELM_OWNER_SELECTOR = 'owner=helm';
+const NAME = /^sh\.helm\.release\.v1\.(.+)\.v([0-9]+)$/;
+
+export interface SecretMeta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  creationTimestamp?: string | Date;
+  type?: string;
+}
+
+function isoOf(value: string | Date | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+/** The release record a Secret stands for, or undefined when it is not a Helm release record. */
+export function releaseRecordOf(secret: SecretMeta): ReleaseRecord | undefined {
+  const labels = secret.labels ?? {};
+  if (labels['owner'] !== 'helm') return undefined;
+  if (secret.type !== undefined && secret.type !== HELM_RELEASE_SECRET_TYPE) return undefined;
+  const parsed = NAME.exec(secret.name ?? '');
+  const release = labels['name'] ?? parsed?.[1];
+  const revision = Number(labels['version'] ?? parsed?.[2]);
+  const createdAt = isoOf(secret.creationTimestamp);
+  if (!release || !Number.isSafeInteger(revision) || !createdAt) return undefined;
+  return { release, revision, status: labels['status'] ?? 'unknown', createdAt };
+}
+
+/** Groups release records by namespace. */
+export function groupByNamespace(secrets: SecretMeta[]): Record<string, ReleaseRecord[]> {
+  const out: Record<string, ReleaseRecord[]> = {};
+  for (const secret of secrets) {
+    const record = releaseRecordOf(secret);
+    if (!record || !secret.namespace) continue;
+    (out[secret.namespace] ??= []).push(record);
+  }
+  return out;
+}
+
+/**
+ * The newest revision of each release that is still installed: a release whose newest record says
+ * `uninstalled` (kept by --keep-history) counts as gone. `uninstalling` still counts as live until its records go.
+ */
+export function liveReleases(records: ReleaseRecord[]): ReleaseRecord[] {
+  const newest = new Map<string, ReleaseRecord>();
+  for (const record of records) {
+    const seen = newest.get(record.release);
+    if (!seen || record.revision > seen.revision) newest.set(record.release, record);
+  }
+  return [...newest.values()]
+    .filter((r) => r.status !== 'uninstalled')
+    .sort((a, b) => a.release.localeCompare(b.release));
+}
