@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, configFromYaml, mergeConfig } from './config-load.ts';
+import { defaultConfig } from './config.ts';
+
+test('an empty file gives the defaults', () => {
+  assert.deepEqual(configFromYaml(''), defaultConfig());
+});
+
+test('defaults follow the PRD', () => {
+  const config = defaultConfig();
+  assert.equal(config.quota.base.requestsCpu, '300m');
+  assert.equal(config.quota.base.requestsMemory, '512Mi');
+  assert.deepEqual(Object.keys(config.quota.perDatabase).sort(), ['mariadb', 'minio', 'mongodb', 'postgresql', 'redis']);
+  assert.equal(config.pins.maxPinned, 3);
+  assert.equal(config.pins.maxDuration, '48h');
+  assert.equal(config.previewDomain, 'preview.example.com');
+});
+
+test('fields merge over the defaults', () => {
+  const config = configFromYaml('previewDomain: pr.acme.dev\nquota:\n  base:\n    requestsCpu: 500m\n');
+  assert.equal(config.previewDomain, 'pr.acme.dev');
+  assert.equal(config.quota.base.requestsCpu, '500m');
+  assert.equal(config.quota.base.requestsMemory, '512Mi');
+});
+
+test('every problem is reported with its field path', () => {
+  const text = 'quota:\n  base:\n    requestsCpu: 3 cores\n    podz: 3\npins:\n  maxPinned: -1\nsweeper:\n  ttl: 7 days\n';
+  assert.throws(
+    () => configFromYaml(text, 'k8s-ee.yaml'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const paths = err.problems.map((p) => p.path).sort();
+      assert.deepEqual(paths, ['pins.maxPinned', 'quota.base.podz', 'quota.base.requestsCpu', 'sweeper.ttl']);
+      assert.match(err.message, /quota\.base\.requestsCpu: expected a Kubernetes quantity/);
+      assert.match(err.message, /quota\.base\.podz: unknown field/);
+      assert.match(err.message, /^k8s-ee\.yaml: invalid configuration/);
+      return true;
+    },
+  );
+});
+
+test('semantic checks: the pattern must compile and name its groups', () => {
+  assert.throws(() => configFromYaml('namespacePattern: "^(.*)-pr-([0-9]+)$"'), /namespacePattern: must have named groups/);
+  assert.throws(() => configFromYaml('namespacePattern: "^(?<project>[a-z+)-pr-(?<number>[0-9]+)$"'), /not a valid regular expression/);
+  assert.throws(() => configFromYaml('pins:\n  warnBefore: 3d\n'), /pins\.warnBefore: must be shorter/);
+});
+
+test('YAML that does not parse, or is not a mapping, is reported', () => {
+  assert.throws(() => configFromYaml('quota: [unclosed'), /not valid YAML/);
+  assert.throws(() => configFromYaml('- a\n- b\n'), /expected a mapping of fields/);
+});
+
+test('arrays replace, objects merge', () => {
+  const merged = mergeConfig({ a: [1, 2], b: { c: 1, d: 2 } }, { a: [3], b: { d: 4 } });
+  assert.deepEqual(merged, { a: [3], b: { c: 1, d: 4 } });
+});

@@ -1,0 +1,54 @@
+// Small, total accessors for untyped Kubernetes objects (admission bodies and manifests are untrusted input).
+export type Obj = Record<string, unknown>;
+
+export function isObj(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function obj(value: unknown): Obj {
+  return isObj(value) ? value : {};
+}
+
+export function arr(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+export function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function metadataOf(object: unknown): Obj {
+  return obj(obj(object)['metadata']);
+}
+
+export function labelsOf(object: unknown): Record<string, string> {
+  return stringMap(metadataOf(object)['labels']);
+}
+
+export function annotationsOf(object: unknown): Record<string, string> {
+  return stringMap(metadataOf(object)['annotations']);
+}
+
+export function stringMap(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj(value))) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+export function nameOf(object: unknown): string | undefined {
+  return str(metadataOf(object)['name']);
+}
+
+/** A deep copy of JSON data (admission objects are plain JSON). */
+export function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/** Ensures `target[key]` is an object and returns it (for building mutations on a clone). */
+export function child(target: Obj, key: string): Obj {
+  const existing = target[key];
+  if (isObj(existing)) return existing;
+  const created: Obj = {};
+  target[key] = created;
+  return created;
+}
