@@ -1,5 +1,91 @@
-// Placeholder until this command lands.
-export function run(_argv: string[]): Promise<number> {
-  process.stderr.write(`k8s-ee: this command is not built yet\n`);
-  return Promise.resolve(1);
+// `k8s-ee check [-n NAMESPACE] FILE|-`: prints every problem with object, field path and fix; exit 1 if any.
+import { readFile } from 'node:fs/promises';
+import { parseFlags } from '../cli/args.ts';
+import { CliError } from '../cli/errors.ts';
+import { ConfigError, loadConfig } from '../policies/config-load.ts';
+import { matchNamespace } from '../policies/namespace.ts';
+import { checkManifests, type CheckedObject, type CheckResult } from './check.ts';
+
+const HELP = `Usage: k8s-ee check [-n NAMESPACE] [--config FILE] [--output text|json] FILE|-
+
+Answers "would the cluster admit this?" for rendered manifests, before anything is deployed:
+applies k8s-ee's mutations, then its validations, to every object, as admission does.
+
+  helm template shop charts/k8s-ee-app -f k8s-ee.yaml | k8s-ee check -n shop-pr-42 -
+
+Options:
+  -n, --namespace NS   namespace the objects will be installed into (objects without metadata.namespace)
+  --config FILE        k8s-ee configuration (YAML); default: built-in defaults
+  --output FORMAT      text (default) or json
+  --now RFC3339        the clock for time-dependent rules (default: now)
+
+Exit status: 0 when everything would be admitted, 1 when anything would be refused or a document is not a
+Kubernetes object, 2 on usage errors. Checks that need the cluster (pin limits, the baseline gate) are skipped.
+`;
+
+const FLAGS = {
+  namespace: { type: 'string', short: 'n' },
+  config: { type: 'string' },
+  output: { type: 'string' },
+  now: { type: 'string' },
+} as const;
+
+function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8').catch((err: Error) => Promise.reject(new CliError(`check: cannot read ${file}: ${err.message}`, 2)));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('error', reject);
+  });
+}
+
+function describeObject(o: CheckedObject): string {
+  const where = o.kind ? `${o.kind}/${o.name}${o.namespace ? ` in ${o.namespace}` : ''}` : 'document';
+  return `${where} (document ${o.document}, line ${o.line})`;
+}
+
+export function formatText(result: CheckResult): string {
+  const lines: string[] = [];
+  for (const o of result.objects) {
+    for (const w of o.warnings) lines.push(`warning: ${describeObject(o)}: ${w}`);
+    if (o.error) lines.push(`✗ ${describeObject(o)}: ${o.error}`);
+    if (o.violations.length === 0) continue;
+    lines.push(`✗ ${describeObject(o)}: ${o.violations.length} problem${o.violations.length === 1 ? '' : 's'}`);
+    for (const v of o.violations) lines.push(`    ${v.path}: ${v.message} [${v.rule}]`, `      fix: ${v.fix}`);
+  }
+  const checked = result.objects.filter((o) => o.managed).length;
+  const refused = result.objects.filter((o) => o.violations.length > 0 || o.error).length;
+  lines.push(
+    result.problems === 0
+      ? `k8s-ee check: ${checked} object${checked === 1 ? '' : 's'} in PR namespaces would be admitted`
+      : `k8s-ee check: ${refused} of ${result.objects.length} objects would be refused (${result.problems} problem${result.problems === 1 ? '' : 's'})`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags('check', argv, FLAGS, HELP);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const output = values.output ?? 'text';
+  if (output !== 'text' && output !== 'json') throw new CliError(`check: --output must be text or json, got "${output}"`);
+  if (positionals.length !== 1) throw new CliError(`check: give one FILE, or - for standard input\n\n${HELP}`);
+  const now = values.now ? new Date(values.now) : new Date();
+  if (Number.isNaN(now.getTime())) throw new CliError(`check: --now must be an RFC 3339 time such as 2026-11-25T12:00:00Z, got "${values.now}"`);
+  let config;
+  try {
+    config = await loadConfig(values.config);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, 2);
+    throw err;
+  }
+  if (values.namespace && !matchNamespace(values.namespace, config)) {
+    process.stderr.write(`note: namespace "${values.namespace}" does not match the PR pattern ${config.namespacePattern}; k8s-ee enforces nothing there\n`);
+  }
+  const result = await checkManifests(await readInput(positionals[0] ?? '-'), { ...(values.namespace ? { namespace: values.namespace } : {}), config, now });
+  process.stdout.write(output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : formatText(result));
+  return result.problems === 0 ? 0 : 1;
 }

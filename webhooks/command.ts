@@ -1,5 +1,139 @@
-// Placeholder until this command lands.
-export function run(_argv: string[]): Promise<number> {
-  process.stderr.write(`k8s-ee: this command is not built yet\n`);
-  return Promise.resolve(1);
+// `k8s-ee webhook`: the admission webhooks over HTTPS, with the baseline reconciler when a cluster is at hand.
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { intFlag, parseFlags } from '../cli/args.ts';
+import { CliError } from '../cli/errors.ts';
+import { loadKubeConfig } from '../lib/kube.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { createRegistry } from '../lib/metrics.ts';
+import type { Config } from '../policies/config.ts';
+import { ConfigError, loadConfig } from '../policies/config-load.ts';
+import { mutateHandler, validateHandler } from './handlers.ts';
+import { createApp } from './server.ts';
+import { startReloadingServer } from './tls.ts';
+import type { ClusterServices } from './types.ts';
+
+const HELP = `Usage: k8s-ee webhook --tls-cert FILE --tls-key FILE [options]
+
+Serves the mutating (POST /mutate) and validating (POST /validate) admission webhooks over HTTPS,
+plus /healthz, /readyz and /metrics.
+
+Options:
+  --port N            HTTPS port (default 9443)
+  --host ADDR         address to listen on (default 0.0.0.0)
+  --tls-cert FILE     serving certificate (PEM); re-read when it changes
+  --tls-key FILE      its private key (PEM)
+  --config FILE       k8s-ee configuration (YAML); default: built-in defaults
+  --kubeconfig FILE   cluster to use for pins, the baseline gate and the reconciler (default: $KUBECONFIG,
+                      ~/.kube/config, or the in-cluster service account)
+  --no-cluster        use no API server at all: pure admission decisions only (pin limits and the
+                      baseline gate are skipped)
+  --metrics-port N    also serve /metrics, /healthz and /readyz over plain HTTP on this port
+  --identity NAME     this replica's name for leader election (default: $POD_NAME or the hostname)
+`;
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  config: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  'no-cluster': { type: 'boolean' },
+  'metrics-port': { type: 'string' },
+  identity: { type: 'string' },
+} as const;
+
+interface Cluster {
+  services: ClusterServices;
+  ready: () => boolean;
+  stop: () => Promise<void>;
+}
+
+async function startCluster(kubeconfig: string | undefined, config: Config, log: Logger, registry: Registry, identity: string): Promise<Cluster> {
+  const kc = loadKubeConfig(kubeconfig);
+  const { createClusterServices } = await import('./cluster-services.ts');
+  const { startReconciler } = await import('./reconciler.ts');
+  const services = createClusterServices({ kc, config, log, registry });
+  const reconciler = startReconciler({ kc, config, log, registry, identity });
+  return { services, ready: () => reconciler.ready(), stop: () => reconciler.stop() };
+}
+
+async function loadConfigOrExit(path: string | undefined): Promise<Config> {
+  try {
+    return await loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, 1);
+    throw err;
+  }
+}
+
+function listen(server: { listen(port: number, host: string, cb: () => void): unknown; once(e: 'error', cb: (err: Error) => void): unknown }, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags('webhook', argv, FLAGS, HELP);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  if (!certFile || !keyFile) throw new CliError(`webhook: --tls-cert and --tls-key are required (the API server only calls webhooks over HTTPS)\n\n${HELP}`);
+  const port = intFlag('webhook', 'port', values.port, 9443);
+  const metricsPort = values['metrics-port'] === undefined ? undefined : intFlag('webhook', 'metrics-port', values['metrics-port'], 0);
+  const host = values.host ?? '0.0.0.0';
+  const log = createLogger({ name: 'k8s-ee-webhook' });
+  const config = await loadConfigOrExit(values.config);
+  const registry = createRegistry({ defaultMetrics: true });
+  const identity = values.identity ?? process.env['POD_NAME'] ?? (await import('node:os')).hostname();
+  let cluster: Cluster | undefined;
+  if (values['no-cluster']) {
+    log.warn('running with --no-cluster: no API server is used, so pin limits and the baseline gate are not enforced');
+  } else {
+    cluster = await startCluster(values.kubeconfig, config, log, registry, identity);
+  }
+  const context = { config, log, now: () => new Date(), ...(cluster ? { cluster: cluster.services } : {}) };
+  const app = createApp({
+    routes: [
+      { path: '/mutate', name: 'mutate', handler: mutateHandler },
+      { path: '/validate', name: 'validate', handler: validateHandler },
+    ],
+    context,
+    registry,
+    maxBodyBytes: config.webhook.maxBodyBytes,
+    ready: () => cluster?.ready() ?? true,
+  });
+  let https;
+  try {
+    https = startReloadingServer(app, { certFile, keyFile }, { log });
+  } catch (err) {
+    throw new CliError(`webhook: cannot load the TLS certificate ${certFile} and key ${keyFile}: ${(err as Error).message}`, 1);
+  }
+  await listen(https.server, port, host);
+  let plain: Server | undefined;
+  if (metricsPort !== undefined) {
+    plain = createHttpServer(app);
+    await listen(plain, metricsPort, host);
+  }
+  const address = https.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  log.info({ port: actualPort, host, metricsPort, cluster: cluster !== undefined, previewDomain: config.previewDomain }, 'k8s-ee webhook listening');
+  process.stdout.write(`k8s-ee webhook listening on https://${host}:${actualPort}\n`);
+  await waitForSignal();
+  log.info('shutting down: finishing requests in flight');
+  plain?.close();
+  await Promise.all([https.close(), cluster?.stop()]);
+  return 0;
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
 }

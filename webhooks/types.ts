@@ -53,6 +53,8 @@ export interface ClusterServices {
 export interface HandlerContext {
   config: Config;
   log: Logger;
+  /** The clock, injected so tests can move it. */
+  now: () => Date;
   cluster?: ClusterServices;
 }
 

@@ -1,0 +1,108 @@
+// The AdmissionReview envelope: decoding a request, running a handler safely, and encoding the answer.
+// Handlers never see HTTP or JSON Patch; this is the one place that does.
+import fastJsonPatch from 'fast-json-patch';
+import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
+import { formatViolations } from '../policies/violation.ts';
+
+const { compare } = fastJsonPatch;
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: { code: number; message: string; reason?: string };
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+}
+
+export interface AdmissionReview {
+  apiVersion: string;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+export type Parsed = { ok: true; request: AdmissionRequest } | { ok: false; message: string };
+
+const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requestProblem(request: Record<string, unknown>): string | undefined {
+  if (typeof request['uid'] !== 'string' || request['uid'] === '') return 'request.uid must be a non-empty string';
+  const kind = request['kind'];
+  if (!isObject(kind) || typeof kind['kind'] !== 'string' || typeof kind['version'] !== 'string') {
+    return 'request.kind must be an object with group, version and kind';
+  }
+  if (typeof request['operation'] !== 'string' || !OPERATIONS.has(request['operation'])) {
+    return 'request.operation must be one of CREATE, UPDATE, DELETE, CONNECT';
+  }
+  if (request['userInfo'] !== undefined && !isObject(request['userInfo'])) return 'request.userInfo must be an object';
+  return undefined;
+}
+
+/** Checks the shape of a decoded body; says exactly what is wrong when it is not an AdmissionReview. */
+export function parseAdmissionReview(body: unknown): Parsed {
+  if (!isObject(body)) return { ok: false, message: 'body must be a JSON object (an AdmissionReview)' };
+  if (body['kind'] !== 'AdmissionReview') {
+    return { ok: false, message: `kind must be "AdmissionReview", got ${JSON.stringify(body['kind'] ?? null)}` };
+  }
+  if (body['apiVersion'] !== ADMISSION_API_VERSION) {
+    return {
+      ok: false,
+      message: `apiVersion must be "${ADMISSION_API_VERSION}", got ${JSON.stringify(body['apiVersion'] ?? null)} (register the webhook with admissionReviewVersions: ["v1"])`,
+    };
+  }
+  const request = body['request'];
+  if (!isObject(request)) return { ok: false, message: 'request is missing: an AdmissionReview sent to a webhook must carry a request' };
+  const problem = requestProblem(request);
+  if (problem) return { ok: false, message: problem };
+  const normalized = { ...request, userInfo: isObject(request['userInfo']) ? request['userInfo'] : {} };
+  return { ok: true, request: normalized as unknown as AdmissionRequest };
+}
+
+function subjectOf(request: AdmissionRequest): string {
+  const obj = isObject(request.object) ? request.object : isObject(request.oldObject) ? request.oldObject : {};
+  const meta = isObject(obj['metadata']) ? obj['metadata'] : {};
+  const name = request.name || (typeof meta['name'] === 'string' ? meta['name'] : '') || (typeof meta['generateName'] === 'string' ? `${meta['generateName']}*` : '<unnamed>');
+  const where = request.namespace ? ` in namespace ${request.namespace}` : '';
+  return `${request.operation} ${request.kind.kind}/${name}${where}`;
+}
+
+/** The JSON Patch from the original object to the mutated one (empty when nothing changed). */
+export function diffPatch(original: unknown, mutated: unknown): ReturnType<typeof compare> {
+  return compare(isObject(original) ? original : {}, isObject(mutated) ? mutated : {});
+}
+
+/** Encodes a decision as the AdmissionReview response, echoing the request's uid. */
+export function toReview(request: AdmissionRequest, decision: Decision): AdmissionReview {
+  const response: AdmissionResponse = { uid: request.uid, allowed: decision.allowed };
+  if (decision.allowed) {
+    if (decision.mutated !== undefined) {
+      const ops = diffPatch(request.object, decision.mutated);
+      if (ops.length > 0) {
+        response.patchType = 'JSONPatch';
+        response.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
+      }
+    }
+    if (decision.warnings?.length) response.warnings = decision.warnings;
+  } else {
+    const message = decision.violations?.length ? formatViolations(subjectOf(request), decision.violations) : decision.message;
+    response.status = { code: decision.code, message, ...(decision.reason ? { reason: decision.reason } : {}) };
+  }
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
+}
+
+/** Runs a handler; an exception becomes an errored (denied, code 500) decision instead of a crash. */
+export async function decide(handler: Handler, request: AdmissionRequest, context: HandlerContext): Promise<Decision> {
+  try {
+    return await handler(request, context);
+  } catch (err) {
+    context.log.error({ err, uid: request.uid }, 'admission handler failed');
+    const detail = err instanceof Error ? err.message : String(err);
+    return { allowed: false, code: 500, reason: 'InternalError', message: `k8s-ee could not evaluate ${subjectOf(request)}: ${detail}` };
+  }
+}

@@ -1,0 +1,52 @@
+// Pods and every kind that carries a pod template: security defaults on the way in (mutate), the Pod Security
+// Standards `restricted` profile and the zero-window baseline gate on the way through (validate).
+import { applyPodDefaults } from '../policies/pod-defaults.ts';
+import { POD_KINDS, podTemplatesOf, withPodTemplates } from '../policies/pod-templates.ts';
+import { checkRestricted } from '../policies/pss.ts';
+import type { ManagedNamespace } from '../policies/namespace.ts';
+import { allow, deny, mutate, type AdmissionRequest, type Decision, type HandlerContext } from './types.ts';
+
+export const POD_CARRIERS: readonly string[] = POD_KINDS;
+
+function isPodUpdate(request: AdmissionRequest): boolean {
+  return request.kind.kind === 'Pod' && request.operation === 'UPDATE';
+}
+
+export function mutatePodCarrier(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Decision {
+  // A Pod's spec is immutable once created: only new pods (and new or updated templates) get defaults.
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
+  if (isPodUpdate(request)) return allow();
+  return mutate(withPodTemplates(request.object, (spec, metadata) => applyPodDefaults(spec, metadata, ns, context.config)));
+}
+
+function templatesChanged(request: AdmissionRequest): boolean {
+  const before = JSON.stringify(podTemplatesOf(request.oldObject).map((t) => [t.spec, t.metadata?.['annotations']]));
+  const after = JSON.stringify(podTemplatesOf(request.object).map((t) => [t.spec, t.metadata?.['annotations']]));
+  return before !== after;
+}
+
+function needsSecurityCheck(request: AdmissionRequest): boolean {
+  if (request.operation === 'CREATE') return true;
+  if (request.operation !== 'UPDATE') return false;
+  if (request.kind.kind === 'Pod') return request.subResource === 'ephemeralcontainers';
+  return templatesChanged(request); // scaling or relabelling an existing workload is not re-judged
+}
+
+async function gate(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Promise<Decision> {
+  if (request.operation !== 'CREATE' || !context.cluster) return allow();
+  const result = await context.cluster.ensureBaseline(ns.name, { dryRun: request.dryRun === true });
+  if (result.ok) return allow();
+  return {
+    allowed: false,
+    code: 503,
+    reason: 'ServiceUnavailable',
+    message: `k8s-ee cannot admit ${request.kind.kind}/${request.name ?? ''} yet: the baseline of ${ns.name} (quota, limits, network policies) is not in place: ${result.reason}. Nothing is wrong with your manifest: retry in a few seconds (run helm upgrade --install again).`,
+  };
+}
+
+export async function validatePodCarrier(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Promise<Decision> {
+  if (!needsSecurityCheck(request)) return allow();
+  const violations = podTemplatesOf(request.object).flatMap((t) => checkRestricted(t.spec, t.metadata, t.specPath, context.config.podSecurity.version));
+  if (violations.length > 0) return deny('denied', violations);
+  return gate(request, ns, context);
+}

@@ -1,0 +1,133 @@
+// The webhook configurations k8s-ee registers, as a pure function: the e2e harness registers them by URL,
+// the platform chart renders the same rules for the in-cluster Service.
+import type {
+  AdmissionregistrationV1WebhookClientConfig,
+  V1MatchCondition,
+  V1MutatingWebhookConfiguration,
+  V1RuleWithOperations,
+  V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
+import type { Config } from '../policies/config.ts';
+import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
+
+export interface RegistrationOptions {
+  /** Name of both configurations (default "k8s-ee"). */
+  name?: string;
+  /** Base URL of a webhook outside the cluster, e.g. https://127.0.0.1:9443 (the route path is appended). */
+  url?: string;
+  /** The in-cluster Service in front of the webhook. */
+  service?: { namespace: string; name: string; port?: number };
+  /** PEM bundle of the CA(s) that signed the serving certificate. */
+  caBundle: string;
+  config: Config;
+  /** Namespaces never sent to the webhook besides kube-system (k8s-ee's own, for example). */
+  excludeNamespaces?: string[];
+  timeoutSeconds?: number;
+}
+
+/** The managed-namespace pattern for CEL (RE2 writes named groups as (?P<name>…)). */
+export function celPattern(pattern: string): string {
+  return pattern.replace(/\(\?<(?=[A-Za-z])/g, '(?P<');
+}
+
+const celString = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+const POD_RESOURCES: [string, string[]][] = [
+  ['', ['pods', 'replicationcontrollers', 'podtemplates']],
+  ['apps', ['deployments', 'statefulsets', 'daemonsets', 'replicasets']],
+  ['batch', ['jobs', 'cronjobs']],
+];
+
+function rule(group: string, resources: string[], operations: V1RuleWithOperations['operations']): V1RuleWithOperations {
+  return { apiGroups: [group], apiVersions: ['*'], resources, operations, scope: '*' };
+}
+
+function clientConfig(options: RegistrationOptions, path: string): AdmissionregistrationV1WebhookClientConfig {
+  const caBundle = Buffer.from(options.caBundle).toString('base64');
+  if (options.url) return { url: `${options.url.replace(/\/$/, '')}${path}`, caBundle };
+  if (!options.service) throw new Error('buildWebhookConfigurations: give either url or service');
+  const { namespace, name, port = 443 } = options.service;
+  return { service: { namespace, name, path, port }, caBundle };
+}
+
+function conditions(options: RegistrationOptions, subject: 'namespace-object' | 'namespaced'): V1MatchCondition[] {
+  const pattern = celString(celPattern(options.config.namespacePattern));
+  const excluded = ['kube-system', ...(options.excludeNamespaces ?? [])].map(celString).join(', ');
+  if (subject === 'namespace-object') {
+    return [{ name: 'pr-namespace', expression: `object.metadata.name.matches(${pattern}) && !(object.metadata.name in [${excluded}])` }];
+  }
+  return [{ name: 'pr-namespace', expression: `request.namespace.matches(${pattern}) && !(request.namespace in [${excluded}])` }];
+}
+
+function namespaceSelector(options: RegistrationOptions) {
+  const values = ['kube-system', ...(options.excludeNamespaces ?? [])];
+  return { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }] };
+}
+
+interface Entry {
+  name: string;
+  rules: V1RuleWithOperations[];
+  subject: 'namespace-object' | 'namespaced';
+  sideEffects: 'None' | 'NoneOnDryRun';
+  extraConditions?: V1MatchCondition[];
+}
+
+function webhook(options: RegistrationOptions, path: string, entry: Entry) {
+  return {
+    name: entry.name,
+    admissionReviewVersions: ['v1'],
+    clientConfig: clientConfig(options, path),
+    rules: entry.rules,
+    failurePolicy: 'Fail',
+    matchPolicy: 'Equivalent',
+    sideEffects: entry.sideEffects,
+    timeoutSeconds: options.timeoutSeconds ?? 10,
+    matchConditions: [...conditions(options, entry.subject), ...(entry.extraConditions ?? [])],
+    ...(entry.subject === 'namespaced' ? { namespaceSelector: namespaceSelector(options) } : {}),
+  };
+}
+
+const podRules = (operations: V1RuleWithOperations['operations']): V1RuleWithOperations[] => POD_RESOURCES.map(([g, r]) => rule(g, r, operations));
+
+export function buildWebhookConfigurations(options: RegistrationOptions): { mutating: V1MutatingWebhookConfiguration; validating: V1ValidatingWebhookConfiguration } {
+  const name = options.name ?? 'k8s-ee';
+  const metadata = { name, labels: { 'app.kubernetes.io/name': 'k8s-ee', 'app.kubernetes.io/component': 'webhook' } };
+  const mutating: V1MutatingWebhookConfiguration = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata,
+    webhooks: [
+      { ...webhook(options, '/mutate', { name: 'namespaces.mutate.k8s-ee.io', rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])], subject: 'namespace-object', sideEffects: 'None' }), reinvocationPolicy: 'Never' },
+      { ...webhook(options, '/mutate', { name: 'pods.mutate.k8s-ee.io', rules: podRules(['CREATE', 'UPDATE']), subject: 'namespaced', sideEffects: 'None' }), reinvocationPolicy: 'IfNeeded' },
+    ],
+  };
+  const validating: V1ValidatingWebhookConfiguration = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata,
+    webhooks: [
+      webhook(options, '/validate', { name: 'namespaces.validate.k8s-ee.io', rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])], subject: 'namespace-object', sideEffects: 'None' }),
+      webhook(options, '/validate', { name: 'pods.validate.k8s-ee.io', rules: [...podRules(['CREATE', 'UPDATE']), rule('', ['pods/ephemeralcontainers'], ['UPDATE'])], subject: 'namespaced', sideEffects: 'NoneOnDryRun' }),
+      webhook(options, '/validate', {
+        name: 'baseline.validate.k8s-ee.io',
+        rules: [rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']), rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE'])],
+        subject: 'namespaced',
+        sideEffects: 'None',
+      }),
+      webhook(options, '/validate', {
+        name: 'exposure.validate.k8s-ee.io',
+        rules: [rule('', ['services'], ['CREATE', 'UPDATE']), rule('networking.k8s.io', ['ingresses'], ['CREATE', 'UPDATE']), rule('gateway.networking.k8s.io', ['httproutes', 'grpcroutes'], ['CREATE', 'UPDATE'])],
+        subject: 'namespaced',
+        sideEffects: 'None',
+      }),
+      webhook(options, '/validate', {
+        name: 'environment.validate.k8s-ee.io',
+        rules: [rule('', ['configmaps'], ['CREATE', 'UPDATE'])],
+        subject: 'namespaced',
+        sideEffects: 'None',
+        extraConditions: [{ name: 'environment-configmap', expression: `object.metadata.name == ${celString(ENVIRONMENT_CONFIGMAP)}` }],
+      }),
+    ],
+  };
+  return { mutating, validating };
+}
