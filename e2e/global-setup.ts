@@ -1,0 +1,29 @@
+// Global setup of `npm run test:e2e` (node --test-global-setup): one built-in control plane for the whole
+// run, in a temporary folder, unless $K8S_EE_E2E_KUBECONFIG names a cluster to use. Its kubeconfig reaches the
+// test files (child processes spawned after this ran) through $K8S_EE_E2E_BUILTIN_KUBECONFIG.
+import {
+  BUILTIN_KUBECONFIG_ENV,
+  EXTERNAL_KUBECONFIG_ENV,
+  startBuiltInCluster,
+  type StartedCluster,
+} from './harness/cluster.ts';
+
+let cluster: StartedCluster | undefined;
+
+export async function globalSetup(): Promise<void> {
+  if (process.env[EXTERNAL_KUBECONFIG_ENV]) {
+    process.stderr.write(
+      `e2e: using the cluster of ${EXTERNAL_KUBECONFIG_ENV}=${process.env[EXTERNAL_KUBECONFIG_ENV]}\n`,
+    );
+    return;
+  }
+  const started = Date.now();
+  cluster = await startBuiltInCluster((line) => process.stderr.write(`e2e: ${line}\n`));
+  process.env[BUILTIN_KUBECONFIG_ENV] = cluster.kubeconfig;
+  process.stderr.write(`e2e: control plane ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${cluster.dir})\n`);
+}
+
+export async function globalTeardown(): Promise<void> {
+  await cluster?.stop();
+  cluster = undefined;
+}

@@ -1,0 +1,135 @@
+// The cluster the e2e tests run against: an existing one ($K8S_EE_E2E_KUBECONFIG), the one the global setup
+// started for this test run ($K8S_EE_E2E_BUILTIN_KUBECONFIG), or, when a test file runs alone
+// (`node --test e2e/x.test.ts`), one started for this process and stopped when it ends.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clusterDown, clusterUp, readState } from '../cluster/controlplane.ts';
+import { cacheDir, helmPath, kubectlPath } from '../cluster/paths.ts';
+import { isRunning } from '../cluster/processes.ts';
+import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface TestCluster {
+  kubeconfig: string;
+  kubectl(args: string[], opts?: { input?: string; allowFail?: boolean }): Promise<CommandResult>;
+  helm(args: string[], opts?: { allowFail?: boolean }): Promise<CommandResult>;
+  /** True for our built-in control plane: no kubelet and no nodes, so pods are admitted but never run. */
+  builtIn: boolean;
+}
+
+/** Set by e2e/global-setup.ts for the test files it spawns. */
+export const BUILTIN_KUBECONFIG_ENV = 'K8S_EE_E2E_BUILTIN_KUBECONFIG';
+export const EXTERNAL_KUBECONFIG_ENV = 'K8S_EE_E2E_KUBECONFIG';
+
+/** Runs a command, collects its output; throws with the output unless it succeeds or `allowFail`. */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; allowFail?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommandResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const result = { stdout, stderr, code: code ?? 1 };
+      if (result.code === 0 || opts.allowFail) resolvePromise(result);
+      else
+        reject(
+          new Error(
+            `${cmd.split('/').at(-1) ?? cmd} ${args.join(' ')} exited with ${String(result.code)}\n${stderr}${stdout}`,
+          ),
+        );
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluster {
+  const helmHome = join(cacheDir, 'helm');
+  const helmEnv = {
+    ...process.env,
+    KUBECONFIG: kubeconfig,
+    HELM_CACHE_HOME: join(helmHome, 'cache'),
+    HELM_CONFIG_HOME: join(helmHome, 'config'),
+    HELM_DATA_HOME: join(helmHome, 'data'),
+  };
+  return {
+    kubeconfig,
+    builtIn,
+    kubectl: (args, opts) => runCommand(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args], opts),
+    helm: (args, opts) => runCommand(helmPath, ['--kubeconfig', kubeconfig, ...args], { ...opts, env: helmEnv }),
+  };
+}
+
+export interface StartedCluster {
+  kubeconfig: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a built-in control plane in a fresh temporary folder (building the binaries if needed). */
+export async function startBuiltInCluster(progress: (line: string) => void = () => undefined): Promise<StartedCluster> {
+  await ensureTools(progress);
+  const binaries = await ensureControlPlaneBinaries(progress);
+  const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-e2e-'));
+  const { state } = await clusterUp({ dir, binaries, progress });
+  // Last resort if the process ends without stop(): no control plane outlives the test run.
+  const killOnExit = (): void => {
+    for (const p of state.processes.filter(isRunning)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  process.once('exit', killOnExit);
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      process.removeListener('exit', killOnExit);
+      await clusterDown(dir);
+      await rm(dir, { recursive: true, force: true });
+    })());
+  return { kubeconfig: state.kubeconfig, dir, stop };
+}
+
+let own: Promise<TestCluster> | undefined;
+
+async function startOwnCluster(): Promise<TestCluster> {
+  process.stderr.write('e2e: no cluster from the global setup; starting one for this test file\n');
+  const started = await startBuiltInCluster((line) => process.stderr.write(`e2e: ${line}\n`));
+  // The event loop empties once the file's tests are done: stop the cluster then.
+  process.once('beforeExit', () => void started.stop());
+  return testClusterFor(started.kubeconfig, true);
+}
+
+/** The cluster of this test run; see the module comment for where it comes from. */
+export async function getTestCluster(): Promise<TestCluster> {
+  const external = process.env[EXTERNAL_KUBECONFIG_ENV];
+  if (external) {
+    await ensureTools(() => undefined);
+    return testClusterFor(external, false);
+  }
+  const builtIn = process.env[BUILTIN_KUBECONFIG_ENV];
+  if (builtIn) return testClusterFor(builtIn, true);
+  own ??= startOwnCluster();
+  return own;
+}
+
+/** The state folder of a built-in cluster's kubeconfig (for tests that look at its processes). */
+export async function builtInClusterProcesses(kubeconfig: string): Promise<{ name: string; pid: number }[]> {
+  const state = await readState(join(kubeconfig, '..'));
+  return state?.processes.map(({ name, pid }) => ({ name, pid })) ?? [];
+}
