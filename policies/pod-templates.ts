@@ -1,0 +1,155 @@
+// Where a Kubernetes object keeps its pods: a Pod's own spec, a workload's pod template, a CronJob's job template.
+// Validation reads them (with field paths for messages); the mutating webhook and `k8s-ee check` change them on a
+// clone. Untrusted input: malformed objects yield no templates, nothing throws.
+import { isFields, type Fields } from './pss-fields.ts';
+
+/** Where the pod spec and pod metadata sit in one kind of object. */
+interface Location {
+  groups: readonly string[];
+  spec: readonly string[];
+  metadata: readonly string[];
+}
+
+const TEMPLATE = { spec: ['spec', 'template', 'spec'], metadata: ['spec', 'template', 'metadata'] } as const;
+const APPS = ['apps', 'extensions'] as const;
+
+const LOCATIONS: Readonly<Record<string, Location>> = {
+  Pod: { groups: [''], spec: ['spec'], metadata: ['metadata'] },
+  PodTemplate: { groups: [''], spec: ['template', 'spec'], metadata: ['template', 'metadata'] },
+  ReplicationController: { groups: [''], ...TEMPLATE },
+  Deployment: { groups: APPS, ...TEMPLATE },
+  StatefulSet: { groups: APPS, ...TEMPLATE },
+  DaemonSet: { groups: APPS, ...TEMPLATE },
+  ReplicaSet: { groups: APPS, ...TEMPLATE },
+  Job: { groups: ['batch'], ...TEMPLATE },
+  CronJob: {
+    groups: ['batch'],
+    spec: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+    metadata: ['spec', 'jobTemplate', 'spec', 'template', 'metadata'],
+  },
+};
+
+/** The kinds whose pods k8s-ee checks and defaults. */
+export const POD_KINDS: readonly string[] = Object.keys(LOCATIONS);
+
+/** One pod spec found in an object. */
+export interface PodTemplate {
+  /** Kind of the object that carries it (for a List, the item's kind). */
+  kind: string;
+  /** Field path of the pod spec, e.g. `spec.template.spec` (`items[2].spec` inside a List). */
+  specPath: string;
+  /** Field path of the pod metadata, e.g. `spec.template.metadata`. */
+  metadataPath: string;
+  /** The pod spec (always an object). */
+  spec: Fields;
+  /** The pod metadata, or undefined when the object has none there. */
+  metadata: Fields | undefined;
+}
+
+function groupOf(apiVersion: unknown): string | undefined {
+  if (typeof apiVersion !== 'string') return undefined;
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+/** Where the pods of an object of this apiVersion and kind sit; undefined for kinds without pods. */
+function locationOf(object: Fields): Location | undefined {
+  const kind = object['kind'];
+  if (typeof kind !== 'string' || !Object.hasOwn(LOCATIONS, kind)) return undefined;
+  const location = LOCATIONS[kind];
+  const group = groupOf(object['apiVersion']);
+  // Without an apiVersion the kind alone decides; with one, a CRD that reuses a built-in kind name is not ours.
+  if (!location || (group !== undefined && !location.groups.includes(group))) return undefined;
+  return location;
+}
+
+function at(object: unknown, path: readonly string[]): unknown {
+  let current = object;
+  for (const key of path) {
+    if (Array.isArray(current) && /^\d+$/.test(key)) current = (current as unknown[])[Number(key)];
+    else if (isFields(current)) current = current[key];
+    else return undefined;
+  }
+  return current;
+}
+
+function joinPath(prefix: string, path: readonly string[]): string {
+  const rest = path.join('.');
+  return prefix === '' ? rest : `${prefix}.${rest}`;
+}
+
+function collect(object: unknown, prefix: string, out: PodTemplate[]): void {
+  if (!isFields(object)) return;
+  if (typeof object['kind'] === 'string' && object['kind'].endsWith('List')) {
+    const items = object['items'];
+    if (Array.isArray(items)) items.forEach((item, i) => collect(item, `${prefix}items[${i}]`, out));
+    return;
+  }
+  const location = locationOf(object);
+  if (!location) return;
+  const spec = at(object, location.spec);
+  if (!isFields(spec)) return;
+  const metadata = at(object, location.metadata);
+  out.push({
+    kind: String(object['kind']),
+    specPath: joinPath(prefix, location.spec),
+    metadataPath: joinPath(prefix, location.metadata),
+    spec,
+    metadata: isFields(metadata) ? metadata : undefined,
+  });
+}
+
+/**
+ * The pod specs an object carries, with their field paths: a Pod (`spec`), the pod template of a Deployment,
+ * StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job or PodTemplate (`spec.template.spec`), a CronJob
+ * (`spec.jobTemplate.spec.template.spec`), and those of the items of a List. The returned specs are the object's
+ * own (not copies): read them, or use {@link withPodTemplates} to change a clone.
+ */
+export function podTemplatesOf(object: unknown): PodTemplate[] {
+  const out: PodTemplate[] = [];
+  collect(object, '', out);
+  return out;
+}
+
+/** True when the object is of a kind that carries pods (whether or not its template is well formed). */
+export function carriesPods(object: unknown): boolean {
+  return isFields(object) && locationOf(object) !== undefined;
+}
+
+/** Makes sure `parent[key]` is an object (replacing only an absent or null value) and returns it. */
+function ensureChild(parent: Fields, key: string): Fields | undefined {
+  const existing = parent[key];
+  if (isFields(existing)) return existing;
+  if (existing !== undefined && existing !== null) return undefined;
+  const created: Fields = {};
+  parent[key] = created;
+  return created;
+}
+
+/**
+ * A deep clone of `object` in which `change` has been applied to every pod spec and its metadata. The metadata
+ * object is created when absent (so labels can be added); a pod spec that is missing or malformed is skipped.
+ * The original is never modified. Returns the clone (equal to the original when `change` changed nothing).
+ */
+export function withPodTemplates<T>(
+  object: T,
+  change: (spec: Fields, metadata: Fields, where: PodTemplate) => void,
+): T {
+  const copy = structuredClone(object);
+  for (const template of podTemplatesOf(copy)) {
+    const metadata = template.metadata ?? metadataParent(copy, template);
+    if (metadata) change(template.spec, metadata, { ...template, metadata });
+  }
+  return copy;
+}
+
+function metadataParent(copy: unknown, template: PodTemplate): Fields | undefined {
+  const segments = template.metadataPath.split('.');
+  const last = segments.pop();
+  let parent: unknown = copy;
+  for (const segment of segments) {
+    const item = /^(\w+)\[(\d+)\]$/.exec(segment);
+    parent = item ? at(parent, [item[1] ?? '', item[2] ?? '']) : at(parent, [segment]);
+  }
+  return isFields(parent) && last ? ensureChild(parent, last) : undefined;
+}

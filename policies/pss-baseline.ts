@@ -1,0 +1,338 @@
+// The Pod Security Standards `baseline` controls, written from the semantics of k8s.io/pod-security-admission
+// (policy/check_*.go, v0.35). Each returns one violation per offending field, with its path and the fix.
+import { field, flag, int, isSet, keyPath, list, stringMap, stringsAt, text, type Fields } from './pss-fields.ts';
+import { quoteList, type ContainerView, type PodView } from './pss-pod.ts';
+import { violation, type Violation } from './violation.ts';
+
+export type CheckFn = (pod: PodView) => Violation[];
+
+/** A security context and how to name and locate it: the pod's or a container's. */
+interface Holder {
+  label: string;
+  sc: Fields | undefined;
+  scPath: string;
+}
+
+export function holders(pod: PodView): Holder[] {
+  return [
+    { label: 'the pod', sc: pod.securityContext, scPath: pod.scPath },
+    ...pod.containers.map((c) => ({ label: c.label, sc: c.securityContext, scPath: c.scPath })),
+  ];
+}
+
+export const windowsHostProcess: CheckFn = (pod) =>
+  holders(pod)
+    .filter((h) => flag(field(h.sc, 'windowsOptions'), 'hostProcess') === true)
+    .map((h) =>
+      violation(
+        'pss:host-process',
+        `${h.scPath}.windowsOptions.hostProcess`,
+        `${h.label} runs as a Windows HostProcess container (hostProcess: true), with full access to the node`,
+        'remove securityContext.windowsOptions.hostProcess (or set it to false)',
+      ),
+    );
+
+const HOST_NAMESPACES = [
+  {
+    key: 'hostNetwork',
+    what: 'network',
+    fix: 'remove hostNetwork (or set it to false); reach the app through a Service',
+  },
+  { key: 'hostPID', what: 'process (PID)', fix: 'remove hostPID (or set it to false)' },
+  { key: 'hostIPC', what: 'IPC', fix: 'remove hostIPC (or set it to false)' },
+] as const;
+
+export const hostNamespaces: CheckFn = (pod) =>
+  HOST_NAMESPACES.filter((ns) => flag(pod.spec, ns.key) === true).map((ns) =>
+    violation(
+      'pss:host-namespaces',
+      `${pod.specPath}.${ns.key}`,
+      `the pod shares the node's ${ns.what} namespace (${ns.key}: true)`,
+      ns.fix,
+    ),
+  );
+
+export const privileged: CheckFn = (pod) =>
+  pod.containers
+    .filter((c) => flag(c.securityContext, 'privileged') === true)
+    .map((c) =>
+      violation(
+        'pss:privileged',
+        `${c.scPath}.privileged`,
+        `${c.label} runs privileged (privileged: true), which disables almost every isolation`,
+        'remove securityContext.privileged (or set it to false)',
+      ),
+    );
+
+const BASELINE_CAPABILITIES = new Set([
+  'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'MKNOD',
+  'NET_BIND_SERVICE',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_CHROOT',
+]);
+
+export const capabilitiesBaseline: CheckFn = (pod) =>
+  pod.containers.flatMap((c) => {
+    const added = stringsAt(field(c.securityContext, 'capabilities'), 'add').map((e) => e.value);
+    const bad = [...new Set(added.filter((cap) => !BASELINE_CAPABILITIES.has(cap)))];
+    if (bad.length === 0) return [];
+    return [
+      violation(
+        'pss:capabilities',
+        `${c.scPath}.capabilities.add`,
+        `${c.label} adds ${quoteList(bad)}, beyond the default capability set`,
+        `remove ${quoteList(bad)} from securityContext.capabilities.add`,
+      ),
+    ];
+  });
+
+export const hostPathVolumes: CheckFn = (pod) =>
+  list(pod.spec, 'volumes').flatMap((volume, i) =>
+    isSet(volume, 'hostPath') ? [hostPathViolation(pod, volume, i)] : [],
+  );
+
+export function hostPathViolation(pod: PodView, volume: unknown, index: number): Violation {
+  const name = text(volume, 'name') ?? '';
+  return violation(
+    'pss:host-path-volumes',
+    `${pod.specPath}.volumes[${index}].hostPath`,
+    `volume ${JSON.stringify(name)} mounts a directory of the node (hostPath)`,
+    'use an emptyDir for scratch space, a persistentVolumeClaim for data, or a configMap/secret/projected volume for files',
+  );
+}
+
+export const hostPorts: CheckFn = (pod) =>
+  pod.containers.flatMap((c) =>
+    list(c.value, 'ports').flatMap((port, j) => {
+      const hostPort = int(port, 'hostPort');
+      if (hostPort === undefined || hostPort === 0) return [];
+      return [
+        violation(
+          'pss:host-ports',
+          `${c.path}.ports[${j}].hostPort`,
+          `${c.label} binds port ${hostPort} on the node (hostPort)`,
+          'remove hostPort (keep containerPort) and reach the container through a Service',
+        ),
+      ];
+    }),
+  );
+
+const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
+const HANDLERS = ['postStart', 'preStop'] as const;
+
+function hostTargets(handler: unknown, path: string): { path: string; host: string }[] {
+  return (['httpGet', 'tcpSocket'] as const).flatMap((action) => {
+    const host = text(field(handler, action), 'host');
+    return host ? [{ path: `${path}.${action}.host`, host }] : [];
+  });
+}
+
+export const probeHosts: CheckFn = (pod) =>
+  pod.containers.flatMap((c) => {
+    const targets = [
+      ...PROBES.flatMap((probe) => hostTargets(field(c.value, probe), `${c.path}.${probe}`)),
+      ...HANDLERS.flatMap((h) => hostTargets(field(field(c.value, 'lifecycle'), h), `${c.path}.lifecycle.${h}`)),
+    ];
+    return targets.map((t) =>
+      violation(
+        'pss:probe-host',
+        t.path,
+        `${c.label} points a probe or lifecycle hook at host ${JSON.stringify(t.host)} instead of its own pod`,
+        'remove the host field so the probe or hook targets the pod itself',
+      ),
+    );
+  });
+
+const APPARMOR_ANNOTATION_PREFIX = 'container.apparmor.security.beta.kubernetes.io/';
+const APPARMOR_TYPES = new Set(['RuntimeDefault', 'Localhost']);
+
+function appArmorAnnotationAllowed(value: string): boolean {
+  return value === '' || value === 'runtime/default' || value.startsWith('localhost/');
+}
+
+export const appArmor: CheckFn = (pod) => {
+  const fields = holders(pod).flatMap((h) => {
+    const profile = field(h.sc, 'appArmorProfile');
+    if (!profile) return [];
+    const type = text(profile, 'type') ?? '';
+    if (APPARMOR_TYPES.has(type)) return [];
+    return [
+      violation(
+        'pss:apparmor',
+        `${h.scPath}.appArmorProfile.type`,
+        `${h.label} sets AppArmor profile type ${JSON.stringify(type)}, which disables or replaces the default confinement`,
+        'set securityContext.appArmorProfile.type to RuntimeDefault (or Localhost with localhostProfile), or remove appArmorProfile',
+      ),
+    ];
+  });
+  const annotationsPath = `${pod.metadataPath}.annotations`;
+  const annotations = Object.entries(stringMap(pod.metadata, 'annotations'))
+    .filter(([key, value]) => key.startsWith(APPARMOR_ANNOTATION_PREFIX) && !appArmorAnnotationAllowed(value))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, value]) =>
+      violation(
+        'pss:apparmor',
+        keyPath(annotationsPath, key),
+        `annotation sets AppArmor profile ${JSON.stringify(value)} for container ${JSON.stringify(key.slice(APPARMOR_ANNOTATION_PREFIX.length))}`,
+        'remove the deprecated annotation (or set it to "runtime/default"); prefer securityContext.appArmorProfile.type: RuntimeDefault',
+      ),
+    );
+  return [...fields, ...annotations];
+};
+
+const SELINUX_TYPES_1_0 = ['container_t', 'container_init_t', 'container_kvm_t'];
+const SELINUX_TYPES_1_31 = [...SELINUX_TYPES_1_0, 'container_engine_t'];
+
+function seLinuxCheck(allowedTypes: readonly string[]): CheckFn {
+  return (pod) =>
+    holders(pod).flatMap((h) => {
+      const options = field(h.sc, 'seLinuxOptions');
+      if (!options) return [];
+      const path = `${h.scPath}.seLinuxOptions`;
+      const out: Violation[] = [];
+      const type = text(options, 'type') ?? '';
+      if (type !== '' && !allowedTypes.includes(type)) {
+        out.push(
+          violation(
+            'pss:selinux',
+            `${path}.type`,
+            `${h.label} sets SELinux type ${JSON.stringify(type)}`,
+            `remove seLinuxOptions.type or use one of ${allowedTypes.join(', ')}`,
+          ),
+        );
+      }
+      for (const key of ['user', 'role'] as const) {
+        const value = text(options, key) ?? '';
+        if (value !== '') {
+          out.push(
+            violation(
+              'pss:selinux',
+              `${path}.${key}`,
+              `${h.label} sets SELinux ${key} ${JSON.stringify(value)}`,
+              `remove seLinuxOptions.${key}`,
+            ),
+          );
+        }
+      }
+      return out;
+    });
+}
+
+export const seLinux_1_0 = seLinuxCheck(SELINUX_TYPES_1_0);
+export const seLinux_1_31 = seLinuxCheck(SELINUX_TYPES_1_31);
+
+/** Containers that set a procMount other than Default (the restricted check, and baseline before v1.35). */
+export const procMount: CheckFn = (pod) =>
+  pod.containers.flatMap((c) => {
+    const value = c.securityContext?.['procMount'];
+    if (value === undefined || value === null || value === 'Default') return [];
+    return [procMountViolation(c, value)];
+  });
+
+function procMountViolation(c: ContainerView, value: unknown): Violation {
+  return violation(
+    'pss:proc-mount',
+    `${c.scPath}.procMount`,
+    `${c.label} sets procMount ${JSON.stringify(value)}, unmasking the node's /proc`,
+    'remove securityContext.procMount (or set it to Default)',
+  );
+}
+
+/** Baseline since v1.35: any procMount is allowed in a user namespace (hostUsers: false). */
+export const procMount_1_35: CheckFn = (pod) => (pod.userNamespace ? [] : procMount(pod));
+
+const SECCOMP_TYPES = new Set(['RuntimeDefault', 'Localhost']);
+
+export function seccompTypeAllowed(type: string): boolean {
+  return SECCOMP_TYPES.has(type);
+}
+
+/** Explicitly set seccomp profiles of a forbidden type (Unconfined, or anything unknown). */
+export function badSeccompFields(pod: PodView): Violation[] {
+  return holders(pod).flatMap((h) => {
+    const profile = field(h.sc, 'seccompProfile');
+    if (!profile) return [];
+    const type = text(profile, 'type') ?? '';
+    if (seccompTypeAllowed(type)) return [];
+    return [
+      violation(
+        'pss:seccomp',
+        `${h.scPath}.seccompProfile.type`,
+        `${h.label} sets seccomp profile type ${JSON.stringify(type)}, which turns off system call filtering`,
+        'set securityContext.seccompProfile.type to RuntimeDefault (or Localhost with localhostProfile)',
+      ),
+    ];
+  });
+}
+
+export const seccompBaseline_1_19: CheckFn = badSeccompFields;
+
+const SECCOMP_POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
+const SECCOMP_CONTAINER_ANNOTATION_PREFIX = 'container.seccomp.security.alpha.kubernetes.io/';
+
+function seccompAnnotationAllowed(value: string): boolean {
+  return value === 'runtime/default' || value === 'docker/default' || value.startsWith('localhost/');
+}
+
+/** Before v1.19 seccomp was set by annotations, and baseline checked those; later versions ignore them. */
+export const seccompAnnotations_1_0: CheckFn = (pod) => {
+  const annotations = stringMap(pod.metadata, 'annotations');
+  const keys = [SECCOMP_POD_ANNOTATION, ...pod.containers.map((c) => SECCOMP_CONTAINER_ANNOTATION_PREFIX + c.name)];
+  return [...new Set(keys)]
+    .filter((key) => annotations[key] !== undefined && !seccompAnnotationAllowed(annotations[key] ?? ''))
+    .map((key) =>
+      violation(
+        'pss:seccomp',
+        keyPath(`${pod.metadataPath}.annotations`, key),
+        `annotation sets seccomp profile ${JSON.stringify(annotations[key])}`,
+        'set the annotation to "runtime/default" (on v1.19+ use securityContext.seccompProfile.type: RuntimeDefault)',
+      ),
+    );
+};
+
+const SYSCTLS_1_0 = [
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+  'net.ipv4.ip_unprivileged_port_start',
+];
+const SYSCTLS_1_27 = [...SYSCTLS_1_0, 'net.ipv4.ip_local_reserved_ports'];
+const SYSCTLS_1_29 = [
+  ...SYSCTLS_1_27,
+  'net.ipv4.tcp_keepalive_time',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_keepalive_intvl',
+  'net.ipv4.tcp_keepalive_probes',
+];
+const SYSCTLS_1_32 = [...SYSCTLS_1_29, 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem'];
+
+function sysctlsCheck(allowed: readonly string[]): CheckFn {
+  return (pod) =>
+    list(pod.securityContext, 'sysctls').flatMap((entry, i) => {
+      const name = text(entry, 'name') ?? '';
+      if (allowed.includes(name)) return [];
+      return [
+        violation(
+          'pss:sysctls',
+          `${pod.scPath}.sysctls[${i}].name`,
+          `the pod sets sysctl ${JSON.stringify(name)}, which is not in the safe set`,
+          `remove it; only these sysctls are allowed: ${allowed.join(', ')}`,
+        ),
+      ];
+    });
+}
+
+export const sysctls_1_0 = sysctlsCheck(SYSCTLS_1_0);
+export const sysctls_1_27 = sysctlsCheck(SYSCTLS_1_27);
+export const sysctls_1_29 = sysctlsCheck(SYSCTLS_1_29);
+export const sysctls_1_32 = sysctlsCheck(SYSCTLS_1_32);

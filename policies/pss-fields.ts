@@ -1,0 +1,71 @@
+// Total accessors for untyped pod specs. Admission bodies and rendered manifests are untrusted input: a field of
+// the wrong type reads as unset (the API server would refuse to decode it anyway), and nothing here throws.
+export type Fields = Record<string, unknown>;
+
+export function isFields(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The object at `value[key]`, or undefined when absent, null or not an object. */
+export function field(value: unknown, key: string): Fields | undefined {
+  if (!isFields(value)) return undefined;
+  const inner = value[key];
+  return isFields(inner) ? inner : undefined;
+}
+
+/** The array at `value[key]`, or [] when absent or not an array. */
+export function list(value: unknown, key: string): unknown[] {
+  if (!isFields(value)) return [];
+  const inner = value[key];
+  return Array.isArray(inner) ? (inner as unknown[]) : [];
+}
+
+export function text(value: unknown, key: string): string | undefined {
+  if (!isFields(value)) return undefined;
+  const inner = value[key];
+  return typeof inner === 'string' ? inner : undefined;
+}
+
+export function flag(value: unknown, key: string): boolean | undefined {
+  if (!isFields(value)) return undefined;
+  const inner = value[key];
+  return typeof inner === 'boolean' ? inner : undefined;
+}
+
+export function int(value: unknown, key: string): number | undefined {
+  if (!isFields(value)) return undefined;
+  const inner = value[key];
+  return typeof inner === 'number' && Number.isFinite(inner) ? inner : undefined;
+}
+
+/** True when `value[key]` is present and not null (the Go notion of a non-nil pointer field). */
+export function isSet(value: unknown, key: string): boolean {
+  return isFields(value) && value[key] !== undefined && value[key] !== null;
+}
+
+/** String entries of `value[key]` with their indexes (non-strings are skipped, indexes kept for field paths). */
+export function stringsAt(value: unknown, key: string): { index: number; value: string }[] {
+  const out: { index: number; value: string }[] = [];
+  list(value, key).forEach((entry, index) => {
+    if (typeof entry === 'string') out.push({ index, value: entry });
+  });
+  return out;
+}
+
+/** The string-valued entries of a map such as `metadata.annotations`. */
+export function stringMap(value: unknown, key: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(field(value, key) ?? {})) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/** Kubernetes field path of a map key: `metadata.annotations[key]`. */
+export function keyPath(base: string, key: string): string {
+  return `${base}[${key}]`;
+}
+
+/** Joins a prefix and a relative field path, tolerating an empty prefix. */
+export function join(prefix: string, rest: string): string {
+  if (prefix === '') return rest;
+  return rest.startsWith('[') ? `${prefix}${rest}` : `${prefix}.${rest}`;
+}
