@@ -100,7 +100,7 @@ export async function checkManifests(text: string, options: CheckOptions): Promi
   const user = options.user ?? 'k8s-ee-check';
   const objects: CheckedObject[] = [];
   for (const [index, doc] of (Array.isArray(documents) ? documents : [documents]).entries()) {
-    const line = lineCounter.linePos(doc.range[0]).line;
+    const line = lineCounter.linePos(doc.contents?.range[0] ?? doc.range[0]).line;
     const base = { document: index + 1, line, kind: '', name: '', managed: false, violations: [], warnings: [] };
     if (doc.errors.length > 0) {
       objects.push({ ...base, error: `not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}` });

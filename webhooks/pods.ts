@@ -16,6 +16,9 @@ export function mutatePodCarrier(request: AdmissionRequest, ns: ManagedNamespace
   // A Pod's spec is immutable once created: only new pods (and new or updated templates) get defaults.
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
   if (isPodUpdate(request)) return allow();
+  // An UPDATE that leaves the templates alone (scaling, a controller's bookkeeping) is not touched: some
+  // templates (a Job's) are immutable, and an unasked-for change would make the API server refuse the update.
+  if (request.operation === 'UPDATE' && !templatesChanged(request)) return allow();
   return mutate(withPodTemplates(request.object, (spec, metadata) => applyPodDefaults(spec, metadata, ns, context.config)));
 }
 
