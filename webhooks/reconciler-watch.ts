@@ -1,0 +1,232 @@
+// A list+watch that does not go quiet. client-node's Watch can end, fail, or (behind a proxy or after an API
+// server hiccup) simply stop delivering events while the connection stays open; its ListWatch then waits forever
+// or gives up after an error. This watcher lists, watches from the list's resourceVersion with bookmarks, and
+// restarts on every end: after an error (with backoff), after a normal end, after "410 Gone" (relist), and when
+// no event and no bookmark arrived for `idleMs` (the silent stop). Each restart is counted by reason.
+import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from '../lib/log.ts';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export type RestartReason = 'idle' | 'error' | 'ended' | 'expired';
+
+export interface WatchedObject extends KubernetesObject {
+  [key: string]: unknown;
+}
+
+export interface ResilientWatchOptions {
+  kc: KubeConfig;
+  /** For lists: apiVersion and kind of the objects (e.g. `v1`, `Namespace`). */
+  apiVersion: string;
+  kind: string;
+  /** Collection path for watches across namespaces, e.g. `/api/v1/namespaces`. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Restart when nothing (not even a bookmark) arrived for this long. Default 90 s. */
+  idleMs?: number;
+  /** Ask the server to end each watch after about this long (it is restarted from the last version). Default 300 s. */
+  serverTimeoutSeconds?: number;
+  log: Logger;
+  /** Every change, including those found by a relist (objects that vanished arrive as DELETED). */
+  onEvent(type: WatchEventType, object: WatchedObject): void;
+  /** After each complete list. */
+  onSynced?(): void;
+  onRestart?(reason: RestartReason): void;
+}
+
+export interface ResilientWatch {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  synced(): boolean;
+  get(namespace: string | undefined, name: string): WatchedObject | undefined;
+  list(): WatchedObject[];
+}
+
+export const objectKeyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+const isGone = (error: unknown): boolean => {
+  const e = error as { statusCode?: number; code?: number } | null;
+  return e?.statusCode === 410 || e?.code === 410;
+};
+
+/** Backoff after failures: 250 ms doubling to 10 s. */
+export const backoffMs = (failures: number): number => Math.min(10_000, 250 * 2 ** Math.max(0, failures - 1));
+
+/** Creates a watcher; call start() to list and begin watching. */
+export function createResilientWatch(opts: ResilientWatchOptions): ResilientWatch {
+  return new Watcher(opts);
+}
+
+class Watcher implements ResilientWatch {
+  private readonly opts: ResilientWatchOptions;
+  private readonly api: KubernetesObjectApi;
+  private readonly watch: Watch;
+  private readonly idleMs: number;
+  private readonly what: string;
+  private cache = new Map<string, WatchedObject>();
+  private resourceVersion = '';
+  private stopped = true;
+  private isSynced = false;
+  private failures = 0;
+  private generation = 0;
+  private controller: AbortController | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Set before we abort a watch ourselves, so its end is attributed to the right reason. */
+  private abortReason: RestartReason | undefined;
+
+  constructor(opts: ResilientWatchOptions) {
+    this.opts = opts;
+    this.api = KubernetesObjectApi.makeApiClient(opts.kc);
+    this.watch = new Watch(opts.kc);
+    this.idleMs = opts.idleMs ?? 90_000;
+    this.what = `${opts.kind}${opts.labelSelector ? `[${opts.labelSelector}]` : ''}${opts.fieldSelector ? `[${opts.fieldSelector}]` : ''}`;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.run();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.generation += 1;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.controller?.abort();
+    return Promise.resolve();
+  }
+
+  synced(): boolean {
+    return this.isSynced;
+  }
+
+  get(namespace: string | undefined, name: string): WatchedObject | undefined {
+    return this.cache.get(`${namespace ?? ''}/${name}`);
+  }
+
+  list(): WatchedObject[] {
+    return [...this.cache.values()];
+  }
+
+  private async listAll(): Promise<{ items: WatchedObject[]; resourceVersion: string }> {
+    const { apiVersion, kind, fieldSelector, labelSelector } = this.opts;
+    const items: WatchedObject[] = [];
+    let token: string | undefined;
+    let resourceVersion: string;
+    do {
+      const page = await this.api.list<WatchedObject>(
+        apiVersion,
+        kind,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        fieldSelector,
+        labelSelector,
+        500,
+        token,
+      );
+      for (const item of page.items) items.push({ ...item, apiVersion, kind });
+      token = page.metadata?._continue || undefined;
+      resourceVersion = page.metadata?.resourceVersion ?? '';
+    } while (token);
+    return { items, resourceVersion };
+  }
+
+  /** Replaces the cache with a fresh list, telling the handler what changed while we were not watching. */
+  private async relist(): Promise<void> {
+    const { items, resourceVersion } = await this.listAll();
+    const fresh = new Map(items.map((o) => [objectKeyOf(o), o]));
+    const old = this.cache;
+    this.cache = fresh;
+    this.resourceVersion = resourceVersion;
+    for (const [key, gone] of old) if (!fresh.has(key)) this.opts.onEvent('DELETED', gone);
+    for (const [key, item] of fresh) {
+      const before = old.get(key);
+      if (!before) this.opts.onEvent('ADDED', item);
+      else if (before.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.opts.onEvent('MODIFIED', item);
+    }
+    this.isSynced = true;
+    this.opts.onSynced?.();
+  }
+
+  private armIdle(generation: number): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (generation !== this.generation || this.stopped) return;
+      this.opts.log.warn(
+        { watch: this.what, idleMs: this.idleMs },
+        'watch: no event and no bookmark for too long; restarting it',
+      );
+      this.abortReason = 'idle';
+      this.controller?.abort();
+    }, this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private onWatchEvent(generation: number, type: string, object: WatchedObject): void {
+    if (generation !== this.generation) return;
+    this.armIdle(generation);
+    if (type === 'ERROR') {
+      if (isGone(object)) this.resourceVersion = '';
+      return; // the server ends the watch after an ERROR event; the end handler restarts it
+    }
+    const rv = object.metadata?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return; // BOOKMARK: only the version
+    this.failures = 0;
+    const item = { ...object, apiVersion: this.opts.apiVersion, kind: this.opts.kind };
+    if (type === 'DELETED') this.cache.delete(objectKeyOf(item));
+    else this.cache.set(objectKeyOf(item), item);
+    this.opts.onEvent(type, item);
+  }
+
+  private reasonOf(error: unknown): RestartReason {
+    if (this.abortReason) return this.abortReason;
+    if (isGone(error)) return 'expired';
+    // client-node's own inactivity timer (no bytes for 30 s) is the same silent stop we look for.
+    if ((error as { name?: string } | null)?.name === 'TimeoutError') return 'idle';
+    if (error) return 'error';
+    return this.resourceVersion === '' ? 'expired' : 'ended';
+  }
+
+  private onWatchEnd(generation: number, error: unknown): void {
+    if (generation !== this.generation || this.stopped) return;
+    const reason = this.reasonOf(error);
+    this.abortReason = undefined;
+    if (reason === 'expired') this.resourceVersion = '';
+    if (reason === 'error') this.failures += 1;
+    this.opts.onRestart?.(reason);
+    const delay = reason === 'error' ? backoffMs(this.failures) : 0;
+    if (reason === 'error')
+      this.opts.log.warn({ watch: this.what, err: error, retryInMs: delay }, 'watch: failed; restarting it');
+    else this.opts.log.debug({ watch: this.what, reason }, 'watch: restarting');
+    this.retryTimer = setTimeout(() => void this.run(), delay);
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped) return;
+    const generation = ++this.generation;
+    try {
+      if (!this.resourceVersion) await this.relist();
+      if (this.stopped || generation !== this.generation) return;
+      const params = {
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+        timeoutSeconds: Math.round((this.opts.serverTimeoutSeconds ?? 300) * (0.8 + Math.random() * 0.2)),
+      };
+      this.armIdle(generation);
+      this.controller = await this.watch.watch(
+        this.opts.path,
+        params,
+        (type: string, object: WatchedObject) => this.onWatchEvent(generation, type, object),
+        (error: unknown) => this.onWatchEnd(generation, error),
+      );
+    } catch (error) {
+      this.onWatchEnd(generation, error ?? new Error('list failed'));
+    }
+  }
+}
