@@ -18,7 +18,9 @@ if (major >= 24) {
 } else {
   const local = join(root, 'node_modules', '.bin', 'node');
   if (!existsSync(local)) {
-    console.error(`k8s-ee needs Node.js 24 or newer (this is ${process.version}). Run \`npm ci\` in ${root} to get it.`);
+    console.error(
+      `k8s-ee needs Node.js 24 or newer (this is ${process.version}). Run \`npm ci\` in ${root} to get it.`,
+    );
     process.exit(1);
   }
   const run = spawnSync(local, [entry, ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -10,13 +10,41 @@ export interface Command {
 }
 
 export const commands: Command[] = [
-  { name: 'webhook', summary: 'serve the mutating and validating admission webhooks over HTTPS', load: () => import('../webhooks/command.ts') },
-  { name: 'check', summary: 'run the admission rules on rendered manifests (helm template … | k8s-ee check -n NS -)', load: () => import('../webhooks/check-command.ts') },
-  { name: 'config', summary: 'config check FILE: validate a configuration file; config defaults: print the defaults', load: () => import('../policies/config-command.ts') },
-  { name: 'sweeper', summary: 'expire pins, remove orphan environments, free volumes, watch disk', load: () => import('../sweeper/command.ts') },
-  { name: 'certs', summary: "issue and rotate the webhook's own TLS certificates", load: () => import('../certs/command.ts') },
-  { name: 'cluster', summary: 'cluster up|down|kubeconfig: a local Kubernetes control plane without Docker', load: () => import('../e2e/cluster/command.ts') },
-  { name: 'demo', summary: 'start a local control plane, k8s-ee and a sample PR environment, and show what happens', load: () => import('../e2e/demo/command.ts') },
+  {
+    name: 'webhook',
+    summary: 'serve the mutating and validating admission webhooks over HTTPS',
+    load: () => import('../webhooks/command.ts'),
+  },
+  {
+    name: 'check',
+    summary: 'run the admission rules on rendered manifests (helm template … | k8s-ee check -n NS -)',
+    load: () => import('../webhooks/check-command.ts'),
+  },
+  {
+    name: 'config',
+    summary: 'config check FILE: validate a configuration file; config defaults: print the defaults',
+    load: () => import('../policies/config-command.ts'),
+  },
+  {
+    name: 'sweeper',
+    summary: 'expire pins, remove orphan environments, free volumes, watch disk',
+    load: () => import('../sweeper/command.ts'),
+  },
+  {
+    name: 'certs',
+    summary: "issue and rotate the webhook's own TLS certificates",
+    load: () => import('../certs/command.ts'),
+  },
+  {
+    name: 'cluster',
+    summary: 'cluster up|down|kubeconfig: a local Kubernetes control plane without Docker',
+    load: () => import('../e2e/cluster/command.ts'),
+  },
+  {
+    name: 'demo',
+    summary: 'start a local control plane, k8s-ee and a sample PR environment, and show what happens',
+    load: () => import('../e2e/demo/command.ts'),
+  },
 ];
 
 export function usage(): string {

@@ -29,7 +29,9 @@ try {
     process.stderr.write(`k8s-ee: ${err.message}\n`);
     process.exitCode = err.exitCode;
   } else {
-    process.stderr.write(`k8s-ee: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `k8s-ee: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -11,7 +11,8 @@ const c = (text: string) => {
 test('parses IPv4 and IPv6 CIDRs and refuses the rest', () => {
   assert.deepEqual(parseCidr('10.0.0.0/8'), { address: '10.0.0.0', prefix: 8, family: 'ipv4' });
   assert.equal(parseCidr('fd00::/8')?.family, 'ipv6');
-  for (const bad of ['10.0.0.0', '10.0.0.0/33', '300.1.1.1/8', 'x/8', '10.0.0.0/8/1', '::/129']) assert.equal(parseCidr(bad), undefined, bad);
+  for (const bad of ['10.0.0.0', '10.0.0.0/33', '300.1.1.1/8', 'x/8', '10.0.0.0/8/1', '::/129'])
+    assert.equal(parseCidr(bad), undefined, bad);
 });
 
 test('overlap and coverage of ranges', () => {

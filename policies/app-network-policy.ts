@@ -20,7 +20,8 @@ export function pinnedNamespaceNames(selector: unknown): string[] | undefined {
   if (byLabel !== undefined) restrict([byLabel]);
   for (const expr of arr(sel['matchExpressions'])) {
     const e = obj(expr);
-    if (e['key'] === NAME_LABEL && e['operator'] === 'In') restrict(arr(e['values']).filter((v): v is string => typeof v === 'string'));
+    if (e['key'] === NAME_LABEL && e['operator'] === 'In')
+      restrict(arr(e['values']).filter((v): v is string => typeof v === 'string'));
   }
   return names;
 }
@@ -50,14 +51,40 @@ interface PeerContext {
 function namespacePeerViolations(peer: Record<string, unknown>, ctx: PeerContext): Violation[] {
   const { config, namespace, path, direction } = ctx;
   const names = pinnedNamespaceNames(peer['namespaceSelector']);
-  const allowedIngress = [namespace, config.networkPolicy.ingressController.namespace, config.networkPolicy.monitoring.namespace];
+  const allowedIngress = [
+    namespace,
+    config.networkPolicy.ingressController.namespace,
+    config.networkPolicy.monitoring.namespace,
+  ];
   if (names === undefined) {
-    const fix = direction === 'ingress' ? `select namespaces by name: namespaceSelector.matchLabels["${NAME_LABEL}"] one of ${allowedIngress.join(', ')}` : `select the destination namespace by name: namespaceSelector.matchLabels["${NAME_LABEL}"]`;
-    return [violation('network-policy', `${path}.namespaceSelector`, `selects namespaces by labels that other PR environments can match`, fix)];
+    const fix =
+      direction === 'ingress'
+        ? `select namespaces by name: namespaceSelector.matchLabels["${NAME_LABEL}"] one of ${allowedIngress.join(', ')}`
+        : `select the destination namespace by name: namespaceSelector.matchLabels["${NAME_LABEL}"]`;
+    return [
+      violation(
+        'network-policy',
+        `${path}.namespaceSelector`,
+        `selects namespaces by labels that other PR environments can match`,
+        fix,
+      ),
+    ];
   }
-  const bad = direction === 'ingress' ? names.filter((n) => !allowedIngress.includes(n)) : names.filter((n) => n !== namespace && matchNamespace(n, config));
+  const bad =
+    direction === 'ingress'
+      ? names.filter((n) => !allowedIngress.includes(n))
+      : names.filter((n) => n !== namespace && matchNamespace(n, config));
   return bad.map((n) =>
-    violation('network-policy', `${path}.namespaceSelector`, direction === 'ingress' ? `admits traffic from namespace "${n}"` : `sends traffic into another PR environment ("${n}")`, direction === 'ingress' ? `only ${allowedIngress.join(', ')} may send traffic into a PR environment; remove "${n}"` : `PR environments are isolated from each other; remove "${n}"`),
+    violation(
+      'network-policy',
+      `${path}.namespaceSelector`,
+      direction === 'ingress'
+        ? `admits traffic from namespace "${n}"`
+        : `sends traffic into another PR environment ("${n}")`,
+      direction === 'ingress'
+        ? `only ${allowedIngress.join(', ')} may send traffic into a PR environment; remove "${n}"`
+        : `PR environments are isolated from each other; remove "${n}"`,
+    ),
   );
 }
 
@@ -68,20 +95,38 @@ function peerViolations(peer: unknown, ctx: PeerContext): Violation[] {
   if (isObj(p['ipBlock'])) {
     const range = privateOverlap(p['ipBlock'], ctx.config);
     if (range) {
-      out.push(violation('network-policy', `${ctx.path}.ipBlock.cidr`, `covers the private range ${range}, where pods of other PR environments live`, `add ${range} to ipBlock.except, or use a podSelector for pods of this namespace`));
+      out.push(
+        violation(
+          'network-policy',
+          `${ctx.path}.ipBlock.cidr`,
+          `covers the private range ${range}, where pods of other PR environments live`,
+          `add ${range} to ipBlock.except, or use a podSelector for pods of this namespace`,
+        ),
+      );
     }
   }
   return out;
 }
 
-function ruleViolations(rules: unknown, direction: 'ingress' | 'egress', namespace: string, config: Config): Violation[] {
+function ruleViolations(
+  rules: unknown,
+  direction: 'ingress' | 'egress',
+  namespace: string,
+  config: Config,
+): Violation[] {
   const key = direction === 'ingress' ? 'from' : 'to';
   return arr(rules).flatMap((rule, i) => {
     const peers = arr(obj(rule)[key]);
     const path = `spec.${direction}[${i}].${key}`;
     if (peers.length === 0) {
-      const message = direction === 'ingress' ? 'an ingress rule without "from" admits traffic from every namespace, including other PR environments' : 'an egress rule without "to" sends traffic to every destination, including other PR environments';
-      const fix = direction === 'ingress' ? 'list the peers: a podSelector for pods of this namespace, or the ingress controller namespace by name' : 'list the destinations; DNS and the internet are already open through k8s-ee\'s own policies';
+      const message =
+        direction === 'ingress'
+          ? 'an ingress rule without "from" admits traffic from every namespace, including other PR environments'
+          : 'an egress rule without "to" sends traffic to every destination, including other PR environments';
+      const fix =
+        direction === 'ingress'
+          ? 'list the peers: a podSelector for pods of this namespace, or the ingress controller namespace by name'
+          : "list the destinations; DNS and the internet are already open through k8s-ee's own policies";
       return [violation('network-policy', path, message, fix)];
     }
     return peers.flatMap((peer, j) => peerViolations(peer, { path: `${path}[${j}]`, direction, namespace, config }));
@@ -90,5 +135,8 @@ function ruleViolations(rules: unknown, direction: 'ingress' | 'egress', namespa
 
 export function validateAppNetworkPolicy(policy: unknown, namespace: string, config: Config): Violation[] {
   const spec = obj(obj(policy)['spec']);
-  return [...ruleViolations(spec['ingress'], 'ingress', namespace, config), ...ruleViolations(spec['egress'], 'egress', namespace, config)];
+  return [
+    ...ruleViolations(spec['ingress'], 'ingress', namespace, config),
+    ...ruleViolations(spec['egress'], 'egress', namespace, config),
+  ];
 }

@@ -18,14 +18,18 @@ test('baseline objects are known by kind and name', () => {
 
 test('developers may not create, change or delete them', () => {
   for (const operation of ['CREATE', 'UPDATE', 'DELETE'] as const) {
-    const v = validateBaselineChange({ kind: 'NetworkPolicy', name: 'k8s-ee-default-deny', operation, user: dev }, config);
+    const v = validateBaselineChange(
+      { kind: 'NetworkPolicy', name: 'k8s-ee-default-deny', operation, user: dev },
+      config,
+    );
     assert.equal(v.length, 1, operation);
     assert.equal(v[0]?.rule, 'baseline-objects');
   }
 });
 
 test('k8s-ee, platform identities, and the namespace controller during deletion may', () => {
-  const change = (user: { username?: string; groups?: string[] }, operation: 'UPDATE' | 'DELETE') => validateBaselineChange({ kind: 'ResourceQuota', name: 'k8s-ee-quota', operation, user }, config);
+  const change = (user: { username?: string; groups?: string[] }, operation: 'UPDATE' | 'DELETE') =>
+    validateBaselineChange({ kind: 'ResourceQuota', name: 'k8s-ee-quota', operation, user }, config);
   assert.deepEqual(change({ username: config.selfUser }, 'UPDATE'), []);
   assert.deepEqual(change({ username: 'admin', groups: ['system:masters'] }, 'UPDATE'), []);
   assert.deepEqual(change({ username: 'system:serviceaccount:kube-system:namespace-controller' }, 'DELETE'), []);

@@ -16,8 +16,10 @@ export function isBaselineObject(kind: string, name: string | undefined): boolea
 const VERB = { CREATE: 'create', UPDATE: 'change', DELETE: 'delete', CONNECT: 'connect to' } as const;
 
 function fixFor(kind: string): string {
-  if (kind === 'ResourceQuota') return 'quotas come from the k8s-ee configuration (quota.base, quota.perDatabase) and the databases your k8s-ee-environment ConfigMap declares; ask the platform team to change them';
-  if (kind === 'LimitRange') return 'container defaults and maxima come from the k8s-ee configuration (limitRange); set resources on your containers instead';
+  if (kind === 'ResourceQuota')
+    return 'quotas come from the k8s-ee configuration (quota.base, quota.perDatabase) and the databases your k8s-ee-environment ConfigMap declares; ask the platform team to change them';
+  if (kind === 'LimitRange')
+    return 'container defaults and maxima come from the k8s-ee configuration (limitRange); set resources on your containers instead';
   return `write your own NetworkPolicy under a name that does not start with "${BASELINE_PREFIX}"`;
 }
 
@@ -29,5 +31,12 @@ export function validateBaselineChange(
   if (!isBaselineObject(kind, name)) return [];
   if (isPlatform(user, config)) return [];
   if (operation === 'DELETE' && isNamespaceCleaner(user)) return [];
-  return [violation('baseline-objects', 'metadata.name', `${kind}/${name} is a baseline object managed by k8s-ee; ${describeUser(user)} may not ${VERB[operation]} it`, fixFor(kind))];
+  return [
+    violation(
+      'baseline-objects',
+      'metadata.name',
+      `${kind}/${name} is a baseline object managed by k8s-ee; ${describeUser(user)} may not ${VERB[operation]} it`,
+      fixFor(kind),
+    ),
+  ];
 }

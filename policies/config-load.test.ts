@@ -11,7 +11,13 @@ test('defaults follow the PRD', () => {
   const config = defaultConfig();
   assert.equal(config.quota.base.requestsCpu, '300m');
   assert.equal(config.quota.base.requestsMemory, '512Mi');
-  assert.deepEqual(Object.keys(config.quota.perDatabase).sort(), ['mariadb', 'minio', 'mongodb', 'postgresql', 'redis']);
+  assert.deepEqual(Object.keys(config.quota.perDatabase).sort(), [
+    'mariadb',
+    'minio',
+    'mongodb',
+    'postgresql',
+    'redis',
+  ]);
   assert.equal(config.pins.maxPinned, 3);
   assert.equal(config.pins.maxDuration, '48h');
   assert.equal(config.previewDomain, 'preview.example.com');
@@ -25,7 +31,8 @@ test('fields merge over the defaults', () => {
 });
 
 test('every problem is reported with its field path', () => {
-  const text = 'quota:\n  base:\n    requestsCpu: 3 cores\n    podz: 3\npins:\n  maxPinned: -1\nsweeper:\n  ttl: 7 days\n';
+  const text =
+    'quota:\n  base:\n    requestsCpu: 3 cores\n    podz: 3\npins:\n  maxPinned: -1\nsweeper:\n  ttl: 7 days\n';
   assert.throws(
     () => configFromYaml(text, 'k8s-ee.yaml'),
     (err: unknown) => {
@@ -41,8 +48,14 @@ test('every problem is reported with its field path', () => {
 });
 
 test('semantic checks: the pattern must compile and name its groups', () => {
-  assert.throws(() => configFromYaml('namespacePattern: "^(.*)-pr-([0-9]+)$"'), /namespacePattern: must have named groups/);
-  assert.throws(() => configFromYaml('namespacePattern: "^(?<project>[a-z+)-pr-(?<number>[0-9]+)$"'), /not a valid regular expression/);
+  assert.throws(
+    () => configFromYaml('namespacePattern: "^(.*)-pr-([0-9]+)$"'),
+    /namespacePattern: must have named groups/,
+  );
+  assert.throws(
+    () => configFromYaml('namespacePattern: "^(?<project>[a-z+)-pr-(?<number>[0-9]+)$"'),
+    /not a valid regular expression/,
+  );
   assert.throws(() => configFromYaml('pins:\n  warnBefore: 3d\n'), /pins\.warnBefore: must be shorter/);
 });
 

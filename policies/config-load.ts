@@ -16,7 +16,9 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
   constructor(source: string, problems: ConfigProblem[]) {
-    super(`${source}: invalid configuration:\n${problems.map((p) => `  - ${p.path || '(document)'}: ${p.message}`).join('\n')}`);
+    super(
+      `${source}: invalid configuration:\n${problems.map((p) => `  - ${p.path || '(document)'}: ${p.message}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.problems = problems;
   }
@@ -43,7 +45,10 @@ function describe(error: ErrorObject): ConfigProblem {
       return { path: base ? `${base}.${field}` : field, message: 'unknown field; remove it or check its spelling' };
     }
     case 'pattern':
-      return { path: base, message: `expected ${schema?.description ?? `a value matching ${String(params['pattern'])}`}` };
+      return {
+        path: base,
+        message: `expected ${schema?.description ?? `a value matching ${String(params['pattern'])}`}`,
+      };
     case 'type':
       return { path: base, message: `expected ${String(params['type'])}` };
     default:
@@ -57,7 +62,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** Deep merge: objects merge key by key, everything else (arrays included) replaces the default. */
 export function mergeConfig<T>(defaults: T, overrides: unknown): T {
-  if (!isPlainObject(defaults) || !isPlainObject(overrides)) return (overrides === undefined ? defaults : overrides) as T;
+  if (!isPlainObject(defaults) || !isPlainObject(overrides))
+    return (overrides === undefined ? defaults : overrides) as T;
   const out: Record<string, unknown> = { ...defaults };
   for (const [key, value] of Object.entries(overrides)) out[key] = mergeConfig(out[key], value);
   return out as T;

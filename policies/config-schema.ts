@@ -13,14 +13,33 @@ const obj = (properties: Record<string, Schema>, extra: Schema = {}): Schema => 
   ...extra,
 });
 const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
-const quantity: Schema = { type: 'string', pattern: QUANTITY_PATTERN, description: 'a Kubernetes quantity such as 300m, 1, 512Mi or 2Gi' };
-const duration: Schema = { type: 'string', pattern: DURATION_PATTERN, description: 'a duration such as 90s, 1m, 48h or 7d' };
+const quantity: Schema = {
+  type: 'string',
+  pattern: QUANTITY_PATTERN,
+  description: 'a Kubernetes quantity such as 300m, 1, 512Mi or 2Gi',
+};
+const duration: Schema = {
+  type: 'string',
+  pattern: DURATION_PATTERN,
+  description: 'a duration such as 90s, 1m, 48h or 7d',
+};
 const count: Schema = { type: 'integer', minimum: 0 };
 const labelMap: Schema = { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } };
-const dnsName: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$', maxLength: 253 };
+const dnsName: Schema = {
+  type: 'string',
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  maxLength: 253,
+};
 const namespaceName: Schema = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 };
-const cron: Schema = { type: 'string', pattern: '^\\S+(\\s+\\S+){4,5}$', description: 'a cron expression of 5 or 6 fields' };
-const cidr: Schema = { type: 'string', pattern: '^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$|^[0-9a-fA-F:]+/[0-9]{1,3}$' };
+const cron: Schema = {
+  type: 'string',
+  pattern: '^\\S+(\\s+\\S+){4,5}$',
+  description: 'a cron expression of 5 or 6 fields',
+};
+const cidr: Schema = {
+  type: 'string',
+  pattern: '^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$|^[0-9a-fA-F:]+/[0-9]{1,3}$',
+};
 
 const quotaAmounts = obj({
   requestsCpu: quantity,
@@ -35,7 +54,8 @@ const quotaAmounts = obj({
   configMaps: count,
 });
 const cpuMemory = obj({ cpu: quantity, memory: quantity });
-const peer = (extra: Record<string, Schema> = {}): Schema => obj({ namespace: namespaceName, podLabels: labelMap, ...extra });
+const peer = (extra: Record<string, Schema> = {}): Schema =>
+  obj({ namespace: namespaceName, podLabels: labelMap, ...extra });
 
 export const configSchema: Schema = obj(
   {

@@ -18,7 +18,8 @@ export const ANNOTATIONS = {
 
 export const PSS_MODES = ['enforce', 'audit', 'warn'] as const;
 export const pssLabel = (mode: (typeof PSS_MODES)[number]): string => `pod-security.kubernetes.io/${mode}`;
-export const pssVersionLabel = (mode: (typeof PSS_MODES)[number]): string => `pod-security.kubernetes.io/${mode}-version`;
+export const pssVersionLabel = (mode: (typeof PSS_MODES)[number]): string =>
+  `pod-security.kubernetes.io/${mode}-version`;
 
 export const BASELINE_NAMES = {
   quota: 'k8s-ee-quota',

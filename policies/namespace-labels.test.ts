@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from './config.ts';
 import { matchNamespace } from './namespace.ts';
-import { mutateNamespace, pinAppears, requiredNamespaceLabels, validateNamespace, type NamespaceChange } from './namespace-labels.ts';
+import {
+  mutateNamespace,
+  pinAppears,
+  requiredNamespaceLabels,
+  validateNamespace,
+  type NamespaceChange,
+} from './namespace-labels.ts';
 
 const config = defaultConfig();
 const now = new Date('2026-11-25T12:00:00Z');
@@ -16,12 +22,17 @@ const namespace = (labels: Record<string, string> = {}, annotations?: Record<str
   metadata: { name: 'shop-pr-42', labels, ...(annotations ? { annotations } : {}) },
 });
 
-const change = (operation: 'CREATE' | 'UPDATE', object: ReturnType<typeof namespace>, oldObject?: unknown): NamespaceChange => ({ ns, operation, object, oldObject });
+const change = (
+  operation: 'CREATE' | 'UPDATE',
+  object: ReturnType<typeof namespace>,
+  oldObject?: unknown,
+): NamespaceChange => ({ ns, operation, object, oldObject });
 
 test('matchNamespace extracts project and PR number', () => {
   assert.deepEqual(matchNamespace('shop-pr-42', config), { name: 'shop-pr-42', project: 'shop', number: 42 });
   assert.deepEqual(matchNamespace('my-shop-pr-7', config), { name: 'my-shop-pr-7', project: 'my-shop', number: 7 });
-  for (const name of ['shop-pr-0', 'shop-pr-', 'pr-42', 'shop-pr-42x', 'Shop-pr-1', 'kube-system', '', undefined]) assert.equal(matchNamespace(name, config), undefined, String(name));
+  for (const name of ['shop-pr-0', 'shop-pr-', 'pr-42', 'shop-pr-42x', 'Shop-pr-1', 'kube-system', '', undefined])
+    assert.equal(matchNamespace(name, config), undefined, String(name));
 });
 
 test('CREATE fills in every managed label and the created-at stamp', () => {
@@ -47,7 +58,10 @@ test('UPDATE: removing or downgrading a managed label is refused, except for pla
   const old = namespace(requiredNamespaceLabels(ns, config));
   const removed = namespace({ ...requiredNamespaceLabels(ns, config) });
   delete (removed.metadata.labels as Record<string, string>)['k8s-ee.io/managed'];
-  const downgraded = namespace({ ...requiredNamespaceLabels(ns, config), 'pod-security.kubernetes.io/enforce': 'baseline' });
+  const downgraded = namespace({
+    ...requiredNamespaceLabels(ns, config),
+    'pod-security.kubernetes.io/enforce': 'baseline',
+  });
   for (const object of [removed, downgraded]) {
     mutateNamespace(change('UPDATE', object, old), config, now);
     assert.equal(validateNamespace(change('UPDATE', object, old), dev, config).length, 1);
@@ -89,12 +103,18 @@ test('pins: extending a pin by editing pinned-at is refused', () => {
   const old = namespace(labels, { 'k8s-ee.io/pinned-at': now.toISOString() });
   const object = namespace(labels, { 'k8s-ee.io/pinned-at': '2026-11-30T00:00:00Z' });
   const violations = validateNamespace(change('UPDATE', object, old), dev, config);
-  assert.deepEqual(violations.map((v) => [v.rule, v.path]), [['pins', 'metadata.annotations["k8s-ee.io/pinned-at"]']]);
+  assert.deepEqual(
+    violations.map((v) => [v.rule, v.path]),
+    [['pins', 'metadata.annotations["k8s-ee.io/pinned-at"]']],
+  );
 });
 
 test('the baseline stamp cannot be forged by a developer', () => {
   const object = namespace({ ...requiredNamespaceLabels(ns, config), 'k8s-ee.io/baseline-hash': 'abc' });
   const violations = validateNamespace(change('CREATE', object), dev, config);
-  assert.deepEqual(violations.map((v) => v.path), ['metadata.labels["k8s-ee.io/baseline-hash"]']);
+  assert.deepEqual(
+    violations.map((v) => v.path),
+    ['metadata.labels["k8s-ee.io/baseline-hash"]'],
+  );
   assert.deepEqual(validateNamespace(change('CREATE', object), { username: config.selfUser }, config), []);
 });

@@ -12,7 +12,10 @@ export const labelPath = (key: string): string => `metadata.labels["${key}"]`;
 export const annotationPath = (key: string): string => `metadata.annotations["${key}"]`;
 
 /** Labels every managed namespace must carry, with their values. */
-export function requiredNamespaceLabels(ns: ManagedNamespace, config: Pick<Config, 'podSecurity'>): Record<string, string> {
+export function requiredNamespaceLabels(
+  ns: ManagedNamespace,
+  config: Pick<Config, 'podSecurity'>,
+): Record<string, string> {
   const labels: Record<string, string> = {
     [LABELS.managed]: 'true',
     [LABELS.project]: ns.project,
@@ -79,7 +82,9 @@ function labelConflicts(change: NamespaceChange, config: Config): Violation[] {
         'managed-labels',
         labelPath(key),
         `${what}, but every PR namespace must carry ${key}=${required}`,
-        value === undefined ? `keep the label: k8s-ee manages it` : `remove the label from your manifest (k8s-ee sets it) or set it to "${required}"`,
+        value === undefined
+          ? `keep the label: k8s-ee manages it`
+          : `remove the label from your manifest (k8s-ee sets it) or set it to "${required}"`,
       ),
     );
   }
@@ -91,14 +96,27 @@ function stampConflicts(change: NamespaceChange, config: Config): Violation[] {
   const hash = labelsOf(change.object)[LABELS.baselineHash];
   const oldHash = labelsOf(change.oldObject)[LABELS.baselineHash];
   if (hash !== oldHash && !(change.operation === 'CREATE' && hash === undefined)) {
-    out.push(violation('managed-labels', labelPath(LABELS.baselineHash), 'is written only by k8s-ee once the baseline objects are in place', 'remove it from your manifest and do not edit it'));
+    out.push(
+      violation(
+        'managed-labels',
+        labelPath(LABELS.baselineHash),
+        'is written only by k8s-ee once the baseline objects are in place',
+        'remove it from your manifest and do not edit it',
+      ),
+    );
   }
   const pinnedAt = annotationsOf(change.object)[ANNOTATIONS.pinnedAt];
   const oldPinnedAt = annotationsOf(change.oldObject)[ANNOTATIONS.pinnedAt];
-  const keptPin = change.operation === 'UPDATE' && isPinned(change.oldObject, config) && isPinned(change.object, config);
+  const keptPin =
+    change.operation === 'UPDATE' && isPinned(change.oldObject, config) && isPinned(change.object, config);
   if (keptPin && oldPinnedAt !== undefined && pinnedAt !== oldPinnedAt) {
     out.push(
-      violation('pins', annotationPath(ANNOTATIONS.pinnedAt), `records when the pin was set and cannot be changed (a pin lasts at most ${config.pins.maxDuration})`, `leave the annotation as it is; to pin again later, remove ${config.pins.label}=${config.pins.value} first`),
+      violation(
+        'pins',
+        annotationPath(ANNOTATIONS.pinnedAt),
+        `records when the pin was set and cannot be changed (a pin lasts at most ${config.pins.maxDuration})`,
+        `leave the annotation as it is; to pin again later, remove ${config.pins.label}=${config.pins.value} first`,
+      ),
     );
   }
   return out;

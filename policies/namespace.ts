@@ -19,7 +19,10 @@ function patternOf(config: Pick<Config, 'namespacePattern'>): RegExp {
 }
 
 /** The project and PR number of a managed namespace, or undefined when the name does not match. */
-export function matchNamespace(name: string | undefined, config: Pick<Config, 'namespacePattern'>): ManagedNamespace | undefined {
+export function matchNamespace(
+  name: string | undefined,
+  config: Pick<Config, 'namespacePattern'>,
+): ManagedNamespace | undefined {
   if (!name || name.length > 63) return undefined;
   const groups = patternOf(config).exec(name)?.groups;
   const project = groups?.['project'];

@@ -6,7 +6,11 @@ import { defaultConfig } from '../policies/config.ts';
 import { request } from './testing/review.ts';
 import type { HandlerContext } from './types.ts';
 
-const context: HandlerContext = { config: defaultConfig(), log: silentLogger(), now: () => new Date('2026-11-25T12:00:00Z') };
+const context: HandlerContext = {
+  config: defaultConfig(),
+  log: silentLogger(),
+  now: () => new Date('2026-11-25T12:00:00Z'),
+};
 
 test('parse: says exactly what is wrong with a body that is not an AdmissionReview', () => {
   const cases: [unknown, RegExp][] = [
@@ -16,15 +20,29 @@ test('parse: says exactly what is wrong with a body that is not an AdmissionRevi
     [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1beta1' }, /apiVersion must be "admission.k8s.io\/v1"/],
     [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, /request is missing/],
     [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: '' } }, /request.uid/],
-    [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', kind: 'Pod' } }, /request.kind/],
-    [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'PATCH' } }, /request.operation/],
+    [
+      { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', kind: 'Pod' } },
+      /request.kind/,
+    ],
+    [
+      {
+        kind: 'AdmissionReview',
+        apiVersion: 'admission.k8s.io/v1',
+        request: { uid: 'x', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'PATCH' },
+      },
+      /request.operation/,
+    ],
   ];
   for (const [body, message] of cases) {
     const parsed = parseAdmissionReview(body);
     assert.equal(parsed.ok, false);
     if (!parsed.ok) assert.match(parsed.message, message);
   }
-  const ok = parseAdmissionReview({ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 'x', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' } });
+  const ok = parseAdmissionReview({
+    kind: 'AdmissionReview',
+    apiVersion: 'admission.k8s.io/v1',
+    request: { uid: 'x', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' },
+  });
   assert.equal(ok.ok, true);
 });
 
@@ -33,7 +51,9 @@ test('toReview: the patch is the diff of the mutated copy, and no change means n
   const patched = toReview(req, { allowed: true, mutated: { metadata: { name: 'a', labels: { x: '1', y: '2' } } } });
   assert.equal(patched.response.uid, req.uid);
   assert.equal(patched.response.patchType, 'JSONPatch');
-  assert.deepEqual(JSON.parse(Buffer.from(patched.response.patch ?? '', 'base64').toString()), [{ op: 'add', path: '/metadata/labels/y', value: '2' }]);
+  assert.deepEqual(JSON.parse(Buffer.from(patched.response.patch ?? '', 'base64').toString()), [
+    { op: 'add', path: '/metadata/labels/y', value: '2' },
+  ]);
   const same = toReview(req, { allowed: true, mutated: structuredClone(req.object) });
   assert.deepEqual(same.response, { uid: req.uid, allowed: true });
 });
@@ -45,8 +65,18 @@ test('toReview: a denial lists every violation with path and fix under one headi
     code: 403,
     message: 'denied',
     violations: [
-      { rule: 'pss:privileged', path: 'spec.template.spec.containers[0].securityContext.privileged', message: 'privileged containers are not allowed', fix: 'remove it' },
-      { rule: 'pss:runAsNonRoot', path: 'spec.template.spec.securityContext.runAsNonRoot', message: 'must be true', fix: 'set it to true' },
+      {
+        rule: 'pss:privileged',
+        path: 'spec.template.spec.containers[0].securityContext.privileged',
+        message: 'privileged containers are not allowed',
+        fix: 'remove it',
+      },
+      {
+        rule: 'pss:runAsNonRoot',
+        path: 'spec.template.spec.securityContext.runAsNonRoot',
+        message: 'must be true',
+        fix: 'set it to true',
+      },
     ],
   });
   assert.equal(review.response.allowed, false);
@@ -59,9 +89,13 @@ test('toReview: a denial lists every violation with path and fix under one headi
 
 test('decide: an exception inside a handler becomes an errored answer, not a crash', async () => {
   const req = request({ metadata: { name: 'a' } }, 'Pod', { namespace: 'shop-pr-1' });
-  const decision = await decide(() => {
-    throw new Error('boom');
-  }, req, context);
+  const decision = await decide(
+    () => {
+      throw new Error('boom');
+    },
+    req,
+    context,
+  );
   assert.equal(decision.allowed, false);
   if (!decision.allowed) {
     assert.equal(decision.code, 500);

@@ -57,7 +57,8 @@ export function parseAdmissionReview(body: unknown): Parsed {
     };
   }
   const request = body['request'];
-  if (!isObject(request)) return { ok: false, message: 'request is missing: an AdmissionReview sent to a webhook must carry a request' };
+  if (!isObject(request))
+    return { ok: false, message: 'request is missing: an AdmissionReview sent to a webhook must carry a request' };
   const problem = requestProblem(request);
   if (problem) return { ok: false, message: problem };
   const normalized = { ...request, userInfo: isObject(request['userInfo']) ? request['userInfo'] : {} };
@@ -67,7 +68,10 @@ export function parseAdmissionReview(body: unknown): Parsed {
 function subjectOf(request: AdmissionRequest): string {
   const obj = isObject(request.object) ? request.object : isObject(request.oldObject) ? request.oldObject : {};
   const meta = isObject(obj['metadata']) ? obj['metadata'] : {};
-  const name = request.name || (typeof meta['name'] === 'string' ? meta['name'] : '') || (typeof meta['generateName'] === 'string' ? `${meta['generateName']}*` : '<unnamed>');
+  const name =
+    request.name ||
+    (typeof meta['name'] === 'string' ? meta['name'] : '') ||
+    (typeof meta['generateName'] === 'string' ? `${meta['generateName']}*` : '<unnamed>');
   const where = request.namespace ? ` in namespace ${request.namespace}` : '';
   return `${request.operation} ${request.kind.kind}/${name}${where}`;
 }
@@ -90,7 +94,9 @@ export function toReview(request: AdmissionRequest, decision: Decision): Admissi
     }
     if (decision.warnings?.length) response.warnings = decision.warnings;
   } else {
-    const message = decision.violations?.length ? formatViolations(subjectOf(request), decision.violations) : decision.message;
+    const message = decision.violations?.length
+      ? formatViolations(subjectOf(request), decision.violations)
+      : decision.message;
     response.status = { code: decision.code, message, ...(decision.reason ? { reason: decision.reason } : {}) };
   }
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
@@ -103,6 +109,11 @@ export async function decide(handler: Handler, request: AdmissionRequest, contex
   } catch (err) {
     context.log.error({ err, uid: request.uid }, 'admission handler failed');
     const detail = err instanceof Error ? err.message : String(err);
-    return { allowed: false, code: 500, reason: 'InternalError', message: `k8s-ee could not evaluate ${subjectOf(request)}: ${detail}` };
+    return {
+      allowed: false,
+      code: 500,
+      reason: 'InternalError',
+      message: `k8s-ee could not evaluate ${subjectOf(request)}: ${detail}`,
+    };
   }
 }

@@ -31,7 +31,10 @@ const FLAGS = {
 } as const;
 
 function readInput(file: string): Promise<string> {
-  if (file !== '-') return readFile(file, 'utf8').catch((err: Error) => Promise.reject(new CliError(`check: cannot read ${file}: ${err.message}`, 2)));
+  if (file !== '-')
+    return readFile(file, 'utf8').catch((err: Error) =>
+      Promise.reject(new CliError(`check: cannot read ${file}: ${err.message}`, 2)),
+    );
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     process.stdin.on('data', (c: Buffer) => chunks.push(c));
@@ -71,10 +74,12 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const output = values.output ?? 'text';
-  if (output !== 'text' && output !== 'json') throw new CliError(`check: --output must be text or json, got "${output}"`);
+  if (output !== 'text' && output !== 'json')
+    throw new CliError(`check: --output must be text or json, got "${output}"`);
   if (positionals.length !== 1) throw new CliError(`check: give one FILE, or - for standard input\n\n${HELP}`);
   const now = values.now ? new Date(values.now) : new Date();
-  if (Number.isNaN(now.getTime())) throw new CliError(`check: --now must be an RFC 3339 time such as 2026-11-25T12:00:00Z, got "${values.now}"`);
+  if (Number.isNaN(now.getTime()))
+    throw new CliError(`check: --now must be an RFC 3339 time such as 2026-11-25T12:00:00Z, got "${values.now}"`);
   let config;
   try {
     config = await loadConfig(values.config);
@@ -83,9 +88,15 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   if (values.namespace && !matchNamespace(values.namespace, config)) {
-    process.stderr.write(`note: namespace "${values.namespace}" does not match the PR pattern ${config.namespacePattern}; k8s-ee enforces nothing there\n`);
+    process.stderr.write(
+      `note: namespace "${values.namespace}" does not match the PR pattern ${config.namespacePattern}; k8s-ee enforces nothing there\n`,
+    );
   }
-  const result = await checkManifests(await readInput(positionals[0] ?? '-'), { ...(values.namespace ? { namespace: values.namespace } : {}), config, now });
+  const result = await checkManifests(await readInput(positionals[0] ?? '-'), {
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    config,
+    now,
+  });
   process.stdout.write(output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : formatText(result));
   return result.problems === 0 ? 0 : 1;
 }

@@ -56,26 +56,44 @@ metadata: { name: x }
 test('a compliant deployment passes once the mutations are applied, as in the cluster', async () => {
   const result = await checkManifests(goodDeployment, options);
   assert.equal(result.problems, 0);
-  assert.deepEqual(result.objects.map((o) => [o.kind, o.name, o.managed]), [['Deployment', 'web', true]]);
+  assert.deepEqual(
+    result.objects.map((o) => [o.kind, o.name, o.managed]),
+    [['Deployment', 'web', true]],
+  );
 });
 
 test('every problem is found, with object, document, line and field path', async () => {
   const result = await checkManifests(badManifests, options);
   const byObject = Object.fromEntries(result.objects.map((o) => [`${o.kind}/${o.name}#${o.document}`, o]));
-  assert.deepEqual(byObject['Service/web#2']?.violations.map((v) => v.path), ['spec.type']);
+  assert.deepEqual(
+    byObject['Service/web#2']?.violations.map((v) => v.path),
+    ['spec.type'],
+  );
   assert.equal(byObject['Service/web#2']?.line, 14);
-  assert.deepEqual(byObject['Ingress/web#3']?.violations.map((v) => v.path), ['spec.rules[0].host']);
+  assert.deepEqual(
+    byObject['Ingress/web#3']?.violations.map((v) => v.path),
+    ['spec.rules[0].host'],
+  );
   const pod = byObject['Pod/debug#4']?.violations.map((v) => v.path) ?? [];
   assert.ok(pod.includes('spec.hostNetwork'), pod.join());
   assert.ok(pod.includes('spec.containers[0].securityContext.privileged'), pod.join());
   assert.ok(pod.includes('spec.containers[0].securityContext.runAsUser'), pod.join());
   const notObjects = result.objects.filter((o) => o.error);
-  assert.deepEqual(notObjects.map((o) => [o.document, o.error?.replace(/:.*/, '')]), [[5, 'not a Kubernetes object'], [6, 'not a Kubernetes object']]);
+  assert.deepEqual(
+    notObjects.map((o) => [o.document, o.error?.replace(/:.*/, '')]),
+    [
+      [5, 'not a Kubernetes object'],
+      [6, 'not a Kubernetes object'],
+    ],
+  );
   assert.match(notObjects[1]?.error ?? '', /apiVersion is missing/);
 });
 
 test('invalid YAML is reported by its position and the rest is still checked', async () => {
-  const result = await checkManifests(`${goodDeployment}---\nkind: [unclosed\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer}\n`, options);
+  const result = await checkManifests(
+    `${goodDeployment}---\nkind: [unclosed\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer}\n`,
+    options,
+  );
   assert.equal(result.objects[1]?.document, 2);
   assert.match(result.objects[1]?.error ?? '', /not valid YAML/);
   assert.equal(result.objects[2]?.violations[0]?.path, 'spec.type');
@@ -87,7 +105,8 @@ test('objects without a namespace are reported when no -n is given', async () =>
 });
 
 test('the CLI prints each violation with its fix and exits 1; a clean input exits 0', () => {
-  const cli = (input: string, args: string[]) => spawnSync(process.execPath, ['cli/main.ts', 'check', ...args, '-'], { input, encoding: 'utf8' });
+  const cli = (input: string, args: string[]) =>
+    spawnSync(process.execPath, ['cli/main.ts', 'check', ...args, '-'], { input, encoding: 'utf8' });
   const bad = cli(badManifests, ['-n', 'shop-pr-42']);
   assert.equal(bad.status, 1, bad.stderr);
   assert.match(bad.stdout, /✗ Service\/web in shop-pr-42 \(document 2, line 14\): 1 problem/);

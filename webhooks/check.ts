@@ -35,22 +35,40 @@ export interface CheckOptions {
 }
 
 const CLUSTER_SCOPED = new Set([
-  'Namespace', 'Node', 'PersistentVolume', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'StorageClass',
-  'PriorityClass', 'IngressClass', 'RuntimeClass', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration',
-  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'APIService', 'CSIDriver', 'VolumeAttachment',
+  'Namespace',
+  'Node',
+  'PersistentVolume',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'StorageClass',
+  'PriorityClass',
+  'IngressClass',
+  'RuntimeClass',
+  'MutatingWebhookConfiguration',
+  'ValidatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'APIService',
+  'CSIDriver',
+  'VolumeAttachment',
 ]);
 
 function groupVersion(apiVersion: string): { group: string; version: string } {
   const slash = apiVersion.indexOf('/');
-  return slash < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
+  return slash < 0
+    ? { group: '', version: apiVersion }
+    : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
 }
 
 function notAnObject(value: unknown): string | undefined {
   if (!isObj(value)) return 'not a Kubernetes object: expected a mapping with apiVersion, kind and metadata';
-  if (typeof value['apiVersion'] !== 'string' || value['apiVersion'] === '') return 'not a Kubernetes object: apiVersion is missing';
+  if (typeof value['apiVersion'] !== 'string' || value['apiVersion'] === '')
+    return 'not a Kubernetes object: apiVersion is missing';
   if (typeof value['kind'] !== 'string' || value['kind'] === '') return 'not a Kubernetes object: kind is missing';
   const meta = metadataOf(value);
-  if (!str(meta['name']) && !str(meta['generateName'])) return `not a Kubernetes object: ${value['kind']} has no metadata.name`;
+  if (!str(meta['name']) && !str(meta['generateName']))
+    return `not a Kubernetes object: ${value['kind']} has no metadata.name`;
   return undefined;
 }
 
@@ -80,7 +98,13 @@ async function admit(object: Obj, entry: CheckedObject, context: HandlerContext,
 }
 
 function expand(value: unknown): unknown[] {
-  if (isObj(value) && typeof value['kind'] === 'string' && value['kind'].endsWith('List') && Array.isArray(value['items'])) return arr(value['items']).flatMap(expand);
+  if (
+    isObj(value) &&
+    typeof value['kind'] === 'string' &&
+    value['kind'].endsWith('List') &&
+    Array.isArray(value['items'])
+  )
+    return arr(value['items']).flatMap(expand);
   return [value];
 }
 
@@ -90,35 +114,64 @@ function entryFor(object: Obj, document: number, line: number, options: CheckOpt
   const name = str(meta['name']) ?? `${str(meta['generateName']) ?? ''}*`;
   const namespace = CLUSTER_SCOPED.has(kind) ? undefined : (str(meta['namespace']) ?? options.namespace);
   const managedName = kind === 'Namespace' ? name : namespace;
-  return { document, line, kind, name, ...(namespace ? { namespace } : {}), managed: matchNamespace(managedName, options.config) !== undefined, violations: [], warnings: [] };
+  return {
+    document,
+    line,
+    kind,
+    name,
+    ...(namespace ? { namespace } : {}),
+    managed: matchNamespace(managedName, options.config) !== undefined,
+    violations: [],
+    warnings: [],
+  };
+}
+
+async function checkValue(
+  value: unknown,
+  position: { document: number; line: number },
+  run: { options: CheckOptions; context: HandlerContext; user: string },
+): Promise<CheckedObject[]> {
+  const out: CheckedObject[] = [];
+  for (const item of expand(value)) {
+    const problem = notAnObject(item);
+    if (problem) {
+      out.push({ ...position, kind: '', name: '', managed: false, violations: [], warnings: [], error: problem });
+      continue;
+    }
+    const entry = entryFor(item as Obj, position.document, position.line, run.options);
+    if (entry.managed) await admit(item as Obj, entry, run.context, run.user);
+    else if (!entry.namespace && !CLUSTER_SCOPED.has(entry.kind))
+      entry.error = 'has no namespace: pass -n NAMESPACE (the namespace helm installs into) or set metadata.namespace';
+    out.push(entry);
+  }
+  return out;
 }
 
 export async function checkManifests(text: string, options: CheckOptions): Promise<CheckResult> {
   const lineCounter = new LineCounter();
   const documents = parseAllDocuments(text, { lineCounter, prettyErrors: true });
-  const context: HandlerContext = { config: options.config, log: silentLogger(), now: () => options.now };
-  const user = options.user ?? 'k8s-ee-check';
+  const run = {
+    options,
+    context: { config: options.config, log: silentLogger(), now: () => options.now },
+    user: options.user ?? 'k8s-ee-check',
+  };
   const objects: CheckedObject[] = [];
   for (const [index, doc] of (Array.isArray(documents) ? documents : [documents]).entries()) {
-    const line = lineCounter.linePos(doc.contents?.range[0] ?? doc.range[0]).line;
-    const base = { document: index + 1, line, kind: '', name: '', managed: false, violations: [], warnings: [] };
+    const position = { document: index + 1, line: lineCounter.linePos(doc.contents?.range[0] ?? doc.range[0]).line };
     if (doc.errors.length > 0) {
-      objects.push({ ...base, error: `not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}` });
+      objects.push({
+        ...position,
+        kind: '',
+        name: '',
+        managed: false,
+        violations: [],
+        warnings: [],
+        error: `not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}`,
+      });
       continue;
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
-    if (value === null || value === undefined) continue; // an empty document (a lone "---") is fine
-    for (const item of expand(value)) {
-      const problem = notAnObject(item);
-      if (problem) {
-        objects.push({ ...base, error: problem });
-        continue;
-      }
-      const entry = entryFor(item as Obj, index + 1, line, options);
-      if (entry.managed) await admit(item as Obj, entry, context, user);
-      else if (!entry.namespace && !CLUSTER_SCOPED.has(entry.kind)) entry.error = 'has no namespace: pass -n NAMESPACE (the namespace helm installs into) or set metadata.namespace';
-      objects.push(entry);
-    }
+    if (value !== null && value !== undefined) objects.push(...(await checkValue(value, position, run))); // a lone "---" is fine
   }
   const problems = objects.reduce((n, o) => n + o.violations.length + (o.error ? 1 : 0), 0);
   return { objects, problems };

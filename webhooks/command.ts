@@ -1,5 +1,6 @@
 // `k8s-ee webhook`: the admission webhooks over HTTPS, with the baseline reconciler when a cluster is at hand.
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';
 import { CliError } from '../cli/errors.ts';
@@ -50,7 +51,13 @@ interface Cluster {
   stop: () => Promise<void>;
 }
 
-async function startCluster(kubeconfig: string | undefined, config: Config, log: Logger, registry: Registry, identity: string): Promise<Cluster> {
+async function startCluster(
+  kubeconfig: string | undefined,
+  config: Config,
+  log: Logger,
+  registry: Registry,
+  identity: string,
+): Promise<Cluster> {
   const kc = loadKubeConfig(kubeconfig);
   const { createClusterServices } = await import('./cluster-services.ts');
   const { startReconciler } = await import('./reconciler.ts');
@@ -68,66 +75,124 @@ async function loadConfigOrExit(path: string | undefined): Promise<Config> {
   }
 }
 
-function listen(server: { listen(port: number, host: string, cb: () => void): unknown; once(e: 'error', cb: (err: Error) => void): unknown }, port: number, host: string): Promise<void> {
+function listen(
+  server: {
+    listen(port: number, host: string, cb: () => void): unknown;
+    once(e: 'error', cb: (err: Error) => void): unknown;
+  },
+  port: number,
+  host: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
 }
 
-export async function run(argv: string[]): Promise<number> {
+interface Settings {
+  certFile: string;
+  keyFile: string;
+  port: number;
+  host: string;
+  metricsPort: number | undefined;
+  configPath: string | undefined;
+  kubeconfig: string | undefined;
+  noCluster: boolean;
+  identity: string | undefined;
+}
+
+function settingsFrom(argv: string[]): Settings | undefined {
   const { values } = parseFlags('webhook', argv, FLAGS, HELP);
-  if (values.help) {
+  if (values.help) return undefined;
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  if (!certFile || !keyFile)
+    throw new CliError(
+      `webhook: --tls-cert and --tls-key are required (the API server only calls webhooks over HTTPS)\n\n${HELP}`,
+    );
+  return {
+    certFile,
+    keyFile,
+    port: intFlag('webhook', 'port', values.port, 9443),
+    host: values.host ?? '0.0.0.0',
+    metricsPort:
+      values['metrics-port'] === undefined ? undefined : intFlag('webhook', 'metrics-port', values['metrics-port'], 0),
+    configPath: values.config,
+    kubeconfig: values.kubeconfig,
+    noCluster: values['no-cluster'] === true,
+    identity: values.identity,
+  };
+}
+
+interface Servers {
+  port: number;
+  close(): Promise<void>;
+}
+
+async function startServers(app: RequestListener, settings: Settings, log: Logger): Promise<Servers> {
+  let https;
+  try {
+    https = startReloadingServer(app, { certFile: settings.certFile, keyFile: settings.keyFile }, { log });
+  } catch (err) {
+    throw new CliError(
+      `webhook: cannot load the TLS certificate ${settings.certFile} and key ${settings.keyFile}: ${(err as Error).message}`,
+      1,
+    );
+  }
+  await listen(https.server, settings.port, settings.host);
+  let plain: Server | undefined;
+  if (settings.metricsPort !== undefined) {
+    plain = createHttpServer(app);
+    await listen(plain, settings.metricsPort, settings.host);
+  }
+  const address = https.server.address();
+  const port = typeof address === 'object' && address ? address.port : settings.port;
+  return {
+    port,
+    close: () =>
+      Promise.all([https.close(), new Promise<void>((r) => (plain ? plain.close(() => r()) : r()))]).then(
+        () => undefined,
+      ),
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const settings = settingsFrom(argv);
+  if (!settings) {
     process.stdout.write(HELP);
     return 0;
   }
-  const certFile = values['tls-cert'];
-  const keyFile = values['tls-key'];
-  if (!certFile || !keyFile) throw new CliError(`webhook: --tls-cert and --tls-key are required (the API server only calls webhooks over HTTPS)\n\n${HELP}`);
-  const port = intFlag('webhook', 'port', values.port, 9443);
-  const metricsPort = values['metrics-port'] === undefined ? undefined : intFlag('webhook', 'metrics-port', values['metrics-port'], 0);
-  const host = values.host ?? '0.0.0.0';
   const log = createLogger({ name: 'k8s-ee-webhook' });
-  const config = await loadConfigOrExit(values.config);
+  const config = await loadConfigOrExit(settings.configPath);
   const registry = createRegistry({ defaultMetrics: true });
-  const identity = values.identity ?? process.env['POD_NAME'] ?? (await import('node:os')).hostname();
   let cluster: Cluster | undefined;
-  if (values['no-cluster']) {
+  if (settings.noCluster) {
     log.warn('running with --no-cluster: no API server is used, so pin limits and the baseline gate are not enforced');
   } else {
-    cluster = await startCluster(values.kubeconfig, config, log, registry, identity);
+    const identity = settings.identity ?? process.env['POD_NAME'] ?? hostname();
+    cluster = await startCluster(settings.kubeconfig, config, log, registry, identity);
   }
   const context = { config, log, now: () => new Date(), ...(cluster ? { cluster: cluster.services } : {}) };
+  const routes = [
+    { path: '/mutate', name: 'mutate', handler: mutateHandler },
+    { path: '/validate', name: 'validate', handler: validateHandler },
+  ];
   const app = createApp({
-    routes: [
-      { path: '/mutate', name: 'mutate', handler: mutateHandler },
-      { path: '/validate', name: 'validate', handler: validateHandler },
-    ],
+    routes,
     context,
     registry,
     maxBodyBytes: config.webhook.maxBodyBytes,
     ready: () => cluster?.ready() ?? true,
   });
-  let https;
-  try {
-    https = startReloadingServer(app, { certFile, keyFile }, { log });
-  } catch (err) {
-    throw new CliError(`webhook: cannot load the TLS certificate ${certFile} and key ${keyFile}: ${(err as Error).message}`, 1);
-  }
-  await listen(https.server, port, host);
-  let plain: Server | undefined;
-  if (metricsPort !== undefined) {
-    plain = createHttpServer(app);
-    await listen(plain, metricsPort, host);
-  }
-  const address = https.server.address();
-  const actualPort = typeof address === 'object' && address ? address.port : port;
-  log.info({ port: actualPort, host, metricsPort, cluster: cluster !== undefined, previewDomain: config.previewDomain }, 'k8s-ee webhook listening');
-  process.stdout.write(`k8s-ee webhook listening on https://${host}:${actualPort}\n`);
+  const servers = await startServers(app, settings, log);
+  log.info(
+    { port: servers.port, host: settings.host, metricsPort: settings.metricsPort, cluster: cluster !== undefined },
+    'k8s-ee webhook listening',
+  );
+  process.stdout.write(`k8s-ee webhook listening on https://${settings.host}:${servers.port}\n`);
   await waitForSignal();
   log.info('shutting down: finishing requests in flight');
-  plain?.close();
-  await Promise.all([https.close(), cluster?.stop()]);
+  await Promise.all([servers.close(), cluster?.stop()]);
   return 0;
 }
 

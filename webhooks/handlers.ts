@@ -10,9 +10,21 @@ import { clone, isObj, nameOf } from '../policies/objects.ts';
 import type { Violation } from '../policies/violation.ts';
 import { validateEnvironment } from './environment.ts';
 import { mutatePodCarrier, POD_CARRIERS, validatePodCarrier } from './pods.ts';
-import { allow, deny, mutate, type AdmissionRequest, type Decision, type Handler, type HandlerContext } from './types.ts';
+import {
+  allow,
+  deny,
+  mutate,
+  type AdmissionRequest,
+  type Decision,
+  type Handler,
+  type HandlerContext,
+} from './types.ts';
 
-type KindHandler = (request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext) => Decision | Promise<Decision>;
+type KindHandler = (
+  request: AdmissionRequest,
+  ns: ManagedNamespace,
+  context: HandlerContext,
+) => Decision | Promise<Decision>;
 
 const denyAll = (violations: Violation[]): Decision => (violations.length > 0 ? deny('denied', violations) : allow());
 
@@ -55,7 +67,10 @@ async function pinLimit(change: NamespaceChange, context: HandlerContext): Promi
 const validateNamespaceHandler: KindHandler = async (request, ns, context) => {
   const change = namespaceChange(request, ns);
   if (!change) return allow();
-  return denyAll([...validateNamespace(change, request.userInfo, context.config), ...(await pinLimit(change, context))]);
+  return denyAll([
+    ...validateNamespace(change, request.userInfo, context.config),
+    ...(await pinLimit(change, context)),
+  ]);
 };
 
 function writes(request: AdmissionRequest): boolean {
@@ -64,9 +79,16 @@ function writes(request: AdmissionRequest): boolean {
 
 const validateGuarded: KindHandler = (request, ns, context) => {
   const name = request.name || nameOf(request.object) || nameOf(request.oldObject);
-  const guard = validateBaselineChange({ kind: request.kind.kind, name, operation: request.operation, user: request.userInfo }, context.config);
+  const guard = validateBaselineChange(
+    { kind: request.kind.kind, name, operation: request.operation, user: request.userInfo },
+    context.config,
+  );
   if (guard.length > 0 || request.kind.kind !== 'NetworkPolicy' || !writes(request)) return denyAll(guard);
-  if (validateBaselineChange({ kind: 'NetworkPolicy', name, operation: request.operation, user: {} }, context.config).length > 0) return allow(); // k8s-ee's own policy
+  if (
+    validateBaselineChange({ kind: 'NetworkPolicy', name, operation: request.operation, user: {} }, context.config)
+      .length > 0
+  )
+    return allow(); // k8s-ee's own policy
   return denyAll(validateAppNetworkPolicy(request.object, ns.name, context.config));
 };
 
@@ -100,7 +122,10 @@ for (const kind of POD_CARRIERS) {
 /** Reasons to let a request through untouched, in order; the first that applies wins. */
 const SKIPS: { reason: string; applies: (r: AdmissionRequest) => boolean }[] = [
   { reason: 'connect operations (exec, attach, port-forward)', applies: (r) => r.operation === 'CONNECT' },
-  { reason: 'status or scale subresource', applies: (r) => r.subResource !== undefined && r.subResource !== '' && r.subResource !== 'ephemeralcontainers' },
+  {
+    reason: 'status or scale subresource',
+    applies: (r) => r.subResource !== undefined && r.subResource !== '' && r.subResource !== 'ephemeralcontainers',
+  },
 ];
 
 function route(table: Record<string, KindHandler>): Handler {

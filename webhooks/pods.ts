@@ -19,7 +19,9 @@ export function mutatePodCarrier(request: AdmissionRequest, ns: ManagedNamespace
   // An UPDATE that leaves the templates alone (scaling, a controller's bookkeeping) is not touched: some
   // templates (a Job's) are immutable, and an unasked-for change would make the API server refuse the update.
   if (request.operation === 'UPDATE' && !templatesChanged(request)) return allow();
-  return mutate(withPodTemplates(request.object, (spec, metadata) => applyPodDefaults(spec, metadata, ns, context.config)));
+  return mutate(
+    withPodTemplates(request.object, (spec, metadata) => applyPodDefaults(spec, metadata, ns, context.config)),
+  );
 }
 
 function templatesChanged(request: AdmissionRequest): boolean {
@@ -47,9 +49,15 @@ async function gate(request: AdmissionRequest, ns: ManagedNamespace, context: Ha
   };
 }
 
-export async function validatePodCarrier(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Promise<Decision> {
+export async function validatePodCarrier(
+  request: AdmissionRequest,
+  ns: ManagedNamespace,
+  context: HandlerContext,
+): Promise<Decision> {
   if (!needsSecurityCheck(request)) return allow();
-  const violations = podTemplatesOf(request.object).flatMap((t) => checkRestricted(t.spec, t.metadata, t.specPath, context.config.podSecurity.version));
+  const violations = podTemplatesOf(request.object).flatMap((t) =>
+    checkRestricted(t.spec, t.metadata, t.specPath, context.config.podSecurity.version),
+  );
   if (violations.length > 0) return deny('denied', violations);
   return gate(request, ns, context);
 }

@@ -38,7 +38,11 @@ const POD_RESOURCES: [string, string[]][] = [
   ['batch', ['jobs', 'cronjobs']],
 ];
 
-function rule(group: string, resources: string[], operations: V1RuleWithOperations['operations']): V1RuleWithOperations {
+function rule(
+  group: string,
+  resources: string[],
+  operations: V1RuleWithOperations['operations'],
+): V1RuleWithOperations {
   return { apiGroups: [group], apiVersions: ['*'], resources, operations, scope: '*' };
 }
 
@@ -54,9 +58,19 @@ function conditions(options: RegistrationOptions, subject: 'namespace-object' | 
   const pattern = celString(celPattern(options.config.namespacePattern));
   const excluded = ['kube-system', ...(options.excludeNamespaces ?? [])].map(celString).join(', ');
   if (subject === 'namespace-object') {
-    return [{ name: 'pr-namespace', expression: `object.metadata.name.matches(${pattern}) && !(object.metadata.name in [${excluded}])` }];
+    return [
+      {
+        name: 'pr-namespace',
+        expression: `object.metadata.name.matches(${pattern}) && !(object.metadata.name in [${excluded}])`,
+      },
+    ];
   }
-  return [{ name: 'pr-namespace', expression: `request.namespace.matches(${pattern}) && !(request.namespace in [${excluded}])` }];
+  return [
+    {
+      name: 'pr-namespace',
+      expression: `request.namespace.matches(${pattern}) && !(request.namespace in [${excluded}])`,
+    },
+  ];
 }
 
 function namespaceSelector(options: RegistrationOptions) {
@@ -87,9 +101,13 @@ function webhook(options: RegistrationOptions, path: string, entry: Entry) {
   };
 }
 
-const podRules = (operations: V1RuleWithOperations['operations']): V1RuleWithOperations[] => POD_RESOURCES.map(([g, r]) => rule(g, r, operations));
+const podRules = (operations: V1RuleWithOperations['operations']): V1RuleWithOperations[] =>
+  POD_RESOURCES.map(([g, r]) => rule(g, r, operations));
 
-export function buildWebhookConfigurations(options: RegistrationOptions): { mutating: V1MutatingWebhookConfiguration; validating: V1ValidatingWebhookConfiguration } {
+export function buildWebhookConfigurations(options: RegistrationOptions): {
+  mutating: V1MutatingWebhookConfiguration;
+  validating: V1ValidatingWebhookConfiguration;
+} {
   const name = options.name ?? 'k8s-ee';
   const metadata = { name, labels: { 'app.kubernetes.io/name': 'k8s-ee', 'app.kubernetes.io/component': 'webhook' } };
   const mutating: V1MutatingWebhookConfiguration = {
@@ -97,8 +115,24 @@ export function buildWebhookConfigurations(options: RegistrationOptions): { muta
     kind: 'MutatingWebhookConfiguration',
     metadata,
     webhooks: [
-      { ...webhook(options, '/mutate', { name: 'namespaces.mutate.k8s-ee.io', rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])], subject: 'namespace-object', sideEffects: 'None' }), reinvocationPolicy: 'Never' },
-      { ...webhook(options, '/mutate', { name: 'pods.mutate.k8s-ee.io', rules: podRules(['CREATE', 'UPDATE']), subject: 'namespaced', sideEffects: 'None' }), reinvocationPolicy: 'IfNeeded' },
+      {
+        ...webhook(options, '/mutate', {
+          name: 'namespaces.mutate.k8s-ee.io',
+          rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])],
+          subject: 'namespace-object',
+          sideEffects: 'None',
+        }),
+        reinvocationPolicy: 'Never',
+      },
+      {
+        ...webhook(options, '/mutate', {
+          name: 'pods.mutate.k8s-ee.io',
+          rules: podRules(['CREATE', 'UPDATE']),
+          subject: 'namespaced',
+          sideEffects: 'None',
+        }),
+        reinvocationPolicy: 'IfNeeded',
+      },
     ],
   };
   const validating: V1ValidatingWebhookConfiguration = {
@@ -106,17 +140,34 @@ export function buildWebhookConfigurations(options: RegistrationOptions): { muta
     kind: 'ValidatingWebhookConfiguration',
     metadata,
     webhooks: [
-      webhook(options, '/validate', { name: 'namespaces.validate.k8s-ee.io', rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])], subject: 'namespace-object', sideEffects: 'None' }),
-      webhook(options, '/validate', { name: 'pods.validate.k8s-ee.io', rules: [...podRules(['CREATE', 'UPDATE']), rule('', ['pods/ephemeralcontainers'], ['UPDATE'])], subject: 'namespaced', sideEffects: 'NoneOnDryRun' }),
+      webhook(options, '/validate', {
+        name: 'namespaces.validate.k8s-ee.io',
+        rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])],
+        subject: 'namespace-object',
+        sideEffects: 'None',
+      }),
+      webhook(options, '/validate', {
+        name: 'pods.validate.k8s-ee.io',
+        rules: [...podRules(['CREATE', 'UPDATE']), rule('', ['pods/ephemeralcontainers'], ['UPDATE'])],
+        subject: 'namespaced',
+        sideEffects: 'NoneOnDryRun',
+      }),
       webhook(options, '/validate', {
         name: 'baseline.validate.k8s-ee.io',
-        rules: [rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']), rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE'])],
+        rules: [
+          rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']),
+          rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE']),
+        ],
         subject: 'namespaced',
         sideEffects: 'None',
       }),
       webhook(options, '/validate', {
         name: 'exposure.validate.k8s-ee.io',
-        rules: [rule('', ['services'], ['CREATE', 'UPDATE']), rule('networking.k8s.io', ['ingresses'], ['CREATE', 'UPDATE']), rule('gateway.networking.k8s.io', ['httproutes', 'grpcroutes'], ['CREATE', 'UPDATE'])],
+        rules: [
+          rule('', ['services'], ['CREATE', 'UPDATE']),
+          rule('networking.k8s.io', ['ingresses'], ['CREATE', 'UPDATE']),
+          rule('gateway.networking.k8s.io', ['httproutes', 'grpcroutes'], ['CREATE', 'UPDATE']),
+        ],
         subject: 'namespaced',
         sideEffects: 'None',
       }),
@@ -125,7 +176,9 @@ export function buildWebhookConfigurations(options: RegistrationOptions): { muta
         rules: [rule('', ['configmaps'], ['CREATE', 'UPDATE'])],
         subject: 'namespaced',
         sideEffects: 'None',
-        extraConditions: [{ name: 'environment-configmap', expression: `object.metadata.name == ${celString(ENVIRONMENT_CONFIGMAP)}` }],
+        extraConditions: [
+          { name: 'environment-configmap', expression: `object.metadata.name == ${celString(ENVIRONMENT_CONFIGMAP)}` },
+        ],
       }),
     ],
   };

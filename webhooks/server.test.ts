@@ -11,12 +11,20 @@ import type { ClusterServices, HandlerContext } from './types.ts';
 
 function app(options: { cluster?: ClusterServices; maxBodyBytes?: number } = {}) {
   const registry = createRegistry();
-  const context: HandlerContext = { config: defaultConfig(), log: silentLogger(), now: () => new Date('2026-11-25T12:00:00Z'), ...(options.cluster ? { cluster: options.cluster } : {}) };
+  const context: HandlerContext = {
+    config: defaultConfig(),
+    log: silentLogger(),
+    now: () => new Date('2026-11-25T12:00:00Z'),
+    ...(options.cluster ? { cluster: options.cluster } : {}),
+  };
   const routes = [
     { path: '/mutate', name: 'mutate', handler: mutateHandler },
     { path: '/validate', name: 'validate', handler: validateHandler },
   ];
-  return { app: createApp({ routes, context, registry, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, ready: () => true }), registry };
+  return {
+    app: createApp({ routes, context, registry, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024, ready: () => true }),
+    registry,
+  };
 }
 
 const privilegedPod = {
@@ -38,7 +46,10 @@ test('mutate: a new PR namespace gets its labels as a JSON patch, with the uid e
 });
 
 test('mutate: a namespace that does not match is left alone', async () => {
-  const res = await request(app().app).post('/mutate').send(review({ kind: 'Namespace', metadata: { name: 'kube-public-like' } }, 'Namespace')).expect(200);
+  const res = await request(app().app)
+    .post('/mutate')
+    .send(review({ kind: 'Namespace', metadata: { name: 'kube-public-like' } }, 'Namespace'))
+    .expect(200);
   assert.deepEqual(Object.keys(res.body.response).sort(), ['allowed', 'uid']);
 });
 
@@ -64,19 +75,37 @@ test('validate: the zero-window gate asks the cluster, and a failing gate denies
     metadata: { name: 'ok', namespace: ns },
     spec: {
       securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [{ name: 'c', image: 'nginx', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+      containers: [
+        {
+          name: 'c',
+          image: 'nginx',
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+      ],
     },
   });
-  const ok = await request(app({ cluster }).app).post('/validate').send(review(pod('shop-pr-1'), 'Pod', { dryRun: true })).expect(200);
+  const ok = await request(app({ cluster }).app)
+    .post('/validate')
+    .send(review(pod('shop-pr-1'), 'Pod', { dryRun: true }))
+    .expect(200);
   assert.equal(ok.body.response.allowed, true);
-  const bad = await request(app({ cluster }).app).post('/validate').send(review(pod('shop-pr-2'), 'Pod')).expect(200);
+  const bad = await request(app({ cluster }).app)
+    .post('/validate')
+    .send(review(pod('shop-pr-2'), 'Pod'))
+    .expect(200);
   assert.equal(bad.body.response.allowed, false);
   assert.match(bad.body.response.status.message, /the API server timed out.*retry/);
-  assert.deepEqual(calls, [['shop-pr-1', true], ['shop-pr-2', false]]);
+  assert.deepEqual(calls, [
+    ['shop-pr-1', true],
+    ['shop-pr-2', false],
+  ]);
 });
 
 test('validate: the fourth pin is refused and names the pinned ones', async () => {
-  const cluster: ClusterServices = { pinnedNamespaces: () => Promise.resolve(['a-pr-1', 'b-pr-2', 'c-pr-3']), ensureBaseline: () => Promise.resolve({ ok: true }) };
+  const cluster: ClusterServices = {
+    pinnedNamespaces: () => Promise.resolve(['a-pr-1', 'b-pr-2', 'c-pr-3']),
+    ensureBaseline: () => Promise.resolve({ ok: true }),
+  };
   const ns = { kind: 'Namespace', metadata: { name: 'shop-pr-9', labels: { preserve: 'true' } } };
   const res = await request(app({ cluster }).app).post('/validate').send(review(ns, 'Namespace')).expect(200);
   assert.equal(res.body.response.allowed, false);
@@ -87,11 +116,18 @@ test('malformed bodies get a 400 that says what is wrong; oversized ones a 413',
   const { app: a } = app({ maxBodyBytes: 2048 });
   const bad = await request(a).post('/validate').set('content-type', 'application/json').send('{"kind": ').expect(400);
   assert.match(bad.body.response.status.message, /not valid JSON/);
-  const wrong = await request(a).post('/validate').send({ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }).expect(400);
+  const wrong = await request(a)
+    .post('/validate')
+    .send({ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' })
+    .expect(400);
   assert.match(wrong.body.response.status.message, /request is missing/);
   const empty = await request(a).post('/validate').set('content-type', 'application/json').send('').expect(400);
   assert.match(empty.body.response.status.message, /empty/);
-  const big = await request(a).post('/validate').set('content-type', 'application/json').send(JSON.stringify({ pad: 'x'.repeat(5000) })).expect(413);
+  const big = await request(a)
+    .post('/validate')
+    .set('content-type', 'application/json')
+    .send(JSON.stringify({ pad: 'x'.repeat(5000) }))
+    .expect(413);
   assert.match(big.body.response.status.message, /exceeds the limit of 2048 bytes/);
 });
 
@@ -99,7 +135,7 @@ test('metrics count requests by route, kind and decision; health endpoints answe
   const { app: a, registry } = app();
   await request(a).post('/validate').send(review(privilegedPod, 'Pod')).expect(200);
   await request(a).post('/validate').send('nope').set('content-type', 'text/plain').expect(400);
-  const text = await (await request(a).get('/metrics').expect(200)).text;
+  const text = (await request(a).get('/metrics').expect(200)).text;
   assert.match(text, /k8s_ee_admission_requests_total\{route="validate",kind="Pod",decision="denied"\} 1/);
   assert.match(text, /k8s_ee_admission_bad_requests_total\{route="validate",status="400"\} 1/);
   assert.match(text, /k8s_ee_admission_violations_total\{rule="pss:privileged"\} 1/);

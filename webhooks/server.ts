@@ -28,9 +28,16 @@ function decisionLabel(decision: Decision, patched: boolean): string {
 
 function badRequest(res: Response, status: number, message: string): void {
   // An AdmissionReview-shaped answer, so a human with curl and the API server's logs both read the reason.
-  res.status(status).type('application/json').send(
-    JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid: '', allowed: false, status: { code: status, message } } }),
-  );
+  res
+    .status(status)
+    .type('application/json')
+    .send(
+      JSON.stringify({
+        apiVersion: ADMISSION_API_VERSION,
+        kind: 'AdmissionReview',
+        response: { uid: '', allowed: false, status: { code: status, message } },
+      }),
+    );
 }
 
 function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMetrics) {
@@ -47,7 +54,16 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
       const label = decisionLabel(decision, review.response.patch !== undefined);
       metrics.requests.inc({ route: route.name, kind: request.kind.kind, decision: label });
       if (!decision.allowed) for (const v of decision.violations ?? []) metrics.violations.inc({ rule: v.rule });
-      const log = { uid: request.uid, kind: request.kind.kind, namespace: request.namespace, name: request.name, operation: request.operation, user: request.userInfo.username, route: route.name, decision: label };
+      const log = {
+        uid: request.uid,
+        kind: request.kind.kind,
+        namespace: request.namespace,
+        name: request.name,
+        operation: request.operation,
+        user: request.userInfo.username,
+        route: route.name,
+        decision: label,
+      };
       if (decision.allowed) context.log.debug(log, 'admission');
       else context.log.info({ ...log, message: review.response.status?.message }, 'admission denied');
       res.status(200).type('application/json').send(JSON.stringify(review));
@@ -72,13 +88,21 @@ export function createApp(options: AppOptions): Express {
   app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok\n'));
   app.get('/readyz', (_req, res) => {
     const ready = options.ready();
-    res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n');
+    res
+      .status(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ready\n' : 'not ready\n');
   });
   app.get('/metrics', async (_req, res) => {
     res.type(options.registry.contentType).send(await options.registry.metrics());
   });
   app.use((req, res) => {
-    res.status(404).type('text/plain').send(`no route for ${req.method} ${req.path}; admission routes: ${options.routes.map((r) => `POST ${r.path}`).join(', ')}\n`);
+    res
+      .status(404)
+      .type('text/plain')
+      .send(
+        `no route for ${req.method} ${req.path}; admission routes: ${options.routes.map((r) => `POST ${r.path}`).join(', ')}\n`,
+      );
   });
   return app;
 }

@@ -46,7 +46,10 @@ export function startReloadingServer(
       return true;
     } catch (err) {
       // A half-written pair (cert updated, key not yet) is normal during a rotation: keep serving the old one.
-      options.log.warn({ err: (err as Error).message }, 'TLS files changed but could not be loaded; keeping the current certificate');
+      options.log.warn(
+        { err: (err as Error).message },
+        'TLS files changed but could not be loaded; keeping the current certificate',
+      );
       return false;
     }
   };

@@ -47,7 +47,10 @@ export interface ClusterServices {
    * Makes sure every baseline object exists in the namespace before a pod is admitted (the zero-window gate).
    * With dryRun nothing is written: it only reports whether the baseline is in place.
    */
-  ensureBaseline(namespace: string, options: { dryRun: boolean }): Promise<{ ok: true } | { ok: false; reason: string }>;
+  ensureBaseline(
+    namespace: string,
+    options: { dryRun: boolean },
+  ): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
 export interface HandlerContext {
@@ -61,7 +64,8 @@ export interface HandlerContext {
 export type Handler = (request: AdmissionRequest, context: HandlerContext) => Decision | Promise<Decision>;
 
 /** Helpers for building decisions. */
-export const allow = (warnings?: string[]): Decision => (warnings?.length ? { allowed: true, warnings } : { allowed: true });
+export const allow = (warnings?: string[]): Decision =>
+  warnings?.length ? { allowed: true, warnings } : { allowed: true };
 export const mutate = (mutated: unknown, warnings?: string[]): Decision =>
   warnings?.length ? { allowed: true, mutated, warnings } : { allowed: true, mutated };
 export const deny = (message: string, violations?: Violation[], code = 403): Decision =>

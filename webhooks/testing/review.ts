@@ -32,7 +32,11 @@ export interface RequestOptions {
   subResource?: string;
 }
 
-export function request(object: Record<string, unknown> | undefined, kind: string, options: RequestOptions = {}): AdmissionRequest {
+export function request(
+  object: Record<string, unknown> | undefined,
+  kind: string,
+  options: RequestOptions = {},
+): AdmissionRequest {
   const [group, version] = GROUPS[kind] ?? ['', 'v1'];
   const source = (object ?? options.oldObject ?? {}) as { metadata?: { name?: string; namespace?: string } };
   const name = source.metadata?.name;
@@ -52,6 +56,10 @@ export function request(object: Record<string, unknown> | undefined, kind: strin
   };
 }
 
-export function review(object: Record<string, unknown> | undefined, kind: string, options: RequestOptions = {}): Record<string, unknown> {
+export function review(
+  object: Record<string, unknown> | undefined,
+  kind: string,
+  options: RequestOptions = {},
+): Record<string, unknown> {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: request(object, kind, options) };
 }
