@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterDown, clusterUp, readState } from '../cluster/controlplane.ts';
-import { cacheDir, helmPath, kubectlPath } from '../cluster/paths.ts';
+import { cacheDir, helmPath, kubectlPath, projectRoot } from '../cluster/paths.ts';
 import { isRunning } from '../cluster/processes.ts';
 import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
 
@@ -72,6 +72,12 @@ export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluste
   };
 }
 
+/** Stops the cluster in `dir` should this process die without stopping it (see e2e/cluster/watchdog.ts). */
+function startWatchdog(dir: string): void {
+  const script = join(projectRoot, 'e2e', 'cluster', 'watchdog.ts');
+  spawn(process.execPath, [script, String(process.pid), dir], { detached: true, stdio: 'ignore' }).unref();
+}
+
 export interface StartedCluster {
   kubeconfig: string;
   dir: string;
@@ -84,6 +90,7 @@ export async function startBuiltInCluster(progress: (line: string) => void = () 
   const binaries = await ensureControlPlaneBinaries(progress);
   const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-e2e-'));
   const { state } = await clusterUp({ dir, binaries, progress });
+  startWatchdog(dir);
   // Last resort if the process ends without stop(): no control plane outlives the test run.
   const killOnExit = (): void => {
     for (const p of state.processes.filter(isRunning)) {

@@ -1,0 +1,166 @@
+// Runs `k8s-ee webhook` as a local process for e2e tests, with a fresh certificate for 127.0.0.1, and registers
+// its webhook configurations (webhooks/registration.ts) with the API server by URL and caBundle.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCA, issueServingCert } from '../../certs/pki.ts';
+import type { Config } from '../../policies/config.ts';
+import { defaultConfig } from '../../policies/config.ts';
+import { configFromYaml } from '../../policies/config-load.ts';
+import { matchNamespace } from '../../policies/namespace.ts';
+import { buildWebhookConfigurations } from '../../webhooks/registration.ts';
+import { freePort, httpsGet } from '../cluster/net.ts';
+import { projectRoot } from '../cluster/paths.ts';
+import type { TestCluster } from './cluster.ts';
+
+export interface StartedWebhook {
+  /** https://127.0.0.1:PORT */
+  url: string;
+  /** PEM of the CA that signed the serving certificate. */
+  caBundle: string;
+  port: number;
+  stop(): Promise<void>;
+  logs(): string;
+}
+
+export interface StartWebhookOptions {
+  cluster: TestCluster;
+  configYaml?: string;
+  extraArgs?: string[];
+}
+
+const MAX_LOG_CHARS = 4_000_000;
+const NODE = join(projectRoot, 'node_modules', '.bin', 'node');
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function waitReady(child: ChildProcess, url: string, ca: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited(child))
+      throw new Error(`k8s-ee webhook exited (${String(child.exitCode ?? child.signalCode)}) before it was ready`);
+    const res = await httpsGet(`${url}/readyz`, { ca }, 1_000).catch(() => undefined);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`k8s-ee webhook: ${url}/readyz not ready within 30 s`);
+    await sleep(100);
+  }
+}
+
+/** A namespace name the configured pattern manages, to probe that the registration is in effect. */
+function probeNamespace(config: Config): string | undefined {
+  return ['e2e-probe-pr-1', 'e2e-probe-1', 'pr-1', 'e2e-probe'].find((n) => matchNamespace(n, config));
+}
+
+/** Waits until the API server calls the webhook: a server-side dry-run of a managed namespace comes back mutated. */
+async function waitRegistered(cluster: TestCluster, config: Config): Promise<void> {
+  const name = probeNamespace(config);
+  if (!name) {
+    await sleep(2_000);
+    return;
+  }
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const res = await cluster.kubectl(['create', 'namespace', name, '--dry-run=server', '-o', 'json'], {
+      allowFail: true,
+    });
+    if (res.code === 0) {
+      const labels =
+        (JSON.parse(res.stdout) as { metadata?: { labels?: Record<string, string> } }).metadata?.labels ?? {};
+      if (Object.keys(labels).some((k) => k !== 'kubernetes.io/metadata.name')) return;
+    }
+    await sleep(100);
+  }
+  throw new Error(
+    `the webhook configurations were registered but a dry-run create of namespace ${name} was not mutated within 15 s`,
+  );
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (exited(child)) return;
+  const gone = new Promise<void>((resolvePromise) => child.once('exit', () => resolvePromise()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+function spawnWebhook(args: string[], append: (chunk: string) => void): ChildProcess {
+  const child = spawn(NODE, [join(projectRoot, 'cli', 'main.ts'), 'webhook', ...args], {
+    cwd: projectRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, K8S_EE_LOG_LEVEL: process.env['K8S_EE_LOG_LEVEL'] ?? 'debug' },
+  });
+  child.stdout?.setEncoding('utf8').on('data', append);
+  child.stderr?.setEncoding('utf8').on('data', append);
+  return child;
+}
+
+export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWebhook> {
+  const config =
+    opts.configYaml === undefined ? defaultConfig() : configFromYaml(opts.configYaml, 'startWebhook configYaml');
+  const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-webhook-'));
+  const now = new Date();
+  const ca = await createCA({ commonName: 'k8s-ee e2e webhook CA', now, validityDays: 1 });
+  const serving = await issueServingCert(ca, {
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    now,
+    validityDays: 1,
+  });
+  const files = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), config: join(dir, 'config.yaml') };
+  await writeFile(files.cert, serving.certPem);
+  await writeFile(files.key, serving.keyPem, { mode: 0o600 });
+  const port = await freePort();
+  const args = [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--tls-cert',
+    files.cert,
+    '--tls-key',
+    files.key,
+    '--kubeconfig',
+    opts.cluster.kubeconfig,
+  ];
+  if (opts.configYaml !== undefined) {
+    await writeFile(files.config, opts.configYaml);
+    args.push('--config', files.config);
+  }
+  let output = '';
+  const child = spawnWebhook([...args, ...(opts.extraArgs ?? [])], (chunk) => {
+    output = (output + chunk).slice(-MAX_LOG_CHARS);
+  });
+  const url = `https://127.0.0.1:${String(port)}`;
+  const name = `k8s-ee-e2e-${String(port)}`;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      process.removeListener('beforeExit', onBeforeExit);
+      await opts.cluster.kubectl(
+        ['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', name, '--ignore-not-found'],
+        { allowFail: true },
+      );
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    })());
+  // A test that forgets stop() must not leave a failurePolicy=Fail registration behind for the next file.
+  const onBeforeExit = (): void => void stop();
+  process.once('beforeExit', onBeforeExit);
+  try {
+    await waitReady(child, url, ca.certPem);
+    const { mutating, validating } = buildWebhookConfigurations({ name, url, caBundle: ca.certPem, config });
+    await opts.cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [mutating, validating] }),
+    });
+    await waitRegistered(opts.cluster, config);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n--- webhook output ---\n${output}`, { cause: err });
+  }
+  return { url, caBundle: ca.certPem, port, stop, logs: () => output };
+}
