@@ -76,3 +76,19 @@ export function parseWebhookConfigRefs(list: string): WebhookConfigRef[] {
 export function describeRef(ref: WebhookConfigRef): string {
   return `${ref.kind}/${ref.name}`;
 }
+
+/** A client that reads through to `inner` and records writes instead of making them (`--dry-run`). */
+export function dryRunClient(inner: CertsClient, record: (line: string) => void): CertsClient {
+  return {
+    readSecret: (namespace, name) => inner.readSecret(namespace, name),
+    readWebhookBundles: (ref) => inner.readWebhookBundles(ref),
+    writeSecret: (namespace, name) => {
+      record(`would write Secret ${namespace}/${name}`);
+      return Promise.resolve();
+    },
+    patchWebhookBundles: (ref) => {
+      record(`would patch the caBundle of ${describeRef(ref)}`);
+      return Promise.resolve();
+    },
+  };
+}

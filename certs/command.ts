@@ -11,7 +11,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
-import { describeRef, parseWebhookConfigRefs, type CertsClient } from './client.ts';
+import { describeRef, dryRunClient, parseWebhookConfigRefs, type CertsClient } from './client.ts';
 import { KubeCertsClient } from './kube-client.ts';
 import { ensureCerts, type EnsureResult, type ManagerOptions } from './manager.ts';
 import { createCertMetrics } from './metrics.ts';
@@ -42,6 +42,7 @@ Options:
   --interval DUR          watch: time between checks (default 1m)
   --port N                watch: health and metrics port (default 9445, 0 = none)
   --output text|json      ensure/rotate: result format (default text)
+  --dry-run               ensure/rotate: say what would change, change nothing (with --now: "what happens then?")
 `;
 
 const OPTIONS = {
@@ -61,6 +62,7 @@ const OPTIONS = {
   port: { type: 'string', default: '9445' },
   output: { type: 'string', default: 'text' },
   ca: { type: 'boolean', default: false },
+  'dry-run': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -152,8 +154,14 @@ export function formatResult(result: EnsureResult, output: string): string {
 
 async function runOnce(client: CertsClient, values: Values, sub: string): Promise<number> {
   const opts = managerOptions(values, sub);
-  const result = await ensureCerts(client, opts, clockFrom(values.now)());
-  if (values['cert-dir']) await syncCertFiles(values['cert-dir'], { ...result.serving, caBundle: result.caBundle });
+  const dryRun = values['dry-run'];
+  const planned: string[] = [];
+  const target = dryRun ? dryRunClient(client, (line) => planned.push(line)) : client;
+  const result = await ensureCerts(target, opts, clockFrom(values.now)());
+  if (dryRun)
+    result.actions = [...result.actions.map((a) => `(dry run) ${a}`), ...planned.map((p) => `(dry run) ${p}`)];
+  else if (values['cert-dir'])
+    await syncCertFiles(values['cert-dir'], { ...result.serving, caBundle: result.caBundle });
   process.stdout.write(formatResult(result, values.output));
   return 0;
 }
@@ -227,6 +235,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`certs: expected ensure, rotate or watch\n\n${HELP}`);
   if (values.output !== 'text' && values.output !== 'json') throw new CliError(`certs: --output must be text or json`);
   if (values.ca && sub !== 'rotate') throw new CliError('certs: --ca only applies to rotate');
+  if (values['dry-run'] && sub === 'watch') throw new CliError('certs: --dry-run applies to ensure and rotate');
   clockFrom(values.now);
   let client: CertsClient;
   try {

@@ -137,6 +137,7 @@ describe('command helpers', () => {
       port: '0',
       output: 'text',
       ca: true,
+      'dry-run': false,
       help: false,
     };
     const opts = managerOptions(values, 'rotate');
