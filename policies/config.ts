@@ -30,7 +30,10 @@ export interface Config {
   /** Preview URLs are https://{namespace}.{previewDomain}. */
   previewDomain: string;
   podSecurity: { level: 'restricted'; version: string };
-  /** Identities allowed to change managed labels and baseline objects besides k8s-ee itself. */
+  /**
+   * Identities allowed to change managed labels and baseline objects besides k8s-ee itself. Empty by default:
+   * nobody, not even cluster-admins, silently weakens a PR namespace; name your platform team here.
+   */
   platformIdentities: { users: string[]; groups: string[] };
   /** The identity k8s-ee's own API calls run as (its ServiceAccount). */
   selfUser: string;
@@ -87,7 +90,7 @@ export function defaultConfig(): Config {
     namespacePattern: '^(?<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?<number>[1-9][0-9]*)$',
     previewDomain: 'preview.example.com',
     podSecurity: { level: 'restricted', version: 'latest' },
-    platformIdentities: { users: [], groups: ['system:masters'] },
+    platformIdentities: { users: [], groups: [] },
     selfUser: 'system:serviceaccount:k8s-ee-system:k8s-ee',
     quota: {
       base: {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';
 import { CliError } from '../cli/errors.ts';
+import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
@@ -51,19 +52,46 @@ interface Cluster {
   stop: () => Promise<void>;
 }
 
+/** Who this process is to the API server, so its own writes (the reconciler's) pass its own guards. */
+async function whoAmI(kc: KubeConfig, log: Logger): Promise<string | undefined> {
+  try {
+    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    });
+    return review.status?.userInfo?.username;
+  } catch (err) {
+    log.warn(
+      { err: (err as Error).message },
+      'could not ask the API server who k8s-ee is (SelfSubjectReview); relying on config.selfUser',
+    );
+    return undefined;
+  }
+}
+
+function withSelf(config: Config, self: string | undefined): Config {
+  if (!self || self === config.selfUser || config.platformIdentities.users.includes(self)) return config;
+  return {
+    ...config,
+    platformIdentities: { ...config.platformIdentities, users: [...config.platformIdentities.users, self] },
+  };
+}
+
 async function startCluster(
   kubeconfig: string | undefined,
-  config: Config,
+  baseConfig: Config,
   log: Logger,
   registry: Registry,
   identity: string,
-): Promise<Cluster> {
+): Promise<Cluster & { config: Config }> {
   const kc = loadKubeConfig(kubeconfig);
+  const self = await whoAmI(kc, log);
+  if (self) log.info({ user: self }, 'k8s-ee acts as this user; its own writes to baseline objects pass its guards');
+  const config = withSelf(baseConfig, self);
   const { createClusterServices } = await import('./cluster-services.ts');
   const { startReconciler } = await import('./reconciler.ts');
   const services = createClusterServices({ kc, config, log, registry });
   const reconciler = startReconciler({ kc, config, log, registry, identity });
-  return { services, ready: () => reconciler.ready(), stop: () => reconciler.stop() };
+  return { services, config, ready: () => reconciler.ready(), stop: () => reconciler.stop() };
 }
 
 async function loadConfigOrExit(path: string | undefined): Promise<Config> {
@@ -163,14 +191,15 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ name: 'k8s-ee-webhook' });
-  const config = await loadConfigOrExit(settings.configPath);
+  let config = await loadConfigOrExit(settings.configPath);
   const registry = createRegistry({ defaultMetrics: true });
-  let cluster: Cluster | undefined;
+  let cluster: (Cluster & { config: Config }) | undefined;
   if (settings.noCluster) {
     log.warn('running with --no-cluster: no API server is used, so pin limits and the baseline gate are not enforced');
   } else {
     const identity = settings.identity ?? process.env['POD_NAME'] ?? hostname();
     cluster = await startCluster(settings.kubeconfig, config, log, registry, identity);
+    config = cluster.config;
   }
   const context = { config, log, now: () => new Date(), ...(cluster ? { cluster: cluster.services } : {}) };
   const routes = [
