@@ -2,6 +2,7 @@
 // its webhook configurations (webhooks/registration.ts) with the API server by URL and caBundle.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +17,7 @@ import { projectRoot } from '../cluster/paths.ts';
 import type { TestCluster } from './cluster.ts';
 
 export interface StartedWebhook {
-  /** https://127.0.0.1:PORT */
+  /** https://127.0.0.1:PORT (with $K8S_EE_E2E_WEBHOOK_HOST instead of 127.0.0.1 when set) */
   url: string;
   /** PEM of the CA that signed the serving certificate. */
   caBundle: string;
@@ -32,6 +33,15 @@ export interface StartWebhookOptions {
 }
 
 const MAX_LOG_CHARS = 4_000_000;
+
+/**
+ * The address the API server calls the webhook at: 127.0.0.1 for our control plane and for clusters running on
+ * this host (k3s); for a cluster in containers (kind) set K8S_EE_E2E_WEBHOOK_HOST to this host's address as
+ * seen from there (the docker bridge gateway, for example 172.18.0.1).
+ */
+function webhookHost(): string {
+  return process.env['K8S_EE_E2E_WEBHOOK_HOST'] || '127.0.0.1';
+}
 const NODE = join(projectRoot, 'node_modules', '.bin', 'node');
 
 function exited(child: ChildProcess): boolean {
@@ -105,9 +115,11 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-webhook-'));
   const now = new Date();
   const ca = await createCA({ commonName: 'k8s-ee e2e webhook CA', now, validityDays: 1 });
+  const host = webhookHost();
+  const hostIsIp = isIP(host) !== 0;
   const serving = await issueServingCert(ca, {
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
+    dnsNames: ['localhost', ...(hostIsIp ? [] : [host])],
+    ipAddresses: [...new Set(['127.0.0.1', ...(hostIsIp ? [host] : [])])],
     now,
     validityDays: 1,
   });
@@ -117,7 +129,7 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   const port = await freePort();
   const args = [
     '--host',
-    '127.0.0.1',
+    host === '127.0.0.1' ? host : '0.0.0.0',
     '--port',
     String(port),
     '--tls-cert',
@@ -135,7 +147,8 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   const child = spawnWebhook([...args, ...(opts.extraArgs ?? [])], (chunk) => {
     output = (output + chunk).slice(-MAX_LOG_CHARS);
   });
-  const url = `https://127.0.0.1:${String(port)}`;
+  const url = `https://${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
+  const localUrl = `https://127.0.0.1:${String(port)}`;
   const name = `k8s-ee-e2e-${String(port)}`;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -152,7 +165,7 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   const onBeforeExit = (): void => void stop();
   process.once('beforeExit', onBeforeExit);
   try {
-    await waitReady(child, url, ca.certPem);
+    await waitReady(child, localUrl, ca.certPem);
     const { mutating, validating } = buildWebhookConfigurations({ name, url, caBundle: ca.certPem, config });
     await opts.cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
       input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [mutating, validating] }),
