@@ -1,5 +1,291 @@
-// Placeholder until this command lands.
-export function run(_argv: string[]): Promise<number> {
-  process.stderr.write(`k8s-ee: this command is not built yet\n`);
-  return Promise.resolve(1);
+// `k8s-ee sweeper`: the long-running sidecar (cron schedules, Lease, probes and metrics), or one pass with --once.
+import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
+import { pino } from 'pino';
+import { loadConfig, ConfigError } from '../policies/config-load.ts';
+import type { Config } from '../policies/config.ts';
+import { loadKubeConfig } from '../lib/kube.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { createRegistry } from '../lib/metrics.ts';
+import { startLeaderElection } from '../lib/leader.ts';
+import { CliError } from '../cli/errors.ts';
+import { createKubeSweeper } from './kube.ts';
+import { gitHubClientFromConfig } from './github.ts';
+import { createSweeperMetrics } from './metrics.ts';
+import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
+import { createScheduler, cronProblem } from './scheduler.ts';
+import { startProbeServer } from './server.ts';
+import { formatOnce } from './output.ts';
+import type { SweepKind } from './snapshot.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+const HELP = `Usage: k8s-ee sweeper [options]
+
+Expires pins, deletes orphan PR environments, frees Released volumes, watches node disk and stuck namespaces.
+
+Options:
+  --config FILE            k8s-ee configuration (default: built-in defaults)
+  --kubeconfig FILE        kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
+  --once                   run one pass (namespaces, then disk) and exit; prints each action, one a line
+  --only KIND              with --once: only "namespaces" or only "disk"
+  --dry-run                plan and report, change nothing (no deletes, no patches, no Events)
+  --now RFC3339            the sweeper's clock starts at this time ("what would go tomorrow?")
+  --output text|json       --once output format (default text)
+  --port P                 /healthz /readyz /metrics port (default 9090; 0 picks a free one)
+  --lease-namespace NS     namespace of the leader-election Lease (default $POD_NAMESPACE or k8s-ee-system)
+  --lease-name NAME        Lease name (default k8s-ee-sweeper)
+  --no-leader-election     act without a Lease (a single local instance)
+  --events-namespace NS    namespace of Events about namespaces, volumes and nodes (default "default")
+  --log-level LEVEL        pino level (default info; warn with --once)
+
+Exit status with --once: 0 when the pass completed without errors, 1 when something failed (a list, a GitHub
+call or an action: the failed part was treated as unknown and nothing was deleted because of it).
+`;
+
+interface Args {
+  config?: string;
+  kubeconfig?: string;
+  once: boolean;
+  only?: SweepKind;
+  dryRun: boolean;
+  now?: Date;
+  output: 'text' | 'json';
+  port: number;
+  leaseNamespace: string;
+  leaseName: string;
+  leaderElection: boolean;
+  eventsNamespace: string;
+  logLevel?: string;
+}
+
+const OPTIONS = {
+  config: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  once: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  now: { type: 'string' },
+  output: { type: 'string', default: 'text' },
+  port: { type: 'string', default: '9090' },
+  'lease-namespace': { type: 'string' },
+  'lease-name': { type: 'string', default: 'k8s-ee-sweeper' },
+  'no-leader-election': { type: 'boolean', default: false },
+  'events-namespace': { type: 'string', default: 'default' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function parseNow(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+  const t = Date.parse(text);
+  if (!rfc3339.test(text) || Number.isNaN(t))
+    throw new CliError(`sweeper: --now "${text}" is not an RFC 3339 time; use e.g. 2025-06-01T12:00:00Z`);
+  return new Date(t);
+}
+
+function checkValues(values: { output: string; only?: string | undefined; port: string }): {
+  port: number;
+  output: 'text' | 'json';
+} {
+  if (values.output !== 'text' && values.output !== 'json')
+    throw new CliError(`sweeper: --output must be text or json, not "${values.output}"`);
+  if (values.only !== undefined && values.only !== 'namespaces' && values.only !== 'disk')
+    throw new CliError(`sweeper: --only must be namespaces or disk, not "${values.only}"`);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`sweeper: --port must be a port number (0-65535), not "${values.port}"`);
+  return { port, output: values.output };
+}
+
+export function parseSweeperArgs(argv: string[]): Args | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }));
+  } catch (err) {
+    throw new CliError(`sweeper: ${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) return 'help';
+  const { port, output } = checkValues(values);
+  const now = parseNow(values.now);
+  return {
+    ...(values.config ? { config: values.config } : {}),
+    ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    once: values.once,
+    ...(values.only === 'namespaces' || values.only === 'disk' ? { only: values.only } : {}),
+    dryRun: values['dry-run'],
+    ...(now ? { now } : {}),
+    output,
+    port,
+    leaseNamespace: values['lease-namespace'] ?? process.env['POD_NAMESPACE'] ?? 'k8s-ee-system',
+    leaseName: values['lease-name'],
+    leaderElection: !values['no-leader-election'],
+    eventsNamespace: values['events-namespace'],
+    ...(values['log-level'] ? { logLevel: values['log-level'] } : {}),
+  };
+}
+
+async function loadConfigOrExplain(path: string | undefined): Promise<Config> {
+  try {
+    const config = await loadConfig(path);
+    const problem = cronProblem([
+      { field: 'sweeper.schedule', cron: config.sweeper.schedule },
+      { field: 'sweeper.diskSchedule', cron: config.sweeper.diskSchedule },
+    ]);
+    if (problem) throw new CliError(`sweeper: ${path ?? 'config'}: ${problem}`);
+    return config;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
+function kubeOrExplain(path: string | undefined): KubeConfig {
+  try {
+    return loadKubeConfig(path);
+  } catch (err) {
+    throw new CliError(`sweeper: ${(err as Error).message}`);
+  }
+}
+
+interface Wiring {
+  deps: SweepDeps;
+  kc: KubeConfig;
+  log: Logger;
+  identity: string;
+  clock: () => Date;
+}
+
+async function wire(
+  args: Args,
+  extra: { registryDefaults: boolean; shouldStop?: () => boolean },
+): Promise<Wiring & { registry: ReturnType<typeof createRegistry> }> {
+  const config = await loadConfigOrExplain(args.config);
+  const kc = kubeOrExplain(args.kubeconfig);
+  const level = args.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? (args.once ? 'warn' : 'info');
+  const log = createLogger({
+    name: 'k8s-ee-sweeper',
+    level,
+    ...(args.once ? { destination: pino.destination(2) } : {}),
+  });
+  const registry = createRegistry({ defaultMetrics: extra.registryDefaults });
+  const metrics = createSweeperMetrics(registry);
+  const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
+  const kube = createKubeSweeper(kc, {
+    identity,
+    jobNamespace: args.leaseNamespace,
+    eventsNamespace: args.eventsNamespace,
+  });
+  const offset = args.now ? args.now.getTime() - Date.now() : 0;
+  const clock = () => new Date(Date.now() + offset);
+  const deps: SweepDeps = {
+    reader: kube,
+    api: kube,
+    github: gitHubClientFromConfig(config),
+    config,
+    metrics,
+    log,
+    dryRun: args.dryRun,
+    ...(extra.shouldStop ? { shouldStop: extra.shouldStop } : {}),
+  };
+  if (!deps.github && Object.keys(config.sweeper.github.repositories).length > 0) {
+    log.warn(
+      `sweeper.github.repositories is set but $${config.sweeper.github.tokenEnv} is empty: PR states stay unknown`,
+    );
+  }
+  return { deps, kc, log, identity, clock, registry };
+}
+
+async function runOnce(args: Args): Promise<number> {
+  const { deps, clock } = await wire(args, { registryDefaults: false });
+  const kinds: SweepKind[] = args.only ? [args.only] : ['namespaces', 'disk'];
+  const results: SweepResult[] = [];
+  for (const kind of kinds) results.push(await sweep(kind, clock(), deps));
+  const { stdout, stderr } = formatOnce(results, args.output);
+  process.stdout.write(stdout);
+  process.stderr.write(stderr);
+  return results.every((r) => r.completed && r.errors.length === 0) ? 0 : 1;
+}
+
+function waitForSignal(log: Logger): Promise<string> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'stopping: the current action finishes, then the sweeper exits');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function runDaemon(args: Args): Promise<number> {
+  let stopping = false;
+  const { deps, kc, log, identity, clock, registry } = await wire(args, {
+    registryDefaults: true,
+    shouldStop: () => stopping,
+  });
+  const { metrics, config } = deps;
+  let started = false;
+  const probes = await startProbeServer({
+    port: args.port,
+    registry,
+    ready: () => (started ? { ok: true } : { ok: false, why: 'starting' }),
+  });
+  const scheduler = createScheduler({
+    schedules: [
+      { kind: 'namespaces', cron: config.sweeper.schedule },
+      { kind: 'disk', cron: config.sweeper.diskSchedule },
+    ],
+    run: (kind) => sweep(kind, clock(), deps),
+    isLeader: () => election.isLeader(),
+    log,
+  });
+  const onLead = () => {
+    metrics.leader.set(1);
+    log.info({ identity }, 'leading: sweeping');
+    void scheduler.trigger('namespaces').then(() => scheduler.trigger('disk'));
+  };
+  const election = args.leaderElection
+    ? startLeaderElection({
+        kc,
+        namespace: args.leaseNamespace,
+        name: args.leaseName,
+        identity,
+        log,
+        onStart: onLead,
+        onStop: () => metrics.leader.set(0),
+      })
+    : { isLeader: () => true, stop: () => Promise.resolve() };
+  scheduler.start();
+  started = true;
+  log.info(
+    {
+      port: probes.port,
+      dryRun: args.dryRun,
+      schedule: config.sweeper.schedule,
+      diskSchedule: config.sweeper.diskSchedule,
+      identity,
+    },
+    'sweeper started',
+  );
+  if (!args.leaderElection) onLead();
+  await waitForSignal(log);
+  stopping = true;
+  await scheduler.stop();
+  await election.stop();
+  metrics.leader.set(0);
+  await probes.close();
+  log.info('sweeper stopped');
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseSweeperArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  return args.once ? runOnce(args) : runDaemon(args);
 }
