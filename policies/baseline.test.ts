@@ -6,6 +6,7 @@ import {
   declaredDatabases,
   extraneous,
   missingOrStale,
+  objectMatches,
   parseDeclaredDatabases,
   quotaHard,
   quotaStatusCurrent,
@@ -270,4 +271,43 @@ test('validateEnvironmentConfigMap: unknown names refused with the list of known
     binary.map((v) => v.path),
     ['binaryData.databases'],
   );
+});
+
+test('objectMatches: equal amounts match; changed or extra spec fields, lost labels or annotations are drift', () => {
+  const [quota, limits, deny] = buildBaseline('shop-pr-1', [], config);
+  assert.ok(quota && limits && deny);
+  const copy = <T>(o: T): T => structuredClone(o);
+  assert.equal(objectMatches(quota, copy(quota)), true);
+  const respelled = copy(quota);
+  respelled.spec = {
+    hard: { ...(quota.spec['hard'] as Record<string, string>), 'requests.memory': '0.5Gi', 'limits.memory': '1024Mi' },
+  };
+  assert.equal(objectMatches(quota, respelled), true);
+  const raised = copy(quota);
+  raised.spec = { hard: { ...(quota.spec['hard'] as Record<string, string>), 'requests.cpu': '3' } };
+  assert.equal(objectMatches(quota, raised), false);
+  const extraRule = copy(deny);
+  extraRule.spec['ingress'] = [{}];
+  assert.equal(objectMatches(deny, extraRule), false);
+  const unlabelled = copy(deny);
+  delete unlabelled.metadata.labels['k8s-ee.io/baseline'];
+  assert.equal(objectMatches(deny, unlabelled), false);
+  const withServerFields = {
+    metadata: { ...deny.metadata, uid: 'u', resourceVersion: '9', labels: { ...deny.metadata.labels, extra: 'x' } },
+    spec: deny.spec,
+  };
+  assert.equal(objectMatches(deny, withServerFields), true);
+  const limitsRespelled = copy(limits);
+  limitsRespelled.spec = {
+    limits: [
+      {
+        type: 'Container',
+        default: { cpu: '0.2', memory: '256Mi' },
+        defaultRequest: { cpu: '50m', memory: '64Mi' },
+        max: { cpu: '1000m', memory: '1Gi' },
+      },
+    ],
+  };
+  assert.equal(objectMatches(limits, limitsRespelled), true);
+  assert.equal(objectMatches(limits, undefined), false);
 });

@@ -304,3 +304,51 @@ export function validateEnvironmentConfigMap(object: unknown): Violation[] {
   }
   return violations;
 }
+
+// ---- Drift: does a live object still say what k8s-ee applied? ----
+
+function normalizeQuantities(value: unknown): unknown {
+  if (!isObj(value)) return value;
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(value)) {
+    const q = typeof v === 'string' || typeof v === 'number' ? parseQuantity(v) : undefined;
+    out[k] = q === undefined ? v : `q:${q}`;
+  }
+  return out;
+}
+
+/** The spec with every quantity written as its exact amount, so "1Gi" and "1024Mi" compare equal. */
+function comparableSpec(kind: string, spec: unknown): unknown {
+  const s = obj(spec);
+  if (kind === 'ResourceQuota') return { ...s, hard: normalizeQuantities(s['hard']) };
+  if (kind === 'LimitRange' && Array.isArray(s['limits'])) {
+    const limits = (s['limits'] as unknown[]).map((limit) => {
+      const l = obj(limit);
+      const out: Obj = { ...l };
+      for (const key of ['default', 'defaultRequest', 'max', 'min', 'maxLimitRequestRatio'])
+        if (l[key] !== undefined) out[key] = normalizeQuantities(l[key]);
+      return out;
+    });
+    return { ...s, limits };
+  }
+  return s;
+}
+
+/**
+ * True when a live object carries everything k8s-ee applied: its labels, its spec hash annotation and a spec equal
+ * to the desired one (quantities compared by amount). Fields added by someone else make it false: that is drift.
+ */
+export function objectMatches(
+  desired: BaselineObject,
+  live: { metadata?: unknown; spec?: unknown } | undefined,
+): boolean {
+  if (!live) return false;
+  const metadata = obj(live.metadata);
+  const labels = obj(metadata['labels']);
+  const annotations = obj(metadata['annotations']);
+  for (const [k, v] of Object.entries(desired.metadata.labels)) if (labels[k] !== v) return false;
+  if (annotations[SPEC_HASH_ANNOTATION] !== desired.metadata.annotations[SPEC_HASH_ANNOTATION]) return false;
+  return (
+    canonicalJson(comparableSpec(desired.kind, live.spec)) === canonicalJson(comparableSpec(desired.kind, desired.spec))
+  );
+}

@@ -1,0 +1,57 @@
+// What the admission handlers need from the cluster: the zero-window baseline gate and the list of pinned
+// namespaces (read at most every `pinsCacheMs`, concurrent callers sharing one request).
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/log.ts';
+import type { Config } from '../policies/config.ts';
+import { LABELS } from '../policies/names.ts';
+import { matchNamespace } from '../policies/namespace.ts';
+import { createGate } from './gate.ts';
+import { kubeBaselineClient, type BaselineClient } from './reconciler-kube.ts';
+import type { ClusterServices } from './types.ts';
+
+export interface ClusterServicesOptions {
+  kc: KubeConfig;
+  config: Config;
+  log: Logger;
+  registry: Registry;
+  pinsCacheMs?: number;
+}
+
+export function createClusterServicesWith(
+  client: BaselineClient,
+  opts: Omit<ClusterServicesOptions, 'kc'> & { now?: () => number; quotaWaitMs?: number },
+): ClusterServices {
+  const gate = createGate({
+    client,
+    config: opts.config,
+    log: opts.log,
+    registry: opts.registry,
+    now: opts.now,
+    quotaWaitMs: opts.quotaWaitMs,
+  });
+  const now = opts.now ?? Date.now;
+  const pinsCacheMs = opts.pinsCacheMs ?? 1500;
+  const { label, value } = opts.config.pins;
+  let pins: { at: number; names: Promise<string[]> } | undefined;
+  const readPins = async (): Promise<string[]> => {
+    const namespaces = await client.listNamespaces(`${label}=${value},${LABELS.managed}=true`);
+    return namespaces.filter((ns) => !ns.terminating && matchNamespace(ns.name, opts.config)).map((ns) => ns.name);
+  };
+  return {
+    ensureBaseline: (namespace, options) => gate.ensure(namespace, options),
+    pinnedNamespaces: async () => {
+      if (!pins || now() - pins.at >= pinsCacheMs) {
+        const names = readPins();
+        pins = { at: now(), names };
+        names.catch(() => (pins = undefined)); // a failed read is not cached
+      }
+      return [...(await pins.names)];
+    },
+  };
+}
+
+/** The ClusterServices of the webhook process, backed by the API server of `kc`. */
+export function createClusterServices(opts: ClusterServicesOptions): ClusterServices {
+  return createClusterServicesWith(kubeBaselineClient(opts.kc), opts);
+}

@@ -1,0 +1,187 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../lib/log.ts';
+import { baselineHash, buildBaseline } from '../policies/baseline.ts';
+import { defaultConfig } from '../policies/config.ts';
+import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
+import { createClusterServicesWith } from './cluster-services.ts';
+import { createGate } from './gate.ts';
+import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
+
+const config = defaultConfig();
+const NS = 'shop-pr-7';
+
+function setup(options: { cacheMs?: number; quotaWaitMs?: number; now?: () => number } = {}) {
+  const cluster = memoryCluster();
+  const registry = new Registry();
+  const gate = createGate({ client: cluster, config, log: silentLogger(), registry, ...options });
+  return { cluster, registry, gate };
+}
+
+const writes = (cluster: MemoryCluster): string[] =>
+  cluster.calls.filter((c) => c.startsWith('apply') || c.startsWith('stamp') || c.startsWith('delete'));
+
+async function metric(registry: Registry, outcome: string): Promise<number> {
+  const values = (await registry.getSingleMetric('k8s_ee_gate_waits_total')?.get())?.values ?? [];
+  return values.find((v) => v.labels['outcome'] === outcome)?.value ?? 0;
+}
+
+test('a fresh namespace: every object applied, the quota accounted for, then the namespace stamped', async () => {
+  const { cluster, gate, registry } = setup();
+  addNamespace(cluster, NS);
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  const desired = buildBaseline(NS, [], config);
+  assert.deepEqual(writes(cluster), [...desired.map((o) => `apply ${o.kind}/${o.metadata.name}`), `stamp ${NS}`]);
+  assert.equal(cluster.namespaces.get(NS)?.labels[LABELS.baselineHash], baselineHash(desired));
+  assert.equal(cluster.objects.size, desired.length);
+  assert.equal(await metric(registry, 'ok'), 1);
+});
+
+test('idempotent and cached per namespace and hash: a second request reads only the declaration', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  await gate.ensure(NS, { dryRun: false });
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls, [`get environment ${NS}`]);
+});
+
+test('after the cache expires the gate looks again, and writes nothing when all is in place', async () => {
+  let clock = 0;
+  const { cluster, gate } = setup({ cacheMs: 1000, now: () => clock });
+  addNamespace(cluster, NS);
+  await gate.ensure(NS, { dryRun: false });
+  cluster.calls.length = 0;
+  clock = 1000;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls.sort(), [`get environment ${NS}`, `get namespace ${NS}`, `list ${NS}`]);
+});
+
+test('a namespace whose baseline was created by the reconciler is admitted without writes', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  const desired = buildBaseline(NS, [], config);
+  for (const o of desired) await cluster.apply(o);
+  await cluster.stampNamespace(NS, baselineHash(desired));
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(writes(cluster), []);
+});
+
+test('only missing objects are applied (a deleted default-deny), concurrent requests share one check', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  await gate.ensure(NS, { dryRun: false });
+  gate.forget(NS);
+  await cluster.remove('NetworkPolicy', NS, BASELINE_NAMES.defaultDeny);
+  cluster.calls.length = 0;
+  const results = await Promise.all(Array.from({ length: 20 }, () => gate.ensure(NS, { dryRun: false })));
+  assert.ok(results.every((r) => r.ok));
+  assert.deepEqual(writes(cluster), [`apply NetworkPolicy/${BASELINE_NAMES.defaultDeny}`]);
+});
+
+test('dry-run: no writes; incomplete baseline reported with why and that a retry works; complete is ok', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  const result = await gate.ensure(NS, { dryRun: true });
+  assert.equal(result.ok, false);
+  assert.match(
+    result.ok ? '' : result.reason,
+    /not complete \(missing or outdated: ResourceQuota\/k8s-ee-quota, LimitRange\/k8s-ee-limits, .*dry-run request makes no changes; .*retry/,
+  );
+  assert.deepEqual(writes(cluster), []);
+  await gate.ensure(NS, { dryRun: false });
+  gate.forget(NS);
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: true }), { ok: true });
+  assert.deepEqual(writes(cluster), []);
+});
+
+test('databases: the quota grows with the declaration before admission, and shrinks when one is removed', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  const hardOf = (): unknown => cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`)?.spec;
+  await gate.ensure(NS, { dryRun: false });
+  cluster.environments.set(NS, { databases: 'postgresql,redis' });
+  cluster.calls.length = 0;
+  await gate.ensure(NS, { dryRun: false });
+  assert.deepEqual(writes(cluster), [`apply ResourceQuota/${BASELINE_NAMES.quota}`, `stamp ${NS}`]);
+  assert.deepEqual(hardOf(), buildBaseline(NS, ['postgresql', 'redis'], config)[0]?.spec);
+  assert.equal(
+    cluster.namespaces.get(NS)?.labels[LABELS.baselineHash],
+    baselineHash(buildBaseline(NS, ['postgresql', 'redis'], config)),
+  );
+  cluster.environments.set(NS, { databases: 'postgresql' });
+  await gate.ensure(NS, { dryRun: false });
+  assert.deepEqual(hardOf(), buildBaseline(NS, ['postgresql'], config)[0]?.spec);
+});
+
+test('the gate waits for the quota controller to account for the quota, within a bound', async () => {
+  const { cluster, gate } = setup({ quotaWaitMs: 2000 });
+  addNamespace(cluster, NS);
+  cluster.quotaStatusDelayMs = 150;
+  const started = Date.now();
+  await gate.ensure(NS, { dryRun: false });
+  assert.ok(Date.now() - started >= 140, 'returned before the quota status was filled in');
+  const quota = cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`);
+  assert.deepEqual(quota?.status?.hard, (quota?.spec as { hard: unknown }).hard);
+
+  const slow = setup({ quotaWaitMs: 100 });
+  addNamespace(slow.cluster, NS);
+  slow.cluster.quotaStatusDelayMs = Infinity; // no quota controller at all
+  assert.deepEqual(await slow.gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.ok(slow.cluster.namespaces.get(NS)?.labels[LABELS.baselineHash]);
+});
+
+test('failures deny with the cause and the promise that a retry works; nothing is cached', async () => {
+  const { cluster, gate, registry } = setup();
+  addNamespace(cluster, NS);
+  cluster.failWrites = Object.assign(new Error('Internal error'), {
+    code: 500,
+    body: { message: 'etcdserver: request timed out' },
+  });
+  const failed = await gate.ensure(NS, { dryRun: false });
+  assert.deepEqual(failed, {
+    ok: false,
+    reason:
+      'k8s-ee could not ensure the baseline of shop-pr-7 (HTTP 500: etcdserver: request timed out); this is temporary: retry in a few seconds and it will go through',
+  });
+  assert.equal(await metric(registry, 'failed'), 1);
+  cluster.failWrites = undefined;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+});
+
+test('absent or terminating namespaces are refused with a reason', async () => {
+  const { cluster, gate } = setup();
+  const absent = await gate.ensure('shop-pr-404', { dryRun: false });
+  assert.match(absent.ok ? '' : absent.reason, /namespace shop-pr-404 does not exist/);
+  addNamespace(cluster, NS, {}, true);
+  const terminating = await gate.ensure(NS, { dryRun: false });
+  assert.match(terminating.ok ? '' : terminating.reason, /is being deleted/);
+  assert.deepEqual(writes(cluster), []);
+});
+
+test('pinnedNamespaces: managed pinned namespaces, read at most once per cache period', async () => {
+  const cluster = memoryCluster();
+  let clock = 0;
+  const services = createClusterServicesWith(cluster, {
+    config,
+    log: silentLogger(),
+    registry: new Registry(),
+    now: () => clock,
+    pinsCacheMs: 1500,
+  });
+  addNamespace(cluster, 'shop-pr-1', { preserve: 'true' });
+  addNamespace(cluster, 'shop-pr-2');
+  addNamespace(cluster, 'not-a-pr', { preserve: 'true' });
+  addNamespace(cluster, 'shop-pr-3', { preserve: 'true' }, true);
+  assert.deepEqual(await services.pinnedNamespaces(), ['shop-pr-1']);
+  addNamespace(cluster, 'shop-pr-4', { preserve: 'true' });
+  clock = 1000;
+  assert.deepEqual(await services.pinnedNamespaces(), ['shop-pr-1']);
+  clock = 1500;
+  assert.deepEqual((await services.pinnedNamespaces()).sort(), ['shop-pr-1', 'shop-pr-4']);
+  assert.equal(cluster.calls.filter((c) => c.startsWith('list namespaces')).length, 2);
+  assert.deepEqual(cluster.calls[0], 'list namespaces preserve=true,k8s-ee.io/managed=true');
+});

@@ -1,0 +1,191 @@
+// The zero-window gate: before a Pod or pod controller is admitted into a managed namespace, every baseline object
+// exists there, the quota controller has accounted for the quota, and the namespace carries the baseline hash.
+// Idempotent and cheap on the hot path: one read of the environment ConfigMap, then a cache per namespace and
+// baseline hash. Concurrent requests for one namespace share one check. Dry-run requests never write.
+import { Counter, type Registry } from 'prom-client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../lib/log.ts';
+import {
+  baselineHash,
+  buildBaseline,
+  declaredDatabases,
+  missingOrStale,
+  quotaStatusCurrent,
+  type BaselineObject,
+} from '../policies/baseline.ts';
+import type { Config } from '../policies/config.ts';
+import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
+import { describeApiError, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
+
+export type GateResult = { ok: true } | { ok: false; reason: string };
+
+export interface GateOptions {
+  client: BaselineClient;
+  config: Config;
+  log: Logger;
+  registry?: Registry;
+  /** How long a verified (namespace, hash) pair is trusted without looking again. Default 30 s. */
+  cacheMs?: number;
+  /** How long to wait for the quota controller to account for a new or changed quota. Default 3 s. */
+  quotaWaitMs?: number;
+  now?: () => number;
+}
+
+export interface Gate {
+  ensure(namespace: string, options: { dryRun: boolean }): Promise<GateResult>;
+  /** Drops what the cache knows about a namespace (after a deletion was seen, for example). */
+  forget(namespace: string): void;
+}
+
+/** A counter registered once per registry, shared by every module that asks for it by name. */
+export function sharedCounter(
+  registry: Registry | undefined,
+  name: string,
+  help: string,
+  labelNames: string[],
+): Counter {
+  const existing = registry?.getSingleMetric(name);
+  if (existing instanceof Counter) return existing;
+  return new Counter({ name, help, labelNames, registers: registry ? [registry] : [] });
+}
+
+const RETRY = 'this is temporary: retry in a few seconds and it will go through';
+
+interface Inspection {
+  hash: string;
+  todo: BaselineObject[];
+  hard: Record<string, string>;
+  quota: LiveBaselineObject | undefined;
+  stamped: boolean;
+}
+
+export function createGate(opts: GateOptions): Gate {
+  return new BaselineGate(opts);
+}
+
+const describeObjects = (objects: BaselineObject[]): string[] => objects.map((o) => `${o.kind}/${o.metadata.name}`);
+
+class BaselineGate implements Gate {
+  private readonly opts: GateOptions;
+  private readonly cacheMs: number;
+  private readonly quotaWaitMs: number;
+  private readonly now: () => number;
+  private readonly verified = new Map<string, { hash: string; at: number }>();
+  private readonly inFlight = new Map<string, Promise<GateResult>>();
+  private readonly waits: Counter;
+
+  constructor(opts: GateOptions) {
+    this.opts = opts;
+    this.cacheMs = opts.cacheMs ?? 30_000;
+    this.quotaWaitMs = opts.quotaWaitMs ?? 3000;
+    this.now = opts.now ?? Date.now;
+    this.waits = sharedCounter(
+      opts.registry,
+      'k8s_ee_gate_waits_total',
+      'Admission requests the baseline gate held while it applied or awaited baseline objects, by outcome',
+      ['outcome'],
+    );
+  }
+
+  ensure(namespace: string, { dryRun }: { dryRun: boolean }): Promise<GateResult> {
+    const key = `${namespace}\u0000${dryRun ? 'dry' : 'real'}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.guarded(namespace, dryRun).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  forget(namespace: string): void {
+    this.verified.delete(namespace);
+  }
+
+  private async guarded(namespace: string, dryRun: boolean): Promise<GateResult> {
+    try {
+      return await this.check(namespace, dryRun);
+    } catch (error) {
+      this.waits.inc({ outcome: 'failed' });
+      this.opts.log.error({ namespace, err: error }, 'baseline gate: could not ensure the baseline');
+      return {
+        ok: false,
+        reason: `k8s-ee could not ensure the baseline of ${namespace} (${describeApiError(error)}); ${RETRY}`,
+      };
+    }
+  }
+
+  private async check(namespace: string, dryRun: boolean): Promise<GateResult> {
+    const environment = await this.opts.client.readEnvironment(namespace);
+    const desired = buildBaseline(namespace, declaredDatabases(environment).databases, this.opts.config);
+    const hash = baselineHash(desired);
+    const cached = this.verified.get(namespace);
+    if (cached?.hash === hash && this.now() - cached.at < this.cacheMs) return { ok: true };
+    const [ns, live] = await Promise.all([
+      this.opts.client.readNamespace(namespace),
+      this.opts.client.listBaseline(namespace),
+    ]);
+    if (!ns) return { ok: false, reason: `namespace ${namespace} does not exist (yet); create it first, then retry` };
+    if (ns.terminating)
+      return {
+        ok: false,
+        reason: `namespace ${namespace} is being deleted; wait until it is gone and create it again`,
+      };
+    const quota = live.find((o) => o.kind === 'ResourceQuota' && o.metadata?.name === BASELINE_NAMES.quota);
+    const hard = (desired[0]?.spec['hard'] ?? {}) as Record<string, string>;
+    const inspection = {
+      hash,
+      todo: missingOrStale(desired, live),
+      hard,
+      quota,
+      stamped: ns.labels[LABELS.baselineHash] === hash,
+    };
+    if (inspection.todo.length === 0 && inspection.stamped && quotaStatusCurrent(hard, quota?.status?.hard)) {
+      this.verified.set(namespace, { hash, at: this.now() });
+      return { ok: true };
+    }
+    if (dryRun) {
+      const missing = describeObjects(inspection.todo).join(', ') || 'the quota accounting and the namespace stamp';
+      return {
+        ok: false,
+        reason: `the baseline of ${namespace} is not complete (missing or outdated: ${missing}) and a dry-run request makes no changes; ${RETRY}, or send the request without dry-run`,
+      };
+    }
+    return this.complete(namespace, inspection);
+  }
+
+  /** Applies what is missing, waits for the quota to be accounted for, stamps the namespace. */
+  private async complete(namespace: string, inspection: Inspection): Promise<GateResult> {
+    const { hash, todo, hard, stamped } = inspection;
+    const applied = await Promise.all(todo.map((o) => this.opts.client.apply(o)));
+    const quota = applied.find((o) => o.kind === 'ResourceQuota') ?? inspection.quota;
+    if (!(await this.waitForQuotaStatus(namespace, hard, quota))) {
+      this.opts.log.warn(
+        { namespace, waitedMs: this.quotaWaitMs },
+        'baseline gate: the quota controller has not accounted for the quota yet; admitting anyway (all objects exist)',
+      );
+    }
+    if (!stamped) await this.opts.client.stampNamespace(namespace, hash);
+    this.verified.set(namespace, { hash, at: this.now() });
+    this.waits.inc({ outcome: 'ok' });
+    this.opts.log.info(
+      { namespace, hash, applied: describeObjects(todo), stamped: !stamped },
+      'baseline gate: baseline ensured before admission',
+    );
+    return { ok: true };
+  }
+
+  private async waitForQuotaStatus(
+    namespace: string,
+    hard: Record<string, string>,
+    quota: LiveBaselineObject | undefined,
+  ): Promise<boolean> {
+    const deadline = this.now() + this.quotaWaitMs;
+    let current = quota;
+    while (!quotaStatusCurrent(hard, current?.status?.hard)) {
+      if (this.now() >= deadline) return false;
+      await sleep(25);
+      current = await this.opts.client.readQuota(namespace, BASELINE_NAMES.quota);
+    }
+    return true;
+  }
+}
