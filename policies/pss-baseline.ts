@@ -110,18 +110,36 @@ export function hostPathViolation(pod: PodView, volume: unknown, index: number):
   );
 }
 
+/**
+ * With hostNetwork: true the API server defaults each unset hostPort of a (init) container to its containerPort,
+ * so the pod PodSecurity sees binds those ports on the node: report them too, as upstream then does.
+ */
+function effectiveHostPort(pod: PodView, c: ContainerView, port: unknown): { value: number; defaulted: boolean } {
+  const hostPort = int(port, 'hostPort');
+  if (hostPort !== undefined && hostPort !== 0) return { value: hostPort, defaulted: false };
+  const defaults = flag(pod.spec, 'hostNetwork') === true && c.field !== 'ephemeralContainers';
+  return { value: defaults ? (int(port, 'containerPort') ?? 0) : 0, defaulted: true };
+}
+
 export const hostPorts: CheckFn = (pod) =>
   pod.containers.flatMap((c) =>
     list(c.value, 'ports').flatMap((port, j) => {
-      const hostPort = int(port, 'hostPort');
-      if (hostPort === undefined || hostPort === 0) return [];
+      const hostPort = effectiveHostPort(pod, c, port);
+      if (hostPort.value === 0) return [];
       return [
-        violation(
-          'pss:host-ports',
-          `${c.path}.ports[${j}].hostPort`,
-          `${c.label} binds port ${hostPort} on the node (hostPort)`,
-          'remove hostPort (keep containerPort) and reach the container through a Service',
-        ),
+        hostPort.defaulted
+          ? violation(
+              'pss:host-ports',
+              `${c.path}.ports[${j}].hostPort`,
+              `${c.label} binds port ${hostPort.value} on the node: with hostNetwork: true, hostPort defaults to containerPort`,
+              'remove hostNetwork; the port is then reachable through a Service instead of on the node',
+            )
+          : violation(
+              'pss:host-ports',
+              `${c.path}.ports[${j}].hostPort`,
+              `${c.label} binds port ${hostPort.value} on the node (hostPort)`,
+              'remove hostPort (keep containerPort) and reach the container through a Service',
+            ),
       ];
     }),
   );

@@ -125,6 +125,19 @@ describe('checkRestricted: one table row per control, compliant and not', () => 
       expect: [['pss:host-ports', `${P}.containers[0].ports[1].hostPort`]],
     },
     {
+      name: 'hostNetwork makes containerPorts host ports (API defaulting), not for ephemeral containers',
+      spec: pod((s) => {
+        s['hostNetwork'] = true;
+        container(s)['ports'] = [{ containerPort: 8080 }, { containerPort: 9090, hostPort: 9091 }];
+        s['ephemeralContainers'] = [okContainer('debug', { ports: [{ containerPort: 7000 }] })];
+      }),
+      expect: [
+        ['pss:host-namespaces', `${P}.hostNetwork`],
+        ['pss:host-ports', `${P}.containers[0].ports[0].hostPort`],
+        ['pss:host-ports', `${P}.containers[0].ports[1].hostPort`],
+      ],
+    },
+    {
       name: 'probe and lifecycle hosts',
       spec: pod((s) =>
         Object.assign(container(s), {
