@@ -126,6 +126,9 @@ export const restrictedVolumes: CheckFn = (pod) =>
     ),
   );
 
+/** "sets" after one container, "set" after several ("neither the pod nor container "a" sets"). */
+const verb = (containers: readonly ContainerView[]): string => (containers.length === 1 ? 'sets' : 'set');
+
 /** The upstream rule shared by runAsNonRoot and seccomp: set at pod level, or else in every container. */
 function unsetEverywhere(
   pod: PodView,
@@ -154,7 +157,7 @@ export const runAsNonRoot_1_0: CheckFn = (pod) => {
       violation(
         'pss:run-as-non-root',
         `${pod.scPath}.runAsNonRoot`,
-        `neither the pod nor ${describeContainers(unset)} set runAsNonRoot: true, so the image may run as root`,
+        `neither the pod nor ${describeContainers(unset)} ${verb(unset)} runAsNonRoot: true, so the image may run as root`,
         'set securityContext.runAsNonRoot: true at the pod level (or in every container), with an image that runs as a non-zero user (USER in the Dockerfile, or securityContext.runAsUser)',
       ),
     );
@@ -207,7 +210,7 @@ export const seccompRestricted_1_19: CheckFn = (pod) => {
     violation(
       'pss:seccomp',
       `${pod.scPath}.seccompProfile.type`,
-      `neither the pod nor ${describeContainers(unset)} set a seccomp profile, so system calls are not filtered`,
+      `neither the pod nor ${describeContainers(unset)} ${verb(unset)} a seccomp profile, so system calls are not filtered`,
       'set securityContext.seccompProfile.type: RuntimeDefault at the pod level (or in every container)',
     ),
   ];

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { PSS_RULES, UPSTREAM_REASONS, checkPodSecurity, checkRestricted, policyMinor } from './pss.ts';
+import {
+  PSS_LATEST_KNOWN_VERSION,
+  PSS_RULES,
+  UPSTREAM_REASONS,
+  checkPodSecurity,
+  checkRestricted,
+  policyMinor,
+} from './pss.ts';
 import { metadataPathFor } from './pss-pod.ts';
 import { formatViolations } from './violation.ts';
 
@@ -408,6 +415,17 @@ describe('checkPodSecurity: versions and levels as upstream', () => {
     assert.equal(policyMinor('v1.0'), 0);
     assert.equal(policyMinor('1.27'), Infinity);
     assert.equal(policyMinor('v2.1'), Infinity);
+  });
+
+  test('a version newer than the newest known check evaluates like latest', () => {
+    const spec = pod((s) => {
+      s['hostUsers'] = false;
+      Object.assign(sc(s), { runAsUser: 0 });
+      container(s)['livenessProbe'] = { httpGet: { host: 'x', port: 1 } };
+    });
+    assert.deepEqual(found(spec, undefined, 'v1.99'), found(spec, undefined, 'latest'));
+    assert.deepEqual(found(spec, undefined, PSS_LATEST_KNOWN_VERSION), found(spec));
+    assert.equal(found(spec).length, 1);
   });
 
   test('sysctls allowed depend on the version', () => {

@@ -158,6 +158,7 @@ const CHECKS: readonly Check[] = [
 
 /** The newest policy version whose checks this module knows; later versions evaluate like it (as upstream). */
 export const PSS_LATEST_KNOWN_VERSION = 'v1.35';
+const LATEST_KNOWN_MINOR = 35;
 
 /** Minor version of a policy version string: "latest" (or missing, or unparsable) is Infinity, "v1.27" is 27. */
 export function policyMinor(version: string | undefined): number {
@@ -173,8 +174,19 @@ function applicable(check: Check, minor: number): VersionedCheck | undefined {
 
 const byId = (a: Check, b: Check): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+const checkLists = new Map<string, CheckFn[]>();
+
 /** The checks of a level at a version, in upstream's order (baseline ids sorted, then restricted ids sorted). */
 function checksFor(level: PssLevel, minor: number): CheckFn[] {
+  // Versions newer than the newest known check evaluate like it (as upstream), which also bounds this cache.
+  const effective = Math.min(minor, LATEST_KNOWN_MINOR);
+  const key = `${level}:${effective}`;
+  let checks = checkLists.get(key);
+  if (!checks) checkLists.set(key, (checks = buildChecks(level, effective)));
+  return checks;
+}
+
+function buildChecks(level: PssLevel, minor: number): CheckFn[] {
   const restricted = level === 'restricted' ? CHECKS.filter((c) => c.level === 'restricted').sort(byId) : [];
   const overridden = new Set(restricted.flatMap((c) => applicable(c, minor)?.overrides ?? []));
   const baseline = CHECKS.filter((c) => c.level === 'baseline' && !overridden.has(c.id)).sort(byId);
