@@ -2,12 +2,9 @@
 // A PR namespace comes back labelled for PodSecurity `restricted`, privileged workloads are refused with our
 // message, and a namespace that does not match the pattern is left alone.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { projectRoot } from './cluster/paths.ts';
 import { getTestCluster, type TestCluster } from './harness/cluster.ts';
-import { startWebhook, type StartedWebhook } from './harness/webhook.ts';
+import { startWebhook, type StartedWebhook, webhookClusterModeAvailable } from './harness/webhook.ts';
 
 interface Meta {
   metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -21,10 +18,9 @@ describe('webhook chain on a real API server', () => {
 
   before(async () => {
     cluster = await getTestCluster();
-    // Until the baseline helper's webhooks/cluster-services.ts lands, `k8s-ee webhook --kubeconfig` cannot start;
-    // the chain checked here needs no cluster services. Drop this once it exists.
-    const ready = existsSync(join(projectRoot, 'webhooks', 'cluster-services.ts'));
-    webhook = await startWebhook({ cluster, extraArgs: ready ? [] : ['--no-cluster'] });
+    // Until the reconciler lands, `k8s-ee webhook --kubeconfig` cannot start; the chain checked here needs no
+    // cluster services. Drop this once it exists.
+    webhook = await startWebhook({ cluster, extraArgs: webhookClusterModeAvailable() ? [] : ['--no-cluster'] });
   });
 
   after(async () => {

@@ -11,7 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { readState } from './cluster/controlplane.ts';
 import { CONTROL_PLANE_BINARIES, controlPlaneBinDir, projectRoot } from './cluster/paths.ts';
 import { isRunning } from './cluster/processes.ts';
-import { EXTERNAL_KUBECONFIG_ENV, runCommand, type TestCluster, testClusterFor } from './harness/cluster.ts';
+import {
+  EXTERNAL_KUBECONFIG_ENV,
+  runCommand,
+  startWatchdog,
+  type TestCluster,
+  testClusterFor,
+} from './harness/cluster.ts';
 
 const cli = (args: string[]): ReturnType<typeof runCommand> =>
   runCommand(process.execPath, [join(projectRoot, 'cli', 'main.ts'), ...args], { allowFail: true });
@@ -53,6 +59,7 @@ describe('k8s-ee cluster', { skip }, () => {
     assert.equal(kubeconfig, join(dir, 'kubeconfig'));
     assert.ok(existsSync(kubeconfig));
     cluster = testClusterFor(kubeconfig, true);
+    startWatchdog(dir); // should this test process die before down, the cluster goes with it
   });
 
   test('a second up says one already runs, and kubeconfig prints the same path', async () => {

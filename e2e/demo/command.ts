@@ -1,5 +1,245 @@
-// Placeholder until this command lands.
-export function run(_argv: string[]): Promise<number> {
-  process.stderr.write(`k8s-ee: this command is not built yet\n`);
-  return Promise.resolve(1);
+// `k8s-ee demo`: the README's run command. Sets up what is missing, starts the built-in control plane, runs the
+// k8s-ee webhook against it, installs a PR environment with plain helm, shows what k8s-ee did, and keeps it all
+// running until Ctrl-C (or, with --once, cleans up at once: a non-interactive smoke test).
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { CliError } from '../../cli/errors.ts';
+import { clusterDown, clusterUp } from '../cluster/controlplane.ts';
+import { freePort } from '../cluster/net.ts';
+import { cacheDir, projectRoot } from '../cluster/paths.ts';
+import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
+import { startWatchdog, testClusterFor, type TestCluster } from '../harness/cluster.ts';
+import { startWebhook, type StartedWebhook, webhookClusterModeAvailable } from '../harness/webhook.ts';
+import { addedPaths, errorText, type ListOf, namespaceMarks, objectNames } from './report.ts';
+import { writeSampleChart } from './sample-chart.ts';
+
+const HELP = `Usage: k8s-ee demo [--once] [--dir DIR]
+
+Shows k8s-ee at work on this machine, without Docker: builds what is missing (the first run compiles the
+control plane, which takes minutes), starts etcd, kube-apiserver and kube-controller-manager, runs the k8s-ee
+webhook against them, installs a PR environment (namespace demo-pr-1) with plain helm, and prints what k8s-ee
+did: the namespace labels, the baseline objects, the security defaults added to the app, and a privileged pod
+refused with the message a developer reads. Then it keeps running, so you can try kubectl and helm yourself,
+until Ctrl-C, and cleans up.
+
+Options:
+  --once      clean up right after showing, instead of waiting for Ctrl-C (for scripts and CI)
+  --dir DIR   state folder (default .cache/demo in the project)
+  -h, --help  show this help
+`;
+
+const NAMESPACE = 'demo-pr-1';
+const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+const step = (n: number, title: string): void => out(`\n[${String(n)}/6] ${title}`);
+const indent = (lines: string[] | string): string =>
+  (Array.isArray(lines) ? lines : lines.split('\n')).map((l) => `    ${l}`).join('\n');
+
+interface Demo {
+  dir: string;
+  startedCluster?: boolean;
+  interrupted?: boolean;
+  cluster?: TestCluster;
+  webhook?: StartedWebhook;
+  metricsPort?: number;
+}
+
+async function startControlPlane(demo: Demo): Promise<TestCluster> {
+  const progress = (line: string): void => out(indent(line));
+  step(1, 'setting up helm, kubectl and the control-plane binaries');
+  await ensureTools(progress);
+  const binaries = await ensureControlPlaneBinaries(progress);
+  step(2, 'starting a control plane (etcd, kube-apiserver, kube-controller-manager)');
+  const dir = join(demo.dir, 'cluster');
+  const { state, alreadyRunning } = await clusterUp({ dir, binaries, progress });
+  if (alreadyRunning) {
+    throw new CliError(`a demo already runs with ${dir} (${state.server}); stop it first (Ctrl-C in its terminal)`, 1);
+  }
+  demo.startedCluster = true;
+  startWatchdog(dir); // the control plane goes with this process, even if it is killed
+  out(indent(`API server ${state.server}, kubeconfig ${state.kubeconfig}`));
+  return testClusterFor(state.kubeconfig, true);
+}
+
+async function runWebhook(demo: Demo, cluster: TestCluster): Promise<StartedWebhook> {
+  step(3, 'running the k8s-ee webhook and registering it with the API server');
+  demo.metricsPort = await freePort();
+  // The reconciler and the cluster services run inside the webhook once webhooks/cluster-services.ts exists.
+  const clusterServices = webhookClusterModeAvailable();
+  const webhook = await startWebhook({
+    cluster,
+    extraArgs: ['--metrics-port', String(demo.metricsPort), ...(clusterServices ? [] : ['--no-cluster'])],
+    logFile: join(demo.dir, 'webhook.log'),
+  });
+  out(indent(`webhook ${webhook.url} (/mutate, /validate), logs in ${join(demo.dir, 'webhook.log')}`));
+  if (!clusterServices) out(indent('(this build has no baseline reconciler yet: the webhook runs with --no-cluster)'));
+  return webhook;
+}
+
+async function chartPath(demo: Demo): Promise<string> {
+  const appChart = join(projectRoot, 'charts', 'k8s-ee-app');
+  if (existsSync(join(appChart, 'Chart.yaml'))) return appChart;
+  return writeSampleChart(join(demo.dir, 'sample-chart'));
+}
+
+async function installEnvironment(demo: Demo, cluster: TestCluster): Promise<void> {
+  step(4, `installing a PR environment with plain helm: namespace ${NAMESPACE}`);
+  const chart = await chartPath(demo);
+  const args = ['upgrade', '--install', NAMESPACE, chart, '-n', NAMESPACE, '--create-namespace'];
+  out(indent(`$ helm ${args.join(' ')}`));
+  const res = await cluster.helm(args);
+  out(indent(res.stdout.trim().split('\n').slice(0, 6)));
+}
+
+async function getJson<T>(cluster: TestCluster, args: string[]): Promise<T> {
+  return JSON.parse((await cluster.kubectl([...args, '-o', 'json'])).stdout) as T;
+}
+
+async function showNamespace(cluster: TestCluster): Promise<void> {
+  const ns = await getJson<Parameters<typeof namespaceMarks>[0]>(cluster, ['get', 'namespace', NAMESPACE]);
+  out(indent([`namespace ${NAMESPACE}, as created by helm --create-namespace and labelled by the webhook:`]));
+  out(indent(namespaceMarks(ns).map((l) => `  ${l}`)));
+  const kinds = ['resourcequota', 'limitrange', 'networkpolicy'];
+  const lists = await Promise.all(
+    kinds.map(async (kind) => ({ kind, list: await getJson<ListOf<object>>(cluster, ['get', kind, '-n', NAMESPACE]) })),
+  );
+  const names = objectNames(lists);
+  out(indent(`baseline objects: ${names.length > 0 ? names.join(', ') : 'none (no reconciler in this build)'}`));
+}
+
+type Obj = Record<string, unknown>;
+
+async function showDefaults(cluster: TestCluster): Promise<void> {
+  const manifest = (await cluster.helm(['get', 'manifest', NAMESPACE, '-n', NAMESPACE])).stdout;
+  const rendered = parseAllDocuments(manifest)
+    .map((d) => d.toJS() as Obj | null)
+    .find((d) => d?.['kind'] === 'Deployment');
+  const name = (rendered?.['metadata'] as Obj | undefined)?.['name'];
+  if (!rendered || typeof name !== 'string') return;
+  const stored = await getJson<Obj>(cluster, ['get', 'deployment', name, '-n', NAMESPACE]);
+  const template = (o: Obj): unknown => (o['spec'] as Obj | undefined)?.['template'];
+  const added = addedPaths(template(rendered), template(stored)).filter((p) =>
+    /securityContext|resources|metadata\.labels/.test(p),
+  );
+  out(indent(`deployment/${name}: what the mutating webhook added to the pod template:`));
+  out(indent(added.length > 0 ? added.map((p) => `  ${p}`) : ['  (nothing)']));
+}
+
+async function showRefusals(cluster: TestCluster): Promise<void> {
+  const args = [
+    'create',
+    'deployment',
+    'privileged',
+    '-n',
+    NAMESPACE,
+    '--image=nginx:1.27',
+    '--dry-run=client',
+    '-o',
+    'json',
+  ];
+  const deployment = JSON.parse((await cluster.kubectl(args)).stdout) as Obj;
+  const containers = (((deployment['spec'] as Obj)['template'] as Obj)['spec'] as Obj)['containers'] as Obj[];
+  containers.forEach((c) => (c['securityContext'] = { privileged: true }));
+  out(indent('a privileged Deployment, as a developer would apply it:'));
+  const res = await cluster.kubectl(['apply', '-f', '-'], { input: JSON.stringify(deployment), allowFail: true });
+  out(
+    indent(
+      res.code === 0
+        ? `  admitted (unexpected): ${res.stdout.trim()}`
+        : errorText(res.stderr)
+            .split('\n')
+            .map((l) => `  ${l}`),
+    ),
+  );
+  const pod = await cluster.kubectl(
+    ['run', 'privileged', '-n', NAMESPACE, '--image=nginx:1.27', '--privileged', '--restart=Never'],
+    { allowFail: true },
+  );
+  out(indent('a privileged Pod (kubectl run --privileged):'));
+  out(
+    indent(
+      pod.code === 0
+        ? `  admitted (unexpected)`
+        : errorText(pod.stderr)
+            .split('\n')
+            .map((l) => `  ${l}`),
+    ),
+  );
+}
+
+async function showWhatHappened(cluster: TestCluster): Promise<void> {
+  step(5, 'what k8s-ee did');
+  await showNamespace(cluster);
+  await showDefaults(cluster);
+  await showRefusals(cluster);
+}
+
+function showAccess(demo: Demo, cluster: TestCluster): void {
+  step(6, 'try it yourself');
+  out(indent(`export KUBECONFIG=${cluster.kubeconfig}`));
+  out(indent(`kubectl and helm: ${join(cacheDir, 'tools', 'bin')}/`));
+  out(indent(`webhook metrics: http://127.0.0.1:${String(demo.metricsPort)}/metrics`));
+  out(indent(`webhook (HTTPS): ${demo.webhook?.url ?? ''}/metrics`));
+}
+
+async function cleanUp(demo: Demo): Promise<void> {
+  if (!demo.startedCluster) return;
+  out('\ncleaning up: stopping the webhook and the control plane');
+  await demo.webhook?.stop().catch(() => undefined);
+  await clusterDown(join(demo.dir, 'cluster'));
+  out('done');
+}
+
+/** Ctrl-C (or SIGTERM) resolves the promise; while a step runs, it only marks the demo, which stops after it. */
+function interruption(demo: Demo): Promise<void> {
+  return new Promise((resolvePromise) => {
+    const onSignal = (): void => {
+      demo.interrupted = true;
+      resolvePromise();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}
+
+function checkInterrupted(demo: Demo): void {
+  if (demo.interrupted) throw new CliError('demo: interrupted', 130);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { once: { type: 'boolean' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (e) {
+    throw new CliError(`demo: ${(e as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const demo: Demo = { dir: values.dir ?? join(cacheDir, 'demo') };
+  await mkdir(demo.dir, { recursive: true });
+  const interrupted = interruption(demo);
+  try {
+    demo.cluster = await startControlPlane(demo);
+    checkInterrupted(demo);
+    demo.webhook = await runWebhook(demo, demo.cluster);
+    checkInterrupted(demo);
+    await installEnvironment(demo, demo.cluster);
+    checkInterrupted(demo);
+    await showWhatHappened(demo.cluster);
+    showAccess(demo, demo.cluster);
+    if (!values.once) {
+      out('\nrunning; press Ctrl-C to stop and clean up');
+      await interrupted;
+    }
+  } finally {
+    await cleanUp(demo);
+  }
+  return 0;
 }

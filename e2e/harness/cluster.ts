@@ -73,7 +73,7 @@ export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluste
 }
 
 /** Stops the cluster in `dir` should this process die without stopping it (see e2e/cluster/watchdog.ts). */
-function startWatchdog(dir: string): void {
+export function startWatchdog(dir: string): void {
   const script = join(projectRoot, 'e2e', 'cluster', 'watchdog.ts');
   spawn(process.execPath, [script, String(process.pid), dir], { detached: true, stdio: 'ignore' }).unref();
 }

@@ -1,6 +1,7 @@
 // Runs `k8s-ee webhook` as a local process for e2e tests, with a fresh certificate for 127.0.0.1, and registers
 // its webhook configurations (webhooks/registration.ts) with the API server by URL and caBundle.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,8 @@ export interface StartWebhookOptions {
   cluster: TestCluster;
   configYaml?: string;
   extraArgs?: string[];
+  /** Also append the webhook's output to this file (the demo keeps it for the user). */
+  logFile?: string;
 }
 
 const MAX_LOG_CHARS = 4_000_000;
@@ -109,6 +112,16 @@ function spawnWebhook(args: string[], append: (chunk: string) => void): ChildPro
   return child;
 }
 
+/**
+ * Whether `k8s-ee webhook --kubeconfig` can start in this tree: the modules its command loads lazily for the
+ * cluster mode (reconciler, cluster services) exist. A stop-gap while those land; callers pass --no-cluster otherwise.
+ */
+export function webhookClusterModeAvailable(): boolean {
+  const source = readFileSync(join(projectRoot, 'webhooks', 'command.ts'), 'utf8');
+  const lazy = [...source.matchAll(/import\('(\.\/[^']+\.ts)'\)/g)].map((m) => m[1] ?? '');
+  return lazy.every((rel) => existsSync(join(projectRoot, 'webhooks', rel)));
+}
+
 export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWebhook> {
   const config =
     opts.configYaml === undefined ? defaultConfig() : configFromYaml(opts.configYaml, 'startWebhook configYaml');
@@ -144,9 +157,12 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
     args.push('--config', files.config);
   }
   let output = '';
+  const logStream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   const child = spawnWebhook([...args, ...(opts.extraArgs ?? [])], (chunk) => {
     output = (output + chunk).slice(-MAX_LOG_CHARS);
+    logStream?.write(chunk);
   });
+  child.once('exit', () => logStream?.end());
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
   const localUrl = `https://127.0.0.1:${String(port)}`;
   const name = `k8s-ee-e2e-${String(port)}`;
