@@ -15,7 +15,7 @@ export interface WatcherOptions {
   /** Where the webhook reads tls.crt/tls.key/ca.crt; omitted: the Secret is the only output. */
   certDir?: string;
   intervalMs: number;
-  /** Delay before retrying after a failed check (default: min(interval, 10 s)). */
+  /** Delay before retrying after a failed or incomplete check (default: min(interval, 5 s)). */
   retryMs?: number;
   now: () => Date;
   log: Logger;
@@ -65,13 +65,16 @@ export function startCertWatcher(opts: WatcherOptions): CertWatcher {
   let running: Promise<EnsureResult | undefined> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const retryMs = opts.retryMs ?? Math.min(opts.intervalMs, 10_000);
+  const retryMs = opts.retryMs ?? Math.min(opts.intervalMs, 5_000);
 
   const check = (): Promise<EnsureResult | undefined> => {
     running ??= checkOnce(opts).then((result) => {
       running = undefined;
       if (result) last = result;
-      schedule(result ? opts.intervalMs : retryMs);
+      // Sooner after an error, and while a webhook configuration is still missing (first install: Helm creates
+      // the configurations after the Deployment).
+      const complete = result?.webhooks.every((w) => w.status !== 'not-found') ?? false;
+      schedule(complete ? opts.intervalMs : retryMs);
       return result;
     });
     return running;
