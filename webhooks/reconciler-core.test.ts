@@ -1,0 +1,140 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { silentLogger } from '../lib/log.ts';
+import { baselineHash, buildBaseline } from '../policies/baseline.ts';
+import { defaultConfig } from '../policies/config.ts';
+import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
+import { isNewer, ReconcilerCore } from './reconciler-core.ts';
+import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
+import type { WatchedObject } from './reconciler-watch.ts';
+
+const config = defaultConfig();
+const NS = 'shop-pr-9';
+
+function setup(leader = true) {
+  const registry = new Registry();
+  const metrics = {
+    reconcileSeconds: new Histogram({ name: 'rs', help: 'h', labelNames: ['outcome'], registers: [registry] }),
+    repairs: new Counter({ name: 'repairs', help: 'h', labelNames: ['kind'], registers: [registry] }),
+    leader: new Gauge({ name: 'leader', help: 'h', registers: [registry] }),
+  };
+  const cluster = memoryCluster();
+  const core = new ReconcilerCore({ client: cluster, config, log: silentLogger(), metrics });
+  core.setLeader(leader);
+  return { cluster, core, metrics };
+}
+
+const nsObject = (cluster: MemoryCluster, name: string): WatchedObject => ({
+  metadata: { name, labels: { ...cluster.namespaces.get(name)?.labels } },
+});
+
+/** Feeds the core every stored object, as the watches would after a list. */
+function feedObjects(cluster: MemoryCluster, core: ReconcilerCore): void {
+  for (const o of cluster.objects.values())
+    core.onBaselineObject('ADDED', structuredClone(o) as unknown as WatchedObject);
+}
+
+async function repairsOf(metrics: ReturnType<typeof setup>['metrics'], kind: string): Promise<number> {
+  return (await metrics.repairs.get()).values.find((v) => v.labels['kind'] === kind)?.value ?? 0;
+}
+
+test('a managed namespace appears: the whole baseline is applied and the namespace stamped; others are ignored', async () => {
+  const { cluster, core } = setup();
+  addNamespace(cluster, NS);
+  addNamespace(cluster, 'kube-system');
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  core.onNamespace('ADDED', nsObject(cluster, 'kube-system'));
+  await core.whenIdle();
+  const desired = buildBaseline(NS, [], config);
+  assert.equal(cluster.objects.size, desired.length);
+  assert.equal(cluster.namespaces.get(NS)?.labels[LABELS.baselineHash], baselineHash(desired));
+  assert.equal(cluster.calls.filter((c) => c.includes('kube-system')).length, 0);
+  assert.equal(core.managedCount(), 1);
+});
+
+test('a deleted object is re-created and counted as a repair; nothing is written when all is in place', async () => {
+  const { cluster, core, metrics } = setup();
+  addNamespace(cluster, NS);
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  await core.whenIdle();
+  core.onNamespace('MODIFIED', nsObject(cluster, NS)); // the stamp, as the watch reports it
+  feedObjects(cluster, core);
+  await core.whenIdle();
+  cluster.calls.length = 0;
+  const deny = cluster.objects.get(`${NS}/NetworkPolicy/${BASELINE_NAMES.defaultDeny}`);
+  await cluster.remove('NetworkPolicy', NS, BASELINE_NAMES.defaultDeny);
+  core.onBaselineObject('DELETED', {
+    ...structuredClone(deny),
+    metadata: { ...deny?.metadata, resourceVersion: '999' },
+  } as unknown as WatchedObject);
+  await core.whenIdle();
+  assert.deepEqual(cluster.calls, [
+    'delete NetworkPolicy/k8s-ee-default-deny',
+    'apply NetworkPolicy/k8s-ee-default-deny',
+  ]);
+  assert.equal(await repairsOf(metrics, 'NetworkPolicy'), 1);
+  cluster.calls.length = 0;
+  core.enqueueAll();
+  await core.whenIdle();
+  assert.deepEqual(cluster.calls, []);
+});
+
+test('the environment ConfigMap grows the quota by one increment per database, and shrinks it back', async () => {
+  const { cluster, core, metrics } = setup();
+  addNamespace(cluster, NS);
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  await core.whenIdle();
+  core.onNamespace('MODIFIED', nsObject(cluster, NS));
+  feedObjects(cluster, core);
+  const env = (databases: string): WatchedObject => ({
+    metadata: { name: ENVIRONMENT_CONFIGMAP, namespace: NS },
+    data: { databases },
+  });
+  core.onEnvironment('ADDED', env('postgresql,redis'));
+  await core.whenIdle();
+  const quota = (): unknown => cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`)?.spec;
+  assert.deepEqual(quota(), buildBaseline(NS, ['postgresql', 'redis'], config)[0]?.spec);
+  assert.equal(
+    cluster.namespaces.get(NS)?.labels[LABELS.baselineHash],
+    baselineHash(buildBaseline(NS, ['postgresql', 'redis'], config)),
+  );
+  core.onEnvironment('MODIFIED', env('postgresql'));
+  await core.whenIdle();
+  assert.deepEqual(quota(), buildBaseline(NS, ['postgresql'], config)[0]?.spec);
+  assert.equal(await repairsOf(metrics, 'ResourceQuota'), 0, 'a declared change is an update, not a repair');
+});
+
+test('a replica that is not the leader keeps its caches but writes nothing until it leads', async () => {
+  const { cluster, core } = setup(false);
+  addNamespace(cluster, NS);
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  await core.whenIdle();
+  assert.deepEqual(cluster.calls, []);
+  core.setLeader(true);
+  await core.whenIdle();
+  assert.equal(cluster.objects.size, buildBaseline(NS, [], config).length);
+});
+
+test('failures are retried with backoff until they succeed', async () => {
+  const { cluster, core } = setup();
+  addNamespace(cluster, NS);
+  cluster.failWrites = new Error('connection refused');
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  await core.whenIdle();
+  assert.equal(cluster.objects.size, 0);
+  cluster.failWrites = undefined;
+  const deadline = Date.now() + 3000;
+  while (!cluster.namespaces.get(NS)?.labels[LABELS.baselineHash] && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(cluster.objects.size, buildBaseline(NS, [], config).length);
+  await core.stop();
+});
+
+test('isNewer compares resource versions as numbers', () => {
+  assert.equal(isNewer('10', '9'), true);
+  assert.equal(isNewer('9', '10'), false);
+  assert.equal(isNewer('10', '10'), true);
+  assert.equal(isNewer(undefined, '10'), true);
+  assert.equal(isNewer('abc', '10'), true);
+});

@@ -1,0 +1,252 @@
+// The reconciler's state and work queue, fed by watch events (see reconciler.ts for the watches and the leader
+// election). Each event marks its namespace dirty; a few workers take dirty namespaces, plan with the pure
+// planNamespace and apply the plan. A namespace is never worked on by two workers at once; one that changes while
+// it is worked on is worked on again right after. Failures are retried with backoff.
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { Logger } from '../lib/log.ts';
+import { objectMatches, type BaselineObject } from '../policies/baseline.ts';
+import type { Config } from '../policies/config.ts';
+import { LABELS } from '../policies/names.ts';
+import { matchNamespace } from '../policies/namespace.ts';
+import { backoffMs, type WatchEventType, type WatchedObject } from './reconciler-watch.ts';
+import { statusCodeOf, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
+import { isNoop, planNamespace, type ReconcilePlan } from './reconciler-plan.ts';
+
+export interface ReconcilerMetrics {
+  reconcileSeconds: Histogram;
+  repairs: Counter;
+  leader: Gauge;
+}
+
+export interface ReconcilerCoreOptions {
+  client: BaselineClient;
+  config: Config;
+  log: Logger;
+  metrics: ReconcilerMetrics;
+  workers?: number;
+}
+
+interface NamespaceEntry {
+  labels: Record<string, string>;
+  terminating: boolean;
+}
+
+/** Whether resource version `a` is newer than `b` (numeric comparison; unknown formats count as newer). */
+export function isNewer(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return true;
+  try {
+    return BigInt(a) >= BigInt(b);
+  } catch {
+    return true;
+  }
+}
+
+export class ReconcilerCore {
+  private readonly opts: ReconcilerCoreOptions;
+  private readonly workers: number;
+  private readonly namespaces = new Map<string, NamespaceEntry>();
+  private readonly environments = new Map<string, WatchedObject>();
+  private readonly objects = new Map<string, Map<string, LiveBaselineObject>>();
+  private readonly pending = new Set<string>();
+  private readonly active = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  private idleWaiters: (() => void)[] = [];
+  private leading = false;
+  private stopped = false;
+
+  constructor(opts: ReconcilerCoreOptions) {
+    this.opts = opts;
+    this.workers = opts.workers ?? 4;
+  }
+
+  /** Managed namespaces that are not being deleted. */
+  managedCount(): number {
+    let count = 0;
+    for (const [name, entry] of this.namespaces)
+      if (!entry.terminating && matchNamespace(name, this.opts.config)) count += 1;
+    return count;
+  }
+
+  onNamespace(type: WatchEventType, object: WatchedObject): void {
+    const name = object.metadata?.name;
+    if (!name || !matchNamespace(name, this.opts.config)) return;
+    if (type === 'DELETED') {
+      this.namespaces.delete(name);
+      this.objects.delete(name);
+      this.environments.delete(name);
+      return;
+    }
+    this.namespaces.set(name, {
+      labels: { ...(object.metadata?.labels ?? {}) },
+      terminating: object.metadata?.deletionTimestamp !== undefined,
+    });
+    this.enqueue(name);
+  }
+
+  onEnvironment(type: WatchEventType, object: WatchedObject): void {
+    const ns = object.metadata?.namespace;
+    if (!ns) return;
+    if (type === 'DELETED') this.environments.delete(ns);
+    else this.environments.set(ns, object);
+    this.enqueue(ns);
+  }
+
+  onBaselineObject(type: WatchEventType, object: WatchedObject): void {
+    const ns = object.metadata?.namespace;
+    if (!ns) return;
+    const live = object as unknown as LiveBaselineObject;
+    const key = `${live.kind}/${live.metadata?.name ?? ''}`;
+    const byName = this.objects.get(ns) ?? new Map<string, LiveBaselineObject>();
+    this.objects.set(ns, byName);
+    const known = byName.get(key);
+    if (known && !isNewer(live.metadata?.resourceVersion, known.metadata?.resourceVersion)) return; // stale event
+    if (type === 'DELETED') byName.delete(key);
+    else byName.set(key, live);
+    this.enqueue(ns);
+  }
+
+  setLeader(leading: boolean): void {
+    this.leading = leading;
+    this.opts.metrics.leader.set(leading ? 1 : 0);
+    if (leading) this.enqueueAll();
+    else this.pending.clear();
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  enqueueAll(): void {
+    for (const name of this.namespaces.keys()) this.enqueue(name);
+  }
+
+  enqueue(namespace: string): void {
+    if (!this.leading || this.stopped || !this.namespaces.has(namespace)) return;
+    if (this.active.has(namespace)) this.dirty.add(namespace);
+    else this.pending.add(namespace);
+    this.pump();
+  }
+
+  /** Resolves when no namespace is queued or being worked on (retries waiting on backoff excepted). */
+  whenIdle(): Promise<void> {
+    if (this.pending.size === 0 && this.active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pending.clear();
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
+    await this.whenIdle();
+  }
+
+  private pump(): void {
+    while (this.active.size < this.workers && this.pending.size > 0) {
+      const next = this.pending.values().next().value as string;
+      this.pending.delete(next);
+      this.active.add(next);
+      void this.work(next).finally(() => {
+        this.active.delete(next);
+        if (this.dirty.delete(next)) this.enqueue(next);
+        this.pump();
+        if (this.pending.size === 0 && this.active.size === 0) this.notifyIdle();
+      });
+    }
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private async work(namespace: string): Promise<void> {
+    const started = performance.now();
+    try {
+      const changed = await this.reconcile(namespace);
+      this.failures.delete(namespace);
+      this.opts.metrics.reconcileSeconds.observe(
+        { outcome: changed ? 'changed' : 'noop' },
+        (performance.now() - started) / 1000,
+      );
+    } catch (error) {
+      this.opts.metrics.reconcileSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+      this.retryLater(namespace, error);
+    }
+  }
+
+  private retryLater(namespace: string, error: unknown): void {
+    const failures = (this.failures.get(namespace) ?? 0) + 1;
+    this.failures.set(namespace, failures);
+    const delay = backoffMs(failures);
+    this.opts.log.warn(
+      { namespace, err: error, retryInMs: delay },
+      'baseline reconciler: reconcile failed; will retry',
+    );
+    if (this.retries.has(namespace) || this.stopped) return;
+    const timer = setTimeout(() => {
+      this.retries.delete(namespace);
+      this.enqueue(namespace);
+    }, delay);
+    timer.unref();
+    this.retries.set(namespace, timer);
+  }
+
+  /** One reconcile of one namespace; true when it wrote anything. */
+  private async reconcile(namespace: string): Promise<boolean> {
+    const entry = this.namespaces.get(namespace);
+    if (!entry) return false;
+    const live = [...(this.objects.get(namespace)?.values() ?? [])];
+    const plan = planNamespace(
+      { name: namespace, ...entry, environment: this.environments.get(namespace), live },
+      this.opts.config,
+    );
+    if (!plan || isNoop(plan)) return false;
+    if (plan.unknownDatabases.length > 0) {
+      this.opts.log.warn(
+        { namespace, unknown: plan.unknownDatabases },
+        'baseline reconciler: ignoring unknown databases in the environment ConfigMap',
+      );
+    }
+    await this.execute(namespace, entry, plan);
+    return true;
+  }
+
+  private async execute(namespace: string, entry: NamespaceEntry, plan: ReconcilePlan): Promise<void> {
+    const { client } = this.opts;
+    await Promise.all(plan.apply.map((o) => this.applyOne(o)));
+    await Promise.all(
+      plan.remove.map((o) => client.remove(o.kind as BaselineObject['kind'], namespace, o.metadata?.name ?? '')),
+    );
+    if (plan.stamp) {
+      try {
+        await client.stampNamespace(namespace, plan.hash);
+        entry.labels[LABELS.baselineHash] = plan.hash;
+      } catch (error) {
+        if (statusCodeOf(error) !== 404) throw error; // deleted meanwhile: nothing to stamp
+      }
+    }
+    for (const kind of plan.repairs) this.opts.metrics.repairs.inc({ kind });
+    this.opts.log.info(
+      {
+        namespace,
+        hash: plan.hash,
+        applied: plan.apply.map((o) => `${o.kind}/${o.metadata.name}`),
+        removed: plan.remove.map((o) => `${o.kind}/${o.metadata?.name ?? ''}`),
+        repairs: plan.repairs.length,
+      },
+      plan.repairs.length > 0 ? 'baseline reconciler: repaired drift' : 'baseline reconciler: baseline applied',
+    );
+  }
+
+  /** Server-side apply; if fields someone else added survive it (apply cannot take them away), replace. */
+  private async applyOne(object: BaselineObject): Promise<void> {
+    let stored = await this.opts.client.apply(object);
+    if (!objectMatches(object, stored))
+      stored = await this.opts.client.replace(object, stored.metadata?.resourceVersion ?? '');
+    this.onBaselineObject('MODIFIED', stored as unknown as WatchedObject);
+  }
+}
