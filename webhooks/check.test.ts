@@ -121,3 +121,10 @@ test('the CLI prints each violation with its fix and exits 1; a clean input exit
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /--output must be text or json/);
 });
+
+test('manifests are read as kubectl reads them (YAML 1.1): hostNetwork: yes is true', async () => {
+  const pod =
+    'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec:\n  hostNetwork: yes\n  containers: [{ name: c, image: nginx }]\n';
+  const result = await checkManifests(pod, options);
+  assert.ok(result.objects[0]?.violations.some((v) => v.path === 'spec.hostNetwork'));
+});

@@ -149,7 +149,8 @@ async function checkValue(
 
 export async function checkManifests(text: string, options: CheckOptions): Promise<CheckResult> {
   const lineCounter = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter, prettyErrors: true });
+  // kubectl and helm read YAML 1.1, where `yes` and `on` are true.
+  const documents = parseAllDocuments(text, { lineCounter, prettyErrors: true, version: '1.1' });
   const run = {
     options,
     context: { config: options.config, log: silentLogger(), now: () => options.now },
