@@ -31,7 +31,8 @@ export function createClusterServicesWith(
     quotaWaitMs: opts.quotaWaitMs,
   });
   const now = opts.now ?? Date.now;
-  const pinsCacheMs = opts.pinsCacheMs ?? 1500;
+  // Asked only when a pin appears (rare), and a stale answer would let a burst of pins past the limit: no cache by default.
+  const pinsCacheMs = opts.pinsCacheMs ?? 0;
   const { label, value } = opts.config.pins;
   let pins: { at: number; names: Promise<string[]> } | undefined;
   const readPins = async (): Promise<string[]> => {
