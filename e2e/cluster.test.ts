@@ -42,6 +42,7 @@ describe('k8s-ee cluster', { skip }, () => {
   let dir = '';
   let kubeconfig = '';
   let cluster: TestCluster;
+  let stopWatchdog = (): void => undefined;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'k8s-ee-cluster-test-'));
@@ -49,6 +50,7 @@ describe('k8s-ee cluster', { skip }, () => {
 
   after(async () => {
     await cli(['cluster', 'down', '--dir', dir]);
+    stopWatchdog();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -59,7 +61,7 @@ describe('k8s-ee cluster', { skip }, () => {
     assert.equal(kubeconfig, join(dir, 'kubeconfig'));
     assert.ok(existsSync(kubeconfig));
     cluster = testClusterFor(kubeconfig, true);
-    startWatchdog(dir); // should this test process die before down, the cluster goes with it
+    stopWatchdog = startWatchdog(dir); // should this test process die before down, the cluster goes with it
   });
 
   test('a second up says one already runs, and kubeconfig prints the same path', async () => {

@@ -40,6 +40,7 @@ const indent = (lines: string[] | string): string =>
 interface Demo {
   dir: string;
   startedCluster?: boolean;
+  stopWatchdog?: () => void;
   interrupted?: boolean;
   cluster?: TestCluster;
   webhook?: StartedWebhook;
@@ -58,7 +59,7 @@ async function startControlPlane(demo: Demo): Promise<TestCluster> {
     throw new CliError(`a demo already runs with ${dir} (${state.server}); stop it first (Ctrl-C in its terminal)`, 1);
   }
   demo.startedCluster = true;
-  startWatchdog(dir); // the control plane goes with this process, even if it is killed
+  demo.stopWatchdog = startWatchdog(dir); // the control plane goes with this process, even if it is killed
   out(indent(`API server ${state.server}, kubeconfig ${state.kubeconfig}`));
   return testClusterFor(state.kubeconfig, true);
 }
@@ -189,6 +190,7 @@ async function cleanUp(demo: Demo): Promise<void> {
   out('\ncleaning up: stopping the webhook and the control plane');
   await demo.webhook?.stop().catch(() => undefined);
   await clusterDown(join(demo.dir, 'cluster'));
+  demo.stopWatchdog?.();
   out('done');
 }
 

@@ -72,10 +72,17 @@ export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluste
   };
 }
 
-/** Stops the cluster in `dir` should this process die without stopping it (see e2e/cluster/watchdog.ts). */
-export function startWatchdog(dir: string): void {
+/**
+ * Stops the cluster in `dir` should this process die without stopping it (see e2e/cluster/watchdog.ts).
+ * Call the returned function once the cluster is stopped the normal way.
+ */
+export function startWatchdog(dir: string): () => void {
   const script = join(projectRoot, 'e2e', 'cluster', 'watchdog.ts');
-  spawn(process.execPath, [script, String(process.pid), dir], { detached: true, stdio: 'ignore' }).unref();
+  const child = spawn(process.execPath, [script, String(process.pid), dir], { detached: true, stdio: 'ignore' });
+  child.unref();
+  return () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
 }
 
 export interface StartedCluster {
@@ -90,7 +97,7 @@ export async function startBuiltInCluster(progress: (line: string) => void = () 
   const binaries = await ensureControlPlaneBinaries(progress);
   const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-e2e-'));
   const { state } = await clusterUp({ dir, binaries, progress });
-  startWatchdog(dir);
+  const stopWatchdog = startWatchdog(dir);
   // Last resort if the process ends without stop(): no control plane outlives the test run.
   const killOnExit = (): void => {
     for (const p of state.processes.filter(isRunning)) {
@@ -107,6 +114,7 @@ export async function startBuiltInCluster(progress: (line: string) => void = () 
     (stopped ??= (async () => {
       process.removeListener('exit', killOnExit);
       await clusterDown(dir);
+      stopWatchdog();
       await rm(dir, { recursive: true, force: true });
     })());
   return { kubeconfig: state.kubeconfig, dir, stop };

@@ -1,0 +1,49 @@
+// `k8s-ee demo --once`: the README's run command, non-interactively. It must show k8s-ee at work on its own
+// control plane and leave nothing running.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { projectRoot } from './cluster/paths.ts';
+import { runCommand } from './harness/cluster.ts';
+
+/** Command lines of the processes that mention `text` (Linux /proc). */
+function processesMentioning(text: string): string[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+        return cmdline.includes(text) && state !== 'Z' ? [`${pid}: ${cmdline}`] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+let dir = '';
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('k8s-ee demo --once shows what k8s-ee did, then cleans up', async () => {
+  dir = await mkdtemp(join(tmpdir(), 'k8s-ee-demo-test-'));
+  const res = await runCommand(
+    process.execPath,
+    [join(projectRoot, 'cli', 'main.ts'), 'demo', '--once', '--dir', dir],
+    {
+      allowFail: true,
+    },
+  );
+  assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
+  assert.match(res.stdout, /label pod-security\.kubernetes\.io\/enforce=restricted/);
+  assert.match(res.stdout, /label k8s-ee\.io\/project=demo/);
+  assert.match(res.stdout, /admission webhook "pods\.validate\.k8s-ee\.io" denied the request: k8s-ee denied/);
+  assert.match(res.stdout, /export KUBECONFIG=\S+kubeconfig/);
+  assert.match(res.stdout, /webhook metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  assert.match(res.stdout, /\ndone\n/);
+  assert.deepEqual(processesMentioning(dir), []);
+});
