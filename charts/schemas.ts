@@ -236,7 +236,8 @@ export function appValuesSchema(): Schema {
             repository: str('image repository, e.g. ghcr.io/acme/shop', { minLength: 1 }),
             tag: {
               type: ['string', 'number'],
-              description: 'image tag, usually the commit SHA (--set image.tag=$GITHUB_SHA)',
+              minLength: 1,
+              description: 'image tag, usually the commit SHA (--set-string image.tag=$GITHUB_SHA)',
             },
             pullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
           },
