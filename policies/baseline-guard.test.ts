@@ -31,9 +31,24 @@ test('k8s-ee, platform identities, and the namespace controller during deletion 
   const change = (user: { username?: string; groups?: string[] }, operation: 'UPDATE' | 'DELETE') =>
     validateBaselineChange({ kind: 'ResourceQuota', name: 'k8s-ee-quota', operation, user }, config);
   assert.deepEqual(change({ username: config.selfUser }, 'UPDATE'), []);
-  assert.equal(change({ username: 'admin', groups: ['system:masters'] }, 'UPDATE').length, 1, 'not a platform identity unless configured');
+  assert.equal(
+    change({ username: 'admin', groups: ['system:masters'] }, 'UPDATE').length,
+    1,
+    'not a platform identity unless configured',
+  );
   const withAdmins = { ...config, platformIdentities: { users: [], groups: ['system:masters'] } };
-  assert.deepEqual(validateBaselineChange({ kind: 'ResourceQuota', name: 'k8s-ee-quota', operation: 'UPDATE', user: { username: 'admin', groups: ['system:masters'] } }, withAdmins), []);
+  assert.deepEqual(
+    validateBaselineChange(
+      {
+        kind: 'ResourceQuota',
+        name: 'k8s-ee-quota',
+        operation: 'UPDATE',
+        user: { username: 'admin', groups: ['system:masters'] },
+      },
+      withAdmins,
+    ),
+    [],
+  );
   assert.deepEqual(change({ username: 'system:serviceaccount:kube-system:namespace-controller' }, 'DELETE'), []);
   assert.equal(change({ username: 'system:serviceaccount:kube-system:namespace-controller' }, 'UPDATE').length, 1);
 });

@@ -57,7 +57,7 @@ test('mutation never overwrites what the manifest says; validation refuses the c
 test('UPDATE: removing or downgrading a managed label is refused, except for platform identities', () => {
   const old = namespace(requiredNamespaceLabels(ns, config));
   const removed = namespace({ ...requiredNamespaceLabels(ns, config) });
-  delete (removed.metadata.labels as Record<string, string>)['k8s-ee.io/managed'];
+  delete removed.metadata.labels['k8s-ee.io/managed'];
   const downgraded = namespace({
     ...requiredNamespaceLabels(ns, config),
     'pod-security.kubernetes.io/enforce': 'baseline',
@@ -65,7 +65,11 @@ test('UPDATE: removing or downgrading a managed label is refused, except for pla
   for (const object of [removed, downgraded]) {
     mutateNamespace(change('UPDATE', object, old), config, now);
     assert.equal(validateNamespace(change('UPDATE', object, old), dev, config).length, 1);
-    assert.equal(validateNamespace(change('UPDATE', object, old), admin, config).length, 1, 'admins are not platform identities by default');
+    assert.equal(
+      validateNamespace(change('UPDATE', object, old), admin, config).length,
+      1,
+      'admins are not platform identities by default',
+    );
     const platform = { ...config, platformIdentities: { users: [], groups: ['system:masters'] } };
     assert.deepEqual(validateNamespace(change('UPDATE', object, old), admin, platform), []);
   }

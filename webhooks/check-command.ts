@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/args.ts';
 import { CliError } from '../cli/errors.ts';
+import type { Config } from '../policies/config.ts';
 import { ConfigError, loadConfig } from '../policies/config-load.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { checkManifests, type CheckedObject, type CheckResult } from './check.ts';
@@ -67,6 +68,22 @@ export function formatText(result: CheckResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+function parseNow(text: string | undefined): Date {
+  const now = text ? new Date(text) : new Date();
+  if (Number.isNaN(now.getTime()))
+    throw new CliError(`check: --now must be an RFC 3339 time such as 2026-11-25T12:00:00Z, got "${text}"`);
+  return now;
+}
+
+async function loadConfigForCli(path: string | undefined): Promise<Config> {
+  try {
+    return await loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags('check', argv, FLAGS, HELP);
   if (values.help) {
@@ -77,16 +94,8 @@ export async function run(argv: string[]): Promise<number> {
   if (output !== 'text' && output !== 'json')
     throw new CliError(`check: --output must be text or json, got "${output}"`);
   if (positionals.length !== 1) throw new CliError(`check: give one FILE, or - for standard input\n\n${HELP}`);
-  const now = values.now ? new Date(values.now) : new Date();
-  if (Number.isNaN(now.getTime()))
-    throw new CliError(`check: --now must be an RFC 3339 time such as 2026-11-25T12:00:00Z, got "${values.now}"`);
-  let config;
-  try {
-    config = await loadConfig(values.config);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, 2);
-    throw err;
-  }
+  const now = parseNow(values.now);
+  const config = await loadConfigForCli(values.config);
   if (values.namespace && !matchNamespace(values.namespace, config)) {
     process.stderr.write(
       `note: namespace "${values.namespace}" does not match the PR pattern ${config.namespacePattern}; k8s-ee enforces nothing there\n`,
