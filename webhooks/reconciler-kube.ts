@@ -1,9 +1,10 @@
 // The API calls the baseline needs, behind one narrow interface, so the gate and the reconciler are tested with an
 // in-memory implementation and run against client-node in production. Writes are server-side apply under the
 // field manager `k8s-ee` with force: k8s-ee owns every field it sets, whoever set it before.
-import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { BASELINE_KINDS, BASELINE_SELECTOR, type BaselineKind, type BaselineObject } from '../policies/baseline.ts';
 import { ENVIRONMENT_CONFIGMAP, FIELD_MANAGER, LABELS } from '../policies/names.ts';
+import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 
 export interface NamespaceInfo {
   name: string;
@@ -60,15 +61,17 @@ const notFoundIsUndefined = async <T>(call: Promise<T>): Promise<T | undefined> 
   }
 };
 
-function namespaceInfo(ns: KubernetesObject): NamespaceInfo {
+interface Meta {
+  metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+}
+
+function namespaceInfo(ns: Meta): NamespaceInfo {
   return {
     name: ns.metadata?.name ?? '',
     labels: { ...(ns.metadata?.labels ?? {}) },
     terminating: ns.metadata?.deletionTimestamp !== undefined,
   };
 }
-
-const apiVersionOf = (kind: string): string => BASELINE_KINDS.find((k) => k.kind === kind)?.apiVersion ?? 'v1';
 
 /** Short, readable description of an API error for messages and logs (no response bodies with secrets). */
 export function describeApiError(error: unknown): string {
@@ -86,100 +89,81 @@ export function describeApiError(error: unknown): string {
   return code ? `HTTP ${code}: ${message ?? ''}` : (message ?? 'unknown error');
 }
 
-const withKind = (kind: string, o: KubernetesObject): LiveBaselineObject => ({
+/** The API path of a baseline kind's collection in a namespace, or of one object. */
+export function baselinePath(kind: string, namespace: string, name?: string): string {
+  const k = BASELINE_KINDS.find((b) => b.kind === kind);
+  if (!k) throw new Error(`not a baseline kind: ${kind}`);
+  const group = k.apiVersion === 'v1' ? '/api/v1' : `/apis/${k.apiVersion}`;
+  const collection = `${group}/namespaces/${encodeURIComponent(namespace)}/${k.plural}`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
+}
+
+const withKind = (kind: string, o: unknown): LiveBaselineObject => ({
   ...(o as LiveBaselineObject),
   kind,
-  apiVersion: apiVersionOf(kind),
+  apiVersion: BASELINE_KINDS.find((k) => k.kind === kind)?.apiVersion ?? 'v1',
 });
 
-async function listBaselineOf(api: KubernetesObjectApi, namespace: string): Promise<LiveBaselineObject[]> {
+interface List {
+  items?: unknown[];
+}
+
+async function listBaselineOf(http: KubeHttp, namespace: string): Promise<LiveBaselineObject[]> {
   const lists = await Promise.all(
     BASELINE_KINDS.map(async (k) => {
-      const list = await api.list(
-        k.apiVersion,
-        k.kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        BASELINE_SELECTOR,
-      );
-      return list.items.map((o) => withKind(k.kind, o));
+      const list = await http.request<List>('GET', baselinePath(k.kind, namespace), {
+        query: { labelSelector: BASELINE_SELECTOR },
+      });
+      return (list.items ?? []).map((o) => withKind(k.kind, o));
     }),
   );
   return lists.flat();
 }
 
-export function kubeBaselineClient(kc: KubeConfig): BaselineClient {
-  const api = KubernetesObjectApi.makeApiClient(kc);
-  const withKind = (kind: string, o: KubernetesObject): LiveBaselineObject => ({
-    ...(o as LiveBaselineObject),
-    kind,
-    apiVersion: apiVersionOf(kind),
-  });
+const nsPath = (name: string): string => `/api/v1/namespaces/${encodeURIComponent(name)}`;
+
+export function kubeBaselineClient(kc: KubeConfig, http: KubeHttp = kubeHttp(kc)): BaselineClient {
+  const write = { fieldManager: FIELD_MANAGER };
   return {
     apply: async (object) =>
       withKind(
         object.kind,
-        await api.patch(
-          structuredClone(object),
-          undefined,
-          undefined,
-          FIELD_MANAGER,
-          true,
-          PatchStrategy.ServerSideApply,
-        ),
+        await http.request('PATCH', baselinePath(object.kind, object.metadata.namespace, object.metadata.name), {
+          query: { ...write, force: true },
+          body: object,
+          contentType: 'application/apply-patch+yaml',
+        }),
       ),
     replace: async (object, resourceVersion) =>
       withKind(
         object.kind,
-        await api.replace(
-          { ...structuredClone(object), metadata: { ...object.metadata, resourceVersion } },
-          undefined,
-          undefined,
-          FIELD_MANAGER,
-        ),
+        await http.request('PUT', baselinePath(object.kind, object.metadata.namespace, object.metadata.name), {
+          query: write,
+          body: { ...object, metadata: { ...object.metadata, resourceVersion } },
+        }),
       ),
     remove: async (kind, namespace, name) => {
-      await notFoundIsUndefined(api.delete({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } }));
+      await notFoundIsUndefined(http.request('DELETE', baselinePath(kind, namespace, name)));
     },
-    listBaseline: (namespace) => listBaselineOf(api, namespace),
+    listBaseline: (namespace) => listBaselineOf(http, namespace),
     readQuota: async (namespace, name) => {
-      const quota = await notFoundIsUndefined(
-        api.read({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name, namespace } }),
-      );
+      const quota = await notFoundIsUndefined(http.request('GET', baselinePath('ResourceQuota', namespace, name)));
       return quota ? withKind('ResourceQuota', quota) : undefined;
     },
     readNamespace: async (name) => {
-      const ns = await notFoundIsUndefined(api.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
+      const ns = await notFoundIsUndefined(http.request<Meta>('GET', nsPath(name)));
       return ns ? namespaceInfo(ns) : undefined;
     },
     readEnvironment: (namespace) =>
-      notFoundIsUndefined(
-        api.read({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: ENVIRONMENT_CONFIGMAP, namespace } }),
-      ),
+      notFoundIsUndefined(http.request('GET', `${nsPath(namespace)}/configmaps/${ENVIRONMENT_CONFIGMAP}`)),
     stampNamespace: async (name, hash) => {
       // A merge patch, not an apply: an apply would re-create a namespace deleted a moment ago.
-      const patch = {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name, labels: { [LABELS.baselineHash]: hash } },
-      };
-      await api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      const body = { metadata: { labels: { [LABELS.baselineHash]: hash } } };
+      await http.request('PATCH', nsPath(name), { query: write, body, contentType: 'application/merge-patch+json' });
     },
     listNamespaces: async (labelSelector) => {
-      const list = await api.list(
-        'v1',
-        'Namespace',
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        labelSelector,
-      );
-      return list.items.map(namespaceInfo);
+      const list = await http.request<List>('GET', '/api/v1/namespaces', { query: { labelSelector } });
+      return (list.items ?? []).map((o) => namespaceInfo(o as Meta));
     },
   };
 }

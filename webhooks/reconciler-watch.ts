@@ -3,8 +3,9 @@
 // or gives up after an error. This watcher lists, watches from the list's resourceVersion with bookmarks, and
 // restarts on every end: after an error (with backoff), after a normal end, after "410 Gone" (relist), and when
 // no event and no bookmark arrived for `idleMs` (the silent stop). Each restart is counted by reason.
-import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../lib/log.ts';
+import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type RestartReason = 'idle' | 'error' | 'ended' | 'expired';
@@ -15,10 +16,12 @@ export interface WatchedObject extends KubernetesObject {
 
 export interface ResilientWatchOptions {
   kc: KubeConfig;
-  /** For lists: apiVersion and kind of the objects (e.g. `v1`, `Namespace`). */
+  /** Plain JSON requests for the lists (default: one made from kc). */
+  http?: KubeHttp;
+  /** apiVersion and kind of the objects (lists and watch events omit them on items). */
   apiVersion: string;
   kind: string;
-  /** Collection path for watches across namespaces, e.g. `/api/v1/namespaces`. */
+  /** Collection path for lists and watches across namespaces, e.g. `/api/v1/namespaces`. */
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -59,7 +62,7 @@ export function createResilientWatch(opts: ResilientWatchOptions): ResilientWatc
 
 class Watcher implements ResilientWatch {
   private readonly opts: ResilientWatchOptions;
-  private readonly api: KubernetesObjectApi;
+  private readonly http: KubeHttp;
   private readonly watch: Watch;
   private readonly idleMs: number;
   private readonly what: string;
@@ -77,7 +80,7 @@ class Watcher implements ResilientWatch {
 
   constructor(opts: ResilientWatchOptions) {
     this.opts = opts;
-    this.api = KubernetesObjectApi.makeApiClient(opts.kc);
+    this.http = opts.http ?? kubeHttp(opts.kc);
     this.watch = new Watch(opts.kc);
     this.idleMs = opts.idleMs ?? 90_000;
     this.what = `${opts.kind}${opts.labelSelector ? `[${opts.labelSelector}]` : ''}${opts.fieldSelector ? `[${opts.fieldSelector}]` : ''}`;
@@ -115,20 +118,13 @@ class Watcher implements ResilientWatch {
     let token: string | undefined;
     let resourceVersion: string;
     do {
-      const page = await this.api.list<WatchedObject>(
-        apiVersion,
-        kind,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        fieldSelector,
-        labelSelector,
-        500,
-        token,
-      );
-      for (const item of page.items) items.push({ ...item, apiVersion, kind });
-      token = page.metadata?._continue || undefined;
+      const query = { fieldSelector, labelSelector, limit: 500, continue: token };
+      const page = await this.http.request<{
+        items?: WatchedObject[];
+        metadata?: { continue?: string; resourceVersion?: string };
+      }>('GET', this.opts.path, { query });
+      for (const item of page.items ?? []) items.push({ ...item, apiVersion, kind });
+      token = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (token);
     return { items, resourceVersion };

@@ -10,6 +10,7 @@ import type { Config } from '../policies/config.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { sharedCounter } from './gate.ts';
 import { ReconcilerCore } from './reconciler-core.ts';
+import { kubeHttp } from './reconciler-http.ts';
 import { kubeBaselineClient, type BaselineClient } from './reconciler-kube.ts';
 import { createResilientWatch, type ResilientWatch, type ResilientWatchOptions } from './reconciler-watch.ts';
 
@@ -137,7 +138,8 @@ function startElection(
 
 /** Starts the watches, the workers and (unless disabled) the leader election. */
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
-  const client = opts.client ?? kubeBaselineClient(opts.kc);
+  const http = kubeHttp(opts.kc);
+  const client = opts.client ?? kubeBaselineClient(opts.kc, http);
   const metrics = createMetrics(opts.registry, () => c);
   const c = new ReconcilerCore({ client, config: opts.config, log: opts.log, metrics, workers: opts.workers });
   const watch = (
@@ -188,6 +190,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       await election.stop();
       await Promise.all(watches.map((w) => w.stop()));
       await c.stop();
+      http.close();
     },
   };
 }

@@ -1,0 +1,103 @@
+// Plain JSON requests to the API server, authenticated from a KubeConfig, over one keep-alive connection pool.
+// Why not client-node's generated clients here: their ObjectSerializer maps JSON through TypeScript field names
+// (`from` becomes `_from`, `default` becomes `_default`), so an untyped object sent through them loses fields:
+// a NetworkPolicy rule `from: [...]` would reach the API server as `{}`, which allows everything. The baseline is
+// plain JSON end to end: built as JSON, applied as JSON, read and watched as JSON.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export class KubeHttpError extends Error {
+  readonly code: number;
+  readonly body: unknown;
+  constructor(method: string, path: string, code: number, body: unknown) {
+    const message =
+      (body as { message?: string } | null)?.message ?? (typeof body === 'string' ? body.slice(0, 200) : '');
+    super(`${method} ${path}: HTTP ${code}${message ? `: ${message}` : ''}`);
+    this.name = 'KubeHttpError';
+    this.code = code;
+    this.body = body;
+  }
+}
+
+export interface KubeRequest {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+}
+
+export interface KubeHttp {
+  request<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options?: KubeRequest,
+  ): Promise<T>;
+  close(): void;
+}
+
+function readBody(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
+    res.on('end', () => resolve(text));
+    res.on('error', reject);
+  });
+}
+
+const parse = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+};
+
+export function kubeHttp(kc: KubeConfig, options: { timeoutMs?: number; maxSockets?: number } = {}): KubeHttp {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const base = new URL(cluster.server);
+  const secure = base.protocol === 'https:';
+  let agent: HttpAgent | HttpsAgent | undefined;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+
+  /** TLS material and auth headers, re-read per request (tokens from exec plugins and files rotate). */
+  const authenticated = async (): Promise<RequestOptions> => {
+    const opts: RequestOptions = { headers: {} };
+    await kc.applyToHTTPSOptions(opts);
+    if (!agent) {
+      const tls = {
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: opts.rejectUnauthorized,
+        servername: opts.servername,
+      };
+      const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+      agent = secure ? new HttpsAgent({ ...tls, ...pool }) : new HttpAgent(pool);
+    }
+    return { headers: opts.headers, auth: opts.auth, agent };
+  };
+
+  const request = async <T>(method: string, path: string, req: KubeRequest = {}): Promise<T> => {
+    const url = new URL(path, base);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const auth = await authenticated();
+    const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const headers: Record<string, string> = { ...(auth.headers as Record<string, string>), accept: 'application/json' };
+    if (payload !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    const send = secure ? httpsRequest : httpRequest;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const r = send(url, { method, headers, agent: auth.agent, auth: auth.auth, timeout: timeoutMs }, resolve);
+      r.on('timeout', () => r.destroy(new Error(`${method} ${url.pathname}: no answer within ${timeoutMs} ms`)));
+      r.on('error', reject);
+      r.end(payload);
+    });
+    const body = parse(await readBody(res));
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw new KubeHttpError(method, url.pathname, status, body);
+    return body as T;
+  };
+
+  return { request, close: () => agent?.destroy() };
+}
