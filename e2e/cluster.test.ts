@@ -9,15 +9,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { readState } from './cluster/controlplane.ts';
-import { CONTROL_PLANE_BINARIES, controlPlaneBinDir, projectRoot } from './cluster/paths.ts';
+import { projectRoot } from './cluster/paths.ts';
 import { isRunning } from './cluster/processes.ts';
-import {
-  EXTERNAL_KUBECONFIG_ENV,
-  runCommand,
-  startWatchdog,
-  type TestCluster,
-  testClusterFor,
-} from './harness/cluster.ts';
+import { builtInSkipReason, runCommand, startWatchdog, type TestCluster, testClusterFor } from './harness/cluster.ts';
 
 const cli = (args: string[]): ReturnType<typeof runCommand> =>
   runCommand(process.execPath, [join(projectRoot, 'cli', 'main.ts'), ...args], { allowFail: true });
@@ -32,11 +26,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   }
 }
 
-const binariesBuilt = CONTROL_PLANE_BINARIES.every((b) => existsSync(join(controlPlaneBinDir(), b)));
-const skip =
-  process.env[EXTERNAL_KUBECONFIG_ENV] && !binariesBuilt && !process.env['KUBEBUILDER_ASSETS']
-    ? `${EXTERNAL_KUBECONFIG_ENV} is set and the built-in control plane is not built (npm run setup without it builds it)`
-    : false;
+const skip = builtInSkipReason();
 
 describe('k8s-ee cluster', { skip }, () => {
   let dir = '';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { projectRoot } from './cluster/paths.ts';
-import { runCommand } from './harness/cluster.ts';
+import { builtInSkipReason, runCommand } from './harness/cluster.ts';
 
 /** Command lines of the processes that mention `text` (Linux /proc). */
 function processesMentioning(text: string): string[] {
@@ -29,7 +29,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test('k8s-ee demo --once shows what k8s-ee did, then cleans up', async () => {
+test('k8s-ee demo --once shows what k8s-ee did, then cleans up', { skip: builtInSkipReason() }, async () => {
   dir = await mkdtemp(join(tmpdir(), 'k8s-ee-demo-test-'));
   const res = await runCommand(
     process.execPath,

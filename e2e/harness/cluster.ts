@@ -2,11 +2,19 @@
 // started for this test run ($K8S_EE_E2E_BUILTIN_KUBECONFIG), or, when a test file runs alone
 // (`node --test e2e/x.test.ts`), one started for this process and stopped when it ends.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterDown, clusterUp, readState } from '../cluster/controlplane.ts';
-import { cacheDir, helmPath, kubectlPath, projectRoot } from '../cluster/paths.ts';
+import {
+  CONTROL_PLANE_BINARIES,
+  cacheDir,
+  controlPlaneBinDir,
+  helmPath,
+  kubectlPath,
+  projectRoot,
+} from '../cluster/paths.ts';
 import { isRunning } from '../cluster/processes.ts';
 import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
 
@@ -141,6 +149,22 @@ export async function getTestCluster(): Promise<TestCluster> {
   if (builtIn) return testClusterFor(builtIn, true);
   own ??= startOwnCluster();
   return own;
+}
+
+/**
+ * Deletes namespaces and waits until they are gone (the namespace controller empties them first), so the next
+ * test, or the next file on the shared cluster, can create them afresh.
+ */
+export async function deleteNamespaces(cluster: TestCluster, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await cluster.kubectl(['delete', 'namespace', ...names, '--ignore-not-found', '--wait=true', '--timeout=90s']);
+}
+
+/** Why the tests that start their own built-in control plane cannot run here, or false when they can. */
+export function builtInSkipReason(): string | false {
+  const built = CONTROL_PLANE_BINARIES.every((b) => existsSync(join(controlPlaneBinDir(), b)));
+  if (built || process.env['KUBEBUILDER_ASSETS'] || !process.env[EXTERNAL_KUBECONFIG_ENV]) return false;
+  return `${EXTERNAL_KUBECONFIG_ENV} is set and the built-in control plane is not built (npm run setup without it builds it)`;
 }
 
 /** The state folder of a built-in cluster's kubeconfig (for tests that look at its processes). */
