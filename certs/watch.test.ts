@@ -102,6 +102,36 @@ describe('startCertWatcher', () => {
     assert.equal(await readFile(join(dir, 'tls.crt'), 'utf8'), other.serving.certPem);
   });
 
+  it('retries soon while a webhook configuration is missing, then settles on the interval', async (t) => {
+    const client = new MemoryCertsClient();
+    const watcher = startCertWatcher({
+      client,
+      manager,
+      intervalMs: 3_600_000,
+      retryMs: 20,
+      now: () => T0,
+      log: silentLogger(),
+      metrics: createCertMetrics(createRegistry()),
+    });
+    t.after(() => watcher.stop());
+    await watcher.check();
+    assert.equal(watcher.ready(), false);
+    client.addWebhookConfiguration(REF, ['a.k8s-ee.io']);
+    const deadline = Date.now() + 5000;
+    while (!watcher.ready()) {
+      assert.ok(Date.now() < deadline, 'the watcher injected the caBundle on its own');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    let reads = 0;
+    const read = client.readSecret.bind(client);
+    client.readSecret = (namespace, name) => {
+      reads++;
+      return read(namespace, name);
+    };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(reads, 0, 'no more checks until the interval');
+  });
+
   it('is not ready once the certificate has expired and cannot be renewed', async (t) => {
     const client = new MemoryCertsClient();
     client.addWebhookConfiguration(REF, ['a.k8s-ee.io']);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { buildWebhookConfigurations } from '../webhooks/registration.ts';
+import { buildBaselineVap } from '../policies/vap.ts';
 import { createAdmissionMetrics } from '../webhooks/metrics.ts';
 import { createSweeperMetrics } from '../sweeper/metrics.ts';
 import { createCertMetrics } from '../certs/metrics.ts';
@@ -243,16 +244,17 @@ describe('charts/k8s-ee', { skip }, () => {
     assert.equal(podSpec(objects)['serviceAccountName'], 'external');
   });
 
-  it('renders the ValidatingAdmissionPolicy for the configured PR pattern', () => {
-    const vap = find(defaults, 'ValidatingAdmissionPolicy') as Any;
-    assert.match(
-      vap['spec']['matchConditions'][0]['expression'] as string,
-      /request\.namespace\.matches\('\^\(\?P<project>/,
-    );
-    assert.match(vap['spec']['validations'][0]['expression'] as string, /k8s-ee\.io\/baseline-hash/);
-    const binding = find(defaults, 'ValidatingAdmissionPolicyBinding') as Any;
-    assert.equal(binding['spec']['policyName'], vap['metadata']['name']);
-    assert.deepEqual(binding['spec']['validationActions'], ['Deny']);
+  it('renders the ValidatingAdmissionPolicy exactly as policies/vap.ts builds it', async () => {
+    const expected = buildBaselineVap('k8s-ee-baseline-required');
+    const vap = find(defaults, 'ValidatingAdmissionPolicy', 'k8s-ee-baseline-required') as Any;
+    const binding = find(defaults, 'ValidatingAdmissionPolicyBinding', 'k8s-ee-baseline-required') as Any;
+    assert.deepEqual(vap['spec'], expected.policy.spec);
+    assert.deepEqual(binding['spec'], expected.binding.spec);
+    const warn = find(
+      await render({ validatingAdmissionPolicy: { validationActions: ['Warn', 'Audit'] } }),
+      'ValidatingAdmissionPolicyBinding',
+    ) as Any;
+    assert.deepEqual(warn['spec']['validationActions'], ['Warn', 'Audit']);
   });
 
   it('refuses bad values with the field path', async () => {
