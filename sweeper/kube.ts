@@ -84,14 +84,15 @@ export function volumeInfoOf(pv: V1PersistentVolume): VolumeInfo {
   };
 }
 
+/** Follows `continue` tokens. An empty PartialObjectMetadataList comes back with `items: null`. */
 async function paginate<T>(
-  page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+  page: (cont: string | undefined) => Promise<{ items: T[] | null; metadata?: { _continue?: string } }>,
 ): Promise<T[]> {
   const out: T[] = [];
   let cont: string | undefined;
   do {
     const list = await page(cont);
-    out.push(...list.items);
+    out.push(...(list.items ?? []));
     cont = list.metadata?._continue || undefined;
   } while (cont);
   return out;
