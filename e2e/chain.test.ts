@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { deleteNamespaces, getTestCluster, type TestCluster } from './harness/cluster.ts';
-import { startWebhook, type StartedWebhook, webhookClusterModeAvailable } from './harness/webhook.ts';
+import { startWebhook, type StartedWebhook } from './harness/webhook.ts';
 
 interface Meta {
   metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -20,9 +20,7 @@ describe('webhook chain on a real API server', () => {
     cluster = await getTestCluster();
     // Other files on the shared cluster may have used these names; start from nothing.
     await deleteNamespaces(cluster, ['shop-pr-1', 'kube-public-like']);
-    // Until the reconciler lands, `k8s-ee webhook --kubeconfig` cannot start; the chain checked here needs no
-    // cluster services. Drop this once it exists.
-    webhook = await startWebhook({ cluster, extraArgs: webhookClusterModeAvailable() ? [] : ['--no-cluster'] });
+    webhook = await startWebhook({ cluster });
   });
 
   after(async () => {

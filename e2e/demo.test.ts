@@ -43,7 +43,10 @@ test('k8s-ee demo --once shows what k8s-ee did, then cleans up', { skip: builtIn
   assert.match(res.stdout, /label k8s-ee\.io\/project=demo/);
   assert.match(res.stdout, /admission webhook "pods\.validate\.k8s-ee\.io" denied the request: k8s-ee denied/);
   assert.match(res.stdout, /export KUBECONFIG=\S+kubeconfig/);
+  assert.match(res.stdout, /baseline objects: resourcequota\/k8s-ee-quota/);
   assert.match(res.stdout, /webhook metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  assert.match(res.stdout, /sweeper metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  assert.match(res.stdout, /delete-namespace Namespace\/demo-pr-1/);
   assert.match(res.stdout, /\ndone\n/);
   assert.deepEqual(processesMentioning(dir), []);
 });

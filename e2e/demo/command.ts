@@ -11,10 +11,11 @@ import { clusterDown, clusterUp } from '../cluster/controlplane.ts';
 import { freePort } from '../cluster/net.ts';
 import { cacheDir, projectRoot } from '../cluster/paths.ts';
 import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
-import { startWatchdog, testClusterFor, type TestCluster } from '../harness/cluster.ts';
-import { startWebhook, type StartedWebhook, webhookClusterModeAvailable } from '../harness/webhook.ts';
+import { runCommand, startWatchdog, testClusterFor, type TestCluster } from '../harness/cluster.ts';
+import { startWebhook, type StartedWebhook } from '../harness/webhook.ts';
 import { addedPaths, errorText, type ListOf, namespaceMarks, objectNames } from './report.ts';
 import { writeSampleChart } from './sample-chart.ts';
+import { startSweeper, type StartedSweeper } from './sweeper.ts';
 
 const HELP = `Usage: k8s-ee demo [--once] [--dir DIR]
 
@@ -41,6 +42,7 @@ interface Demo {
   dir: string;
   startedCluster?: boolean;
   stopWatchdog?: () => void;
+  sweeper?: StartedSweeper;
   interrupted?: boolean;
   cluster?: TestCluster;
   webhook?: StartedWebhook;
@@ -65,17 +67,19 @@ async function startControlPlane(demo: Demo): Promise<TestCluster> {
 }
 
 async function runWebhook(demo: Demo, cluster: TestCluster): Promise<StartedWebhook> {
-  step(3, 'running the k8s-ee webhook and registering it with the API server');
+  step(3, 'running k8s-ee: the webhook (with its baseline reconciler) and the sweeper');
   demo.metricsPort = await freePort();
-  // The reconciler and the cluster services run inside the webhook once webhooks/cluster-services.ts exists.
-  const clusterServices = webhookClusterModeAvailable();
   const webhook = await startWebhook({
     cluster,
-    extraArgs: ['--metrics-port', String(demo.metricsPort), ...(clusterServices ? [] : ['--no-cluster'])],
+    extraArgs: ['--metrics-port', String(demo.metricsPort)],
     logFile: join(demo.dir, 'webhook.log'),
   });
-  out(indent(`webhook ${webhook.url} (/mutate, /validate), logs in ${join(demo.dir, 'webhook.log')}`));
-  if (!clusterServices) out(indent('(this build has no baseline reconciler yet: the webhook runs with --no-cluster)'));
+  out(
+    indent(`webhook ${webhook.url} (/mutate, /validate), registered by URL; logs in ${join(demo.dir, 'webhook.log')}`),
+  );
+  const logFile = join(demo.dir, 'sweeper.log');
+  demo.sweeper = await startSweeper({ kubeconfig: cluster.kubeconfig, port: await freePort(), logFile });
+  out(indent(`sweeper running (a pass every minute, no leader election); logs in ${logFile}`));
   return webhook;
 }
 
@@ -170,11 +174,27 @@ async function showRefusals(cluster: TestCluster): Promise<void> {
   );
 }
 
+async function showForecast(cluster: TestCluster): Promise<void> {
+  const later = new Date(Date.now() + 8 * 86_400_000).toISOString();
+  const args = ['sweeper', '--kubeconfig', cluster.kubeconfig, '--once', '--dry-run', '--now', later];
+  const res = await runCommand(process.execPath, [join(projectRoot, 'cli', 'main.ts'), ...args], { allowFail: true });
+  out(indent('the sweeper, asked what it would do 8 days from now (k8s-ee sweeper --once --dry-run --now …):'));
+  out(
+    indent(
+      `${res.stdout}${res.stderr}`
+        .trim()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    ),
+  );
+}
+
 async function showWhatHappened(cluster: TestCluster): Promise<void> {
   step(5, 'what k8s-ee did');
   await showNamespace(cluster);
   await showDefaults(cluster);
   await showRefusals(cluster);
+  await showForecast(cluster);
 }
 
 function showAccess(demo: Demo, cluster: TestCluster): void {
@@ -183,11 +203,13 @@ function showAccess(demo: Demo, cluster: TestCluster): void {
   out(indent(`kubectl and helm: ${join(cacheDir, 'tools', 'bin')}/`));
   out(indent(`webhook metrics: http://127.0.0.1:${String(demo.metricsPort)}/metrics`));
   out(indent(`webhook (HTTPS): ${demo.webhook?.url ?? ''}/metrics`));
+  out(indent(`sweeper metrics: ${demo.sweeper?.metricsUrl ?? ''}`));
 }
 
 async function cleanUp(demo: Demo): Promise<void> {
   if (!demo.startedCluster) return;
   out('\ncleaning up: stopping the webhook and the control plane');
+  await demo.sweeper?.stop().catch(() => undefined);
   await demo.webhook?.stop().catch(() => undefined);
   await clusterDown(join(demo.dir, 'cluster'));
   demo.stopWatchdog?.();

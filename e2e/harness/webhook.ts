@@ -1,7 +1,7 @@
 // Runs `k8s-ee webhook` as a local process for e2e tests, with a fresh certificate for 127.0.0.1, and registers
 // its webhook configurations (webhooks/registration.ts) with the API server by URL and caBundle.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,16 +110,6 @@ function spawnWebhook(args: string[], append: (chunk: string) => void): ChildPro
   child.stdout?.setEncoding('utf8').on('data', append);
   child.stderr?.setEncoding('utf8').on('data', append);
   return child;
-}
-
-/**
- * Whether `k8s-ee webhook --kubeconfig` can start in this tree: the modules its command loads lazily for the
- * cluster mode (reconciler, cluster services) exist. A stop-gap while those land; callers pass --no-cluster otherwise.
- */
-export function webhookClusterModeAvailable(): boolean {
-  const source = readFileSync(join(projectRoot, 'webhooks', 'command.ts'), 'utf8');
-  const lazy = [...source.matchAll(/import\('(\.\/[^']+\.ts)'\)/g)].map((m) => m[1] ?? '');
-  return lazy.every((rel) => existsSync(join(projectRoot, 'webhooks', rel)));
 }
 
 export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWebhook> {
