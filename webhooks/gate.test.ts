@@ -185,3 +185,24 @@ test('pinnedNamespaces: managed pinned namespaces, read at most once per cache p
   assert.equal(cluster.calls.filter((c) => c.startsWith('list namespaces')).length, 2);
   assert.deepEqual(cluster.calls[0], 'list namespaces preserve=true,k8s-ee.io/managed=true');
 });
+
+test('once per namespace and hash, the gate waits until the API server admission no longer refuses the stamp', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  const refusal =
+    "pods is forbidden: ValidatingAdmissionPolicy 'k8s-ee-baseline-required' denied request: no k8s-ee.io/baseline-hash label";
+  const answers = [refusal, refusal, undefined];
+  cluster.probeAnswer = () => answers.shift();
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.equal(cluster.calls.filter((c) => c === `probe ${NS}`).length, 3);
+  gate.forget(NS);
+  cluster.calls.length = 0;
+  cluster.probeAnswer = 'exceeded quota: k8s-ee-quota'; // refused for another reason: the policy passed
+  await gate.ensure(NS, { dryRun: false });
+  assert.equal(cluster.calls.filter((c) => c === `probe ${NS}`).length, 1);
+  cluster.calls.length = 0;
+  await gate.ensure(NS, { dryRun: true });
+  gate.forget(NS);
+  await gate.ensure(NS, { dryRun: true });
+  assert.equal(cluster.calls.filter((c) => c.startsWith('probe')).length, 0, 'dry-run requests never probe');
+});

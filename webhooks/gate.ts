@@ -28,6 +28,8 @@ export interface GateOptions {
   cacheMs?: number;
   /** How long to wait for the quota controller to account for a new or changed quota. Default 3 s. */
   quotaWaitMs?: number;
+  /** How long to wait until the API server's admission sees the namespace stamp (see probe below). Default 2 s. */
+  stampWaitMs?: number;
   now?: () => number;
 }
 
@@ -48,6 +50,10 @@ export function sharedCounter(
   if (existing instanceof Counter) return existing;
   return new Counter({ name, help, labelNames, registers: registry ? [registry] : [] });
 }
+
+/** A refusal by the baseline ValidatingAdmissionPolicy (it names the stamp label). */
+export const isStampRefusal = (message: string): boolean =>
+  message.includes('ValidatingAdmissionPolicy') && message.includes(LABELS.baselineHash);
 
 const RETRY = 'this is temporary: retry in a few seconds and it will go through';
 
@@ -70,7 +76,10 @@ class BaselineGate implements Gate {
   private readonly cacheMs: number;
   private readonly quotaWaitMs: number;
   private readonly now: () => number;
+  private readonly stampWaitMs: number;
   private readonly verified = new Map<string, { hash: string; at: number }>();
+  /** Namespace -> hash whose stamp the API server's admission was seen to accept. */
+  private readonly probed = new Map<string, string>();
   private readonly inFlight = new Map<string, Promise<GateResult>>();
   private readonly waits: Counter;
 
@@ -78,6 +87,7 @@ class BaselineGate implements Gate {
     this.opts = opts;
     this.cacheMs = opts.cacheMs ?? 30_000;
     this.quotaWaitMs = opts.quotaWaitMs ?? 3000;
+    this.stampWaitMs = opts.stampWaitMs ?? 2000;
     this.now = opts.now ?? Date.now;
     this.waits = sharedCounter(
       opts.registry,
@@ -99,11 +109,14 @@ class BaselineGate implements Gate {
 
   forget(namespace: string): void {
     this.verified.delete(namespace);
+    this.probed.delete(namespace);
   }
 
   private async guarded(namespace: string, dryRun: boolean): Promise<GateResult> {
     try {
-      return await this.check(namespace, dryRun);
+      const result = await this.check(namespace, dryRun);
+      if (result.ok && !dryRun) await this.awaitAdmissionSeesStamp(namespace);
+      return result;
     } catch (error) {
       this.waits.inc({ outcome: 'failed' });
       this.opts.log.error({ namespace, err: error }, 'baseline gate: could not ensure the baseline');
@@ -172,6 +185,32 @@ class BaselineGate implements Gate {
       'baseline gate: baseline ensured before admission',
     );
     return { ok: true };
+  }
+
+  /**
+   * The ValidatingAdmissionPolicy (policies/vap.ts) reads the namespace from the API server's informer cache, which
+   * trails a fresh stamp by a few milliseconds, and it runs after the mutating webhooks, where this gate runs
+   * first. So, once per namespace and hash, the gate asks the API server the exact question (a dry-run Pod) until
+   * the policy no longer refuses it: the request being admitted cannot then meet a stale namespace. Bounded; any
+   * other answer (admitted, or refused for another reason) ends the wait.
+   */
+  private async awaitAdmissionSeesStamp(namespace: string): Promise<void> {
+    const hash = this.verified.get(namespace)?.hash;
+    if (!hash || this.probed.get(namespace) === hash) return;
+    const deadline = this.now() + this.stampWaitMs;
+    for (;;) {
+      const refusal = await this.opts.client.probePod(namespace);
+      if (!refusal || !isStampRefusal(refusal)) break;
+      if (this.now() >= deadline) {
+        this.opts.log.warn(
+          { namespace, refusal },
+          'baseline gate: the admission policy still does not see the namespace stamp',
+        );
+        return;
+      }
+      await sleep(10);
+    }
+    this.probed.set(namespace, hash);
   }
 
   private async waitForQuotaStatus(

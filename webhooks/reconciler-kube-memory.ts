@@ -11,6 +11,8 @@ export interface MemoryCluster extends BaselineClient {
   calls: string[];
   /** Milliseconds before the quota status follows the spec; undefined: at once; Infinity: never. */
   quotaStatusDelayMs?: number;
+  /** The answer of probePod (undefined: admitted); a function is called per probe. */
+  probeAnswer?: (() => string | undefined) | string;
   /** When set, every write fails with this error. */
   failWrites?: Error;
 }
@@ -74,6 +76,11 @@ export function memoryCluster(): MemoryCluster {
       if (!ns) return Promise.reject(Object.assign(new Error('not found'), { code: 404 }));
       ns.labels[LABELS.baselineHash] = hash;
       return Promise.resolve();
+    },
+    probePod: (namespace) => {
+      cluster.calls.push(`probe ${namespace}`);
+      const answer = cluster.probeAnswer;
+      return Promise.resolve(typeof answer === 'function' ? answer() : answer);
     },
     listNamespaces: (selector) => {
       cluster.calls.push(`list namespaces ${selector}`);

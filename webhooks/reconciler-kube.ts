@@ -44,6 +44,36 @@ export interface BaselineClient {
   /** Sets the namespace's baseline-hash label; never creates the namespace. */
   stampNamespace(name: string, hash: string): Promise<void>;
   listNamespaces(labelSelector: string): Promise<NamespaceInfo[]>;
+  /**
+   * Asks the API server whether it would admit a minimal Pod in the namespace now (a dry-run create): undefined
+   * when admitted, else the refusal's message.
+   */
+  probePod(namespace: string): Promise<string | undefined>;
+}
+
+/** A minimal Pod that passes Pod Security `restricted` and fits the default LimitRange: the dry-run probe. */
+export function probePodManifest(namespace: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'k8s-ee-probe-',
+      namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'k8s-ee.io/probe': 'true' },
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'probe',
+          image: 'registry.k8s.io/pause:3.10',
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '1m', memory: '1Mi' } },
+        },
+      ],
+    },
+  };
 }
 
 export const statusCodeOf = (error: unknown): number | undefined => {
@@ -160,6 +190,18 @@ export function kubeBaselineClient(kc: KubeConfig, http: KubeHttp = kubeHttp(kc)
       // A merge patch, not an apply: an apply would re-create a namespace deleted a moment ago.
       const body = { metadata: { labels: { [LABELS.baselineHash]: hash } } };
       await http.request('PATCH', nsPath(name), { query: write, body, contentType: 'application/merge-patch+json' });
+    },
+    probePod: async (namespace) => {
+      try {
+        await http.request('POST', `${nsPath(namespace)}/pods`, {
+          query: { dryRun: 'All', fieldManager: FIELD_MANAGER },
+          body: probePodManifest(namespace),
+        });
+        return undefined;
+      } catch (error) {
+        if (statusCodeOf(error) === undefined) throw error;
+        return describeApiError(error);
+      }
     },
     listNamespaces: async (labelSelector) => {
       const list = await http.request<List>('GET', '/api/v1/namespaces', { query: { labelSelector } });
