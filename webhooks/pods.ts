@@ -12,7 +12,17 @@ function isPodUpdate(request: AdmissionRequest): boolean {
   return request.kind.kind === 'Pod' && request.operation === 'UPDATE';
 }
 
-export function mutatePodCarrier(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Decision {
+export async function mutatePodCarrier(
+  request: AdmissionRequest,
+  ns: ManagedNamespace,
+  context: HandlerContext,
+): Promise<Decision> {
+  // The baseline gate runs here too (baseline helper's edit): mutating webhooks run before ValidatingAdmissionPolicies,
+  // and the baseline policy (policies/vap.ts) refuses pods until the namespace carries the stamp the gate sets.
+  if (request.operation === 'CREATE') {
+    const gated = await gate(request, ns, context);
+    if (!gated.allowed) return gated;
+  }
   // A Pod's spec is immutable once created: only new pods (and new or updated templates) get defaults.
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
   if (isPodUpdate(request)) return allow();

@@ -129,7 +129,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
           name: 'pods.mutate.k8s-ee.io',
           rules: podRules(['CREATE', 'UPDATE']),
           subject: 'namespaced',
-          sideEffects: 'None',
+          sideEffects: 'NoneOnDryRun', // the baseline gate writes (never on dry-run)
         }),
         reinvocationPolicy: 'IfNeeded',
       },
