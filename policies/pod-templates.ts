@@ -1,6 +1,7 @@
 // Where a Kubernetes object keeps its pods: a Pod's own spec, a workload's pod template, a CronJob's job template.
 // Validation reads them (with field paths for messages); the mutating webhook and `k8s-ee check` change them on a
 // clone. Untrusted input: malformed objects yield no templates, nothing throws.
+import { clone } from './objects.ts';
 import { isFields, type Fields } from './pss-fields.ts';
 
 /** Where the pod spec and pod metadata sit in one kind of object. */
@@ -135,7 +136,7 @@ export function withPodTemplates<T>(
   object: T,
   change: (spec: Fields, metadata: Fields, where: PodTemplate) => void,
 ): T {
-  const copy = structuredClone(object);
+  const copy = clone(object);
   for (const template of podTemplatesOf(copy)) {
     const metadata = template.metadata ?? metadataParent(copy, template);
     if (metadata) change(template.spec, metadata, { ...template, metadata });
