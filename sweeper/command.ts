@@ -222,9 +222,14 @@ function waitForSignal(log: Logger): Promise<string> {
 
 async function runDaemon(args: Args): Promise<number> {
   let stopping = false;
+  let election: { isLeader(): boolean; stop(): Promise<void> } = {
+    isLeader: () => false,
+    stop: () => Promise.resolve(),
+  };
+  // Stop between actions on SIGTERM, and as soon as the Lease is lost (another replica may be acting by then).
   const { deps, kc, log, identity, clock, registry } = await wire(args, {
     registryDefaults: true,
-    shouldStop: () => stopping,
+    shouldStop: () => stopping || !election.isLeader(),
   });
   const { metrics, config } = deps;
   let started = false;
@@ -247,7 +252,7 @@ async function runDaemon(args: Args): Promise<number> {
     log.info({ identity }, 'leading: sweeping');
     void scheduler.trigger('namespaces').then(() => scheduler.trigger('disk'));
   };
-  const election = args.leaderElection
+  election = args.leaderElection
     ? startLeaderElection({
         kc,
         namespace: args.leaseNamespace,

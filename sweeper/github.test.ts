@@ -55,6 +55,31 @@ describe('github client against the fake GitHub server', () => {
     assert.equal(gh.requests.length, 3);
   });
 
+  it('asks again with If-None-Match: a 304 reuses the answer and costs no rate limit; a change comes through', async () => {
+    const used = async (): Promise<number> => {
+      const headers = { 'user-agent': 't', authorization: `Bearer ${TOKEN}` };
+      return ((await (await fetch(`${gh.url}/rate_limit`, { headers })).json()) as { rate: { used: number } }).rate
+        .used;
+    };
+    const before = await used();
+    gh.requests.length = 0;
+    const c = client();
+    assert.equal((await c.session().pull('acme', 'shop', 1)).state, 'open');
+    const again = await c.session().pull('acme', 'shop', 1);
+    assert.deepEqual(again, { state: 'open', ref: 'acme/shop#1' });
+    gh.setPull('acme/shop', 1, 'merged', new Date('2025-06-02T00:00:00Z'));
+    assert.deepEqual(await c.session().pull('acme', 'shop', 1), {
+      state: 'merged',
+      ref: 'acme/shop#1',
+      closedAt: '2025-06-02T00:00:00.000Z',
+    });
+    assert.deepEqual(
+      gh.requests.map((r) => r.status),
+      [200, 304, 200],
+    );
+    assert.equal((await used()) - before, 2, 'the 304 was free');
+  });
+
   it('a 404 PR is gone only when its repository answers 200', async () => {
     const s = client().session();
     assert.deepEqual(await s.pull('acme', 'shop', 99), { state: 'gone', ref: 'acme/shop#99' });

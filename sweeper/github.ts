@@ -1,8 +1,9 @@
 // The state of a namespace's pull request, asked of the GitHub REST API. Every doubt is "unknown", never
 // "closed": rate limits (403/429 with x-ratelimit-remaining: 0 or retry-after), 5xx, timeouts, bad credentials.
 // A 404 of the PR counts as "gone" only when GET /repos/{owner}/{repo} itself answers 200 (a token that cannot see
-// a private repository gets 404 for everything). Answers are cached for one run (a session); a rate limit is
-// remembered across runs until it resets, so the sweeper does not hammer the API.
+// a private repository gets 404 for everything). Answers are cached for one run (a session); across runs the
+// client asks with If-None-Match, and GitHub's 304 answers do not count against the rate limit, so a sweep every
+// minute over many namespaces stays far below it; a rate limit is remembered until it resets.
 import type { Config } from '../policies/config.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import type { NamespaceInfo, PrInfo } from './types.ts';
@@ -99,24 +100,37 @@ class Limiter {
   }
 }
 
-async function get(opts: GitHubClientOptions, base: string, path: string): Promise<Fetched> {
+/** Answers kept for conditional requests: a 304 to If-None-Match does not count against the rate limit. */
+type EtagCache = Map<string, { etag: string; res: Fetched }>;
+const MAX_ETAGS = 5000;
+
+async function get(opts: GitHubClientOptions, base: string, path: string, etags: EtagCache): Promise<Fetched> {
+  const cached = etags.get(path);
   const response = await fetch(`${base}${path}`, {
     headers: {
       accept: 'application/vnd.github+json',
       ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
       'user-agent': opts.userAgent ?? 'k8s-ee-sweeper',
       'x-github-api-version': '2022-11-28',
+      ...(cached ? { 'if-none-match': cached.etag } : {}),
     },
     signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
   });
   const text = await response.text();
+  if (response.status === 304 && cached) return cached.res;
   let body: unknown;
   try {
     body = text ? JSON.parse(text) : undefined;
   } catch {
     body = undefined;
   }
-  return { status: response.status, headers: response.headers, body };
+  const res = { status: response.status, headers: response.headers, body };
+  const etag = response.headers.get('etag');
+  if (etag && (response.status === 200 || response.status === 404)) {
+    if (etags.size >= MAX_ETAGS) etags.clear();
+    etags.set(path, { etag, res });
+  }
+  return res;
 }
 
 function unknown(ref: string, error: string): PullAnswer {
@@ -127,6 +141,7 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
   const clock = opts.clock ?? Date.now;
   const base = opts.apiUrl.replace(/\/+$/, '');
   const state = { blockedUntil: 0, blockedWhy: '' };
+  const etags: EtagCache = new Map();
 
   /** Unknown with the reason when the answer is not a usable 200/404; undefined otherwise. */
   function failure(ref: string, res: Fetched): PullAnswer | undefined {
@@ -153,7 +168,7 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHubClient {
           `${state.blockedWhy}; not asking again for ${Math.ceil((state.blockedUntil - clock()) / 1000)}s`,
         );
       try {
-        const res = await limiter.run(() => get(opts, base, path));
+        const res = await limiter.run(() => get(opts, base, path, etags));
         return failure(ref, res) ?? res;
       } catch (err) {
         return unknown(ref, `GitHub request failed: ${(err as Error).message}`);

@@ -3,7 +3,7 @@
 // states, failures and rate limiting (primary: 403 + x-ratelimit-remaining: 0; secondary: 403/429 + retry-after).
 // It listens on 127.0.0.1 only. Tests point the sweeper's github.apiUrl at `url`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
 export type FakePullState = 'open' | 'closed' | 'merged';
@@ -92,7 +92,7 @@ function pullJson(repo: Repo, pull: Pull): Record<string, unknown> {
   const full = `${repo.owner}/${repo.name}`;
   const closed = pull.state !== 'open';
   const merged = pull.state === 'merged';
-  const sha = randomBytes(20).toString('hex');
+  const sha = createHash('sha1').update(`${full}#${pull.number}#${pull.state}`).digest('hex');
   const branch = (ref: string) => ({
     label: `${repo.owner}:${ref}`,
     ref,
@@ -215,7 +215,7 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     return status;
   }
 
-  function route(path: string, authenticated: boolean, res: ServerResponse): number {
+  function route(path: string, authenticated: boolean, res: ServerResponse, ifNoneMatch?: string): number {
     const rate = rateHeaders(authenticated);
     if (path === '/rate_limit') {
       const core = {
@@ -239,7 +239,24 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       send(res, 404, { message: 'Not Found', documentation_url: docs, status: '404' }, rate);
       return 404;
     }
-    send(res, 200, pull ? pullJson(repo, pull) : repoJson(repo), rate);
+    return sendWithEtag(res, pull ? pullJson(repo, pull) : repoJson(repo), ifNoneMatch, authenticated);
+  }
+
+  /** 200 with an ETag, or 304 when If-None-Match names it; like GitHub, a 304 costs no rate limit. */
+  function sendWithEtag(
+    res: ServerResponse,
+    body: unknown,
+    ifNoneMatch: string | undefined,
+    authenticated: boolean,
+  ): number {
+    const etag = `W/"${createHash('sha256').update(JSON.stringify(body)).digest('hex')}"`;
+    if (ifNoneMatch === etag) {
+      used--;
+      res.writeHead(304, { etag, ...rateHeaders(authenticated) });
+      res.end();
+      return 304;
+    }
+    send(res, 200, body, { ...rateHeaders(authenticated), etag, 'cache-control': 'private, max-age=60, s-maxage=60' });
     return 200;
   }
 
@@ -276,8 +293,8 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       );
       return status;
     }
-    used++;
-    return route(path, authenticated, res);
+    if (path !== '/rate_limit') used++; // as on GitHub, asking for the rate limit is free
+    return route(path, authenticated, res, req.headers['if-none-match']);
   }
 
   const server = createServer((req, res) => {
