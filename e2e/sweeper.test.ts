@@ -12,6 +12,7 @@ import { projectRoot } from './cluster/paths.ts';
 import { freePort } from './cluster/net.ts';
 import { getTestCluster, runCommand, type TestCluster } from './harness/cluster.ts';
 import { startFakeGitHub, type FakeGitHub } from './fakes/github.ts';
+import { startWebhook } from './harness/webhook.ts';
 
 const CHART = join(projectRoot, 'e2e', 'fixtures', 'charts', 'configmap-only');
 const MAIN = join(projectRoot, 'cli', 'main.ts');
@@ -445,6 +446,34 @@ describe('sweeper: Released volumes of deleted PR namespaces', () => {
       'jsonpath={.items[*].metadata.name}',
     ]);
     assert.deepEqual(left.stdout.split(' ').filter(Boolean).sort(), [`${P}-live-pr`, `${P}-not-pr`, `${P}-unclaimed`]);
+  });
+});
+
+describe('sweeper: behind the admission webhook, as in a real cluster', () => {
+  const P = 'swh';
+
+  test('helm upgrade --install --create-namespace, the webhook labels it; after helm uninstall the sweeper removes it', async () => {
+    const pattern = `^(?<project>${P})-pr-(?<number>[1-9][0-9]*)$`;
+    const webhook = await startWebhook({ cluster, configYaml: `namespacePattern: '${pattern}'\n` });
+    try {
+      const config = await writeConfig(P);
+      gh.fail(undefined);
+      gh.rateLimit(undefined);
+      gh.setPull(`acme/${P}`, 1, 'open');
+      const ns = `${P}-pr-1`;
+      await cluster.helm(['upgrade', '--install', 'app', CHART, '--namespace', ns, '--create-namespace']);
+      await cluster.kubectl(['label', 'namespace', ns, `${E2E_LABEL}=sweeper`]);
+      const labels = (await namespaceState(ns)).labels;
+      assert.equal(labels['k8s-ee.io/managed'], 'true', `the webhook did not label ${ns}: ${JSON.stringify(labels)}`);
+      const t = Date.now();
+      assert.deepEqual(summary((await once(config, t)).actions), [`mark-release-seen ${ns} release-seen done`]);
+      await cluster.helm(['uninstall', 'app', '--namespace', ns]);
+      assert.deepEqual(summary((await once(config, t + 5_000)).actions), [`mark-release-gone ${ns} release-gone done`]);
+      assert.deepEqual(summary((await once(config, t + 70_000)).actions), [`delete-namespace ${ns} release-gone done`]);
+      await assertDeleted(ns);
+    } finally {
+      await webhook.stop();
+    }
   });
 });
 
