@@ -58,7 +58,7 @@ export class ReconcilerCore {
 
   constructor(opts: ReconcilerCoreOptions) {
     this.opts = opts;
-    this.workers = opts.workers ?? 4;
+    this.workers = opts.workers ?? 8;
   }
 
   /** Managed namespaces that are not being deleted. */
