@@ -43,7 +43,7 @@ describe('webhook chain on a real API server', () => {
     assert.equal(stored.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
   });
 
-  test('a privileged pod in shop-pr-1 is refused by the API server', async () => {
+  test('a privileged pod in shop-pr-1 is refused by the API server with our message', async () => {
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -52,7 +52,12 @@ describe('webhook chain on a real API server', () => {
     };
     const res = await cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify(pod), allowFail: true });
     assert.notEqual(res.code, 0, `the pod was admitted: ${res.stdout}`);
-    assert.match(res.stderr, /privileged/);
+    // Refused in the mutating phase, before the API server's own PodSecurity check, so kubectl shows our text.
+    assert.match(
+      res.stderr,
+      /admission webhook "pods\.mutate\.k8s-ee\.io" denied the request: k8s-ee denied CREATE Pod\/privileged/,
+    );
+    assert.match(res.stderr, /spec\.containers\[0\]\.securityContext\.privileged: .* Fix: /);
     const got = await cluster.kubectl(['get', 'pod', 'privileged', '-n', 'shop-pr-1'], { allowFail: true });
     assert.match(got.stderr, /NotFound/);
   });
@@ -69,7 +74,7 @@ describe('webhook chain on a real API server', () => {
     };
     const res = await cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify(deployment), allowFail: true });
     assert.notEqual(res.code, 0, `the deployment was admitted: ${res.stdout}`);
-    assert.match(res.stderr, /admission webhook "pods\.validate\.k8s-ee\.io" denied the request/);
+    assert.match(res.stderr, /admission webhook "pods\.mutate\.k8s-ee\.io" denied the request/);
     assert.match(res.stderr, /k8s-ee denied/);
     assert.match(res.stderr, /spec\.template\.spec\.containers\[0\]\.securityContext\.privileged/);
   });

@@ -41,7 +41,7 @@ test('k8s-ee demo --once shows what k8s-ee did, then cleans up', { skip: builtIn
   assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
   assert.match(res.stdout, /label pod-security\.kubernetes\.io\/enforce=restricted/);
   assert.match(res.stdout, /label k8s-ee\.io\/project=demo/);
-  assert.match(res.stdout, /admission webhook "pods\.validate\.k8s-ee\.io" denied the request: k8s-ee denied/);
+  assert.match(res.stdout, /admission webhook "pods\.(mutate|validate)\.k8s-ee\.io" denied the request: k8s-ee denied/);
   assert.match(res.stdout, /export KUBECONFIG=\S+kubeconfig/);
   assert.match(res.stdout, /baseline objects: resourcequota\/k8s-ee-quota/);
   assert.match(res.stdout, /webhook metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);

@@ -12,26 +12,36 @@ function isPodUpdate(request: AdmissionRequest): boolean {
   return request.kind.kind === 'Pod' && request.operation === 'UPDATE';
 }
 
+function securityViolations(object: unknown, context: HandlerContext) {
+  return podTemplatesOf(object).flatMap((t) =>
+    checkRestricted(t.spec, t.metadata, t.specPath, context.config.podSecurity.version),
+  );
+}
+
+/**
+ * Defaults first, then the verdict on the defaulted object, then the baseline gate. Refusing here, in the mutating
+ * phase, matters: the API server's own PodSecurity admission runs before validating webhooks, so a bare Pod refused
+ * only there would show its terse message instead of ours with field paths and fixes. The gate runs here too
+ * because ValidatingAdmissionPolicies (policies/vap.ts) need the namespace's baseline stamp before they evaluate.
+ */
 export async function mutatePodCarrier(
   request: AdmissionRequest,
   ns: ManagedNamespace,
   context: HandlerContext,
 ): Promise<Decision> {
-  // The baseline gate runs here too (baseline helper's edit): mutating webhooks run before ValidatingAdmissionPolicies,
-  // and the baseline policy (policies/vap.ts) refuses pods until the namespace carries the stamp the gate sets.
-  if (request.operation === 'CREATE') {
-    const gated = await gate(request, ns, context);
-    if (!gated.allowed) return gated;
-  }
-  // A Pod's spec is immutable once created: only new pods (and new or updated templates) get defaults.
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
+  // A Pod's spec is immutable once created: only new pods (and new or updated templates) get defaults.
   if (isPodUpdate(request)) return allow();
   // An UPDATE that leaves the templates alone (scaling, a controller's bookkeeping) is not touched: some
   // templates (a Job's) are immutable, and an unasked-for change would make the API server refuse the update.
   if (request.operation === 'UPDATE' && !templatesChanged(request)) return allow();
-  return mutate(
-    withPodTemplates(request.object, (spec, metadata) => applyPodDefaults(spec, metadata, ns, context.config)),
+  const mutated = withPodTemplates(request.object, (spec, metadata) =>
+    applyPodDefaults(spec, metadata, ns, context.config),
   );
+  const violations = securityViolations(mutated, context);
+  if (violations.length > 0) return deny('denied', violations);
+  const gated = await gate(request, ns, context);
+  return gated.allowed ? mutate(mutated) : gated;
 }
 
 function templatesChanged(request: AdmissionRequest): boolean {
@@ -65,9 +75,7 @@ export async function validatePodCarrier(
   context: HandlerContext,
 ): Promise<Decision> {
   if (!needsSecurityCheck(request)) return allow();
-  const violations = podTemplatesOf(request.object).flatMap((t) =>
-    checkRestricted(t.spec, t.metadata, t.specPath, context.config.podSecurity.version),
-  );
+  const violations = securityViolations(request.object, context);
   if (violations.length > 0) return deny('denied', violations);
   return gate(request, ns, context);
 }

@@ -145,3 +145,13 @@ test('metrics count requests by route, kind and decision; health endpoints answe
   await request(a).get('/readyz').expect(200);
   await request(a).get('/nope').expect(404);
 });
+
+test('mutate: a pod that still breaks restricted after the defaults is refused there, before PodSecurity', async () => {
+  const res = await request(app().app).post('/mutate').send(review(privilegedPod, 'Pod')).expect(200);
+  assert.equal(res.body.response.allowed, false);
+  assert.match(res.body.response.status.message, /spec\.containers\[0\]\.securityContext\.privileged/);
+  const plain = { ...privilegedPod, spec: { containers: [{ name: 'c', image: 'nginx' }] } };
+  const ok = await request(app().app).post('/mutate').send(review(plain, 'Pod')).expect(200);
+  assert.equal(ok.body.response.allowed, true);
+  assert.equal(ok.body.response.patchType, 'JSONPatch');
+});
