@@ -14,6 +14,7 @@ import { buildBaseline, quotaHard } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { vapYaml } from '../policies/vap-print.ts';
+import { STAMP_PROBE_NAME } from '../policies/vap.ts';
 import { projectRoot } from './cluster/paths.ts';
 import { httpsGet } from './cluster/net.ts';
 import { getTestCluster, type TestCluster } from './harness/cluster.ts';
@@ -387,6 +388,24 @@ describe('baseline objects with a zero window', () => {
       { allowFail: true },
     );
     assert.match(deployment.stderr, /deployments may not be created in blvap-pr-1 yet/);
+    // NetworkPolicies are not judged (the baseline's own come before the stamp), except the gate's probe.
+    const np = (name: string): string =>
+      JSON.stringify({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name },
+        spec: { podSelector: {}, policyTypes: ['Ingress'] },
+      });
+    const own = await cluster.kubectl(['apply', '-n', 'blvap-pr-1', '-f', '-'], {
+      input: np(BASELINE_NAMES.defaultDeny),
+      allowFail: true,
+    });
+    assert.equal(own.code, 0, own.stderr);
+    const probe = await cluster.kubectl(['create', '--dry-run=server', '-n', 'blvap-pr-1', '-f', '-'], {
+      input: np(STAMP_PROBE_NAME),
+      allowFail: true,
+    });
+    assert.match(probe.stderr, /networkpolicies may not be created in blvap-pr-1 yet/);
     // Unmanaged namespaces are not concerned.
     await cluster.kubectl(['create', 'namespace', 'blvap-plain']);
     const plain = await cluster.kubectl(['apply', '-n', 'blvap-plain', '-f', '-'], {

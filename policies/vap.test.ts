@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import { LABELS } from './names.ts';
-import { buildBaselineVap, VAP_NAME } from './vap.ts';
+import { buildBaselineVap, STAMP_PROBE_NAME, VAP_NAME } from './vap.ts';
 import { vapYaml } from './vap-print.ts';
 
-test('the policy judges CREATE of pods and every pod controller in managed namespaces, bound with Deny', () => {
+test('the policy judges CREATE of pods, every pod controller and the stamp probe in managed namespaces, bound with Deny', () => {
   const { policy, binding } = buildBaselineVap();
   const rules = policy.spec?.matchConstraints?.resourceRules ?? [];
   assert.deepEqual(
@@ -23,6 +23,7 @@ test('the policy judges CREATE of pods and every pod controller in managed names
       'apps/statefulsets:CREATE',
       'batch/cronjobs:CREATE',
       'batch/jobs:CREATE',
+      'networking.k8s.io/networkpolicies:CREATE',
     ],
   );
   assert.deepEqual(policy.spec?.matchConstraints?.namespaceSelector, { matchLabels: { [LABELS.managed]: 'true' } });
@@ -31,6 +32,13 @@ test('the policy judges CREATE of pods and every pod controller in managed names
     policy.spec?.validations?.[0]?.expression ?? '',
     new RegExp(`'${LABELS.baselineHash.replace(/\./g, '\\.')}' in namespaceObject\\.metadata\\.labels`),
   );
+  // Of NetworkPolicies, only the gate's probe is judged: the baseline's own must be creatable before the stamp.
+  assert.deepEqual(policy.spec?.matchConditions, [
+    {
+      name: 'pod-makers-and-the-stamp-probe',
+      expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
+    },
+  ]);
   assert.equal(binding.spec?.policyName, VAP_NAME);
   assert.deepEqual(binding.spec?.validationActions, ['Deny']);
 });

@@ -8,6 +8,13 @@ import { LABELS } from './names.ts';
 
 export const VAP_NAME = 'k8s-ee-baseline-required';
 
+/**
+ * The gate's probe: a dry-run CREATE of a NetworkPolicy of this name asks the API server whether this policy sees
+ * a namespace's stamp yet (webhooks/gate.ts). A NetworkPolicy, because k8s-ee may create those anyway: the probe
+ * needs no right to create pods. Other NetworkPolicies (the baseline's own among them) are not judged.
+ */
+export const STAMP_PROBE_NAME = 'k8s-ee-stamp-probe';
+
 /** The resources whose CREATE the policy judges: pods and everything that makes pods. */
 export const GUARDED_RESOURCES: readonly { apiGroup: string; resources: string[] }[] = [
   { apiGroup: '', resources: ['pods', 'replicationcontrollers'] },
@@ -32,13 +39,21 @@ export function buildBaselineVap(name: string = VAP_NAME): {
       failurePolicy: 'Fail',
       matchConstraints: {
         namespaceSelector: managedSelector,
-        resourceRules: GUARDED_RESOURCES.map((r) => ({
-          apiGroups: [r.apiGroup],
-          apiVersions: ['*'],
-          resources: [...r.resources],
-          operations: ['CREATE'],
-        })),
+        resourceRules: [...GUARDED_RESOURCES, { apiGroup: 'networking.k8s.io', resources: ['networkpolicies'] }].map(
+          (r) => ({
+            apiGroups: [r.apiGroup],
+            apiVersions: ['*'],
+            resources: [...r.resources],
+            operations: ['CREATE'],
+          }),
+        ),
       },
+      matchConditions: [
+        {
+          name: 'pod-makers-and-the-stamp-probe',
+          expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
+        },
+      ],
       validations: [
         {
           expression: STAMPED_EXPRESSION,

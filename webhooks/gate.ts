@@ -190,7 +190,8 @@ class BaselineGate implements Gate {
   /**
    * The ValidatingAdmissionPolicy (policies/vap.ts) reads the namespace from the API server's informer cache, which
    * trails a fresh stamp by a few milliseconds, and it runs after the mutating webhooks, where this gate runs
-   * first. So, once per namespace and hash, the gate asks the API server the exact question (a dry-run Pod) until
+   * first. So, once per namespace and hash, the gate asks the API server the same question (a dry-run create of the
+   * policy's probe NetworkPolicy) until
    * the policy no longer refuses it: the request being admitted cannot then meet a stale namespace. Bounded; any
    * other answer (admitted, or refused for another reason) ends the wait.
    */
@@ -198,9 +199,13 @@ class BaselineGate implements Gate {
     const hash = this.verified.get(namespace)?.hash;
     if (!hash || this.probed.get(namespace) === hash) return;
     const deadline = this.now() + this.stampWaitMs;
-    for (;;) {
-      const refusal = await this.opts.client.probePod(namespace);
-      if (!refusal || !isStampRefusal(refusal)) break;
+    for (let refused = 0; ; refused += 1) {
+      const refusal = await this.opts.client.probeStamp(namespace);
+      if (!refusal || !isStampRefusal(refusal)) {
+        if (refused > 0)
+          this.opts.log.info({ namespace, refused }, 'baseline gate: waited until the admission policy saw the stamp');
+        break;
+      }
       if (this.now() >= deadline) {
         this.opts.log.warn(
           { namespace, refusal },

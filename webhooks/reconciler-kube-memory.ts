@@ -11,7 +11,7 @@ export interface MemoryCluster extends BaselineClient {
   calls: string[];
   /** Milliseconds before the quota status follows the spec; undefined: at once; Infinity: never. */
   quotaStatusDelayMs?: number;
-  /** The answer of probePod (undefined: admitted); a function is called per probe. */
+  /** The answer of probeStamp (undefined: admitted); a function is called per probe. */
   probeAnswer?: (() => string | undefined) | string;
   /** When set, every write fails with this error. */
   failWrites?: Error;
@@ -77,7 +77,7 @@ export function memoryCluster(): MemoryCluster {
       ns.labels[LABELS.baselineHash] = hash;
       return Promise.resolve();
     },
-    probePod: (namespace) => {
+    probeStamp: (namespace) => {
       cluster.calls.push(`probe ${namespace}`);
       const answer = cluster.probeAnswer;
       return Promise.resolve(typeof answer === 'function' ? answer() : answer);

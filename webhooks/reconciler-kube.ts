@@ -4,6 +4,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { BASELINE_KINDS, BASELINE_SELECTOR, type BaselineKind, type BaselineObject } from '../policies/baseline.ts';
 import { ENVIRONMENT_CONFIGMAP, FIELD_MANAGER, LABELS } from '../policies/names.ts';
+import { STAMP_PROBE_NAME } from '../policies/vap.ts';
 import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 
 export interface NamespaceInfo {
@@ -45,34 +46,19 @@ export interface BaselineClient {
   stampNamespace(name: string, hash: string): Promise<void>;
   listNamespaces(labelSelector: string): Promise<NamespaceInfo[]>;
   /**
-   * Asks the API server whether it would admit a minimal Pod in the namespace now (a dry-run create): undefined
+   * Asks the API server whether it would admit the stamp probe in the namespace now (a dry-run create): undefined
    * when admitted, else the refusal's message.
    */
-  probePod(namespace: string): Promise<string | undefined>;
+  probeStamp(namespace: string): Promise<string | undefined>;
 }
 
-/** A minimal Pod that passes Pod Security `restricted` and fits the default LimitRange: the dry-run probe. */
-export function probePodManifest(namespace: string): Record<string, unknown> {
+/** The dry-run probe of the gate: a NetworkPolicy the baseline ValidatingAdmissionPolicy judges (policies/vap.ts). */
+export function stampProbeManifest(namespace: string): Record<string, unknown> {
   return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: 'k8s-ee-probe-',
-      namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'k8s-ee.io/probe': 'true' },
-    },
-    spec: {
-      automountServiceAccountToken: false,
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [
-        {
-          name: 'probe',
-          image: 'registry.k8s.io/pause:3.10',
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-          resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '1m', memory: '1Mi' } },
-        },
-      ],
-    },
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: STAMP_PROBE_NAME, namespace, labels: { 'app.kubernetes.io/managed-by': 'k8s-ee' } },
+    spec: { podSelector: {}, policyTypes: ['Ingress'] },
   };
 }
 
@@ -191,11 +177,11 @@ export function kubeBaselineClient(kc: KubeConfig, http: KubeHttp = kubeHttp(kc)
       const body = { metadata: { labels: { [LABELS.baselineHash]: hash } } };
       await http.request('PATCH', nsPath(name), { query: write, body, contentType: 'application/merge-patch+json' });
     },
-    probePod: async (namespace) => {
+    probeStamp: async (namespace) => {
       try {
-        await http.request('POST', `${nsPath(namespace)}/pods`, {
+        await http.request('POST', baselinePath('NetworkPolicy', namespace), {
           query: { dryRun: 'All', fieldManager: FIELD_MANAGER },
-          body: probePodManifest(namespace),
+          body: stampProbeManifest(namespace),
         });
         return undefined;
       } catch (error) {
