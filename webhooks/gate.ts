@@ -133,6 +133,7 @@ class BaselineGate implements Gate {
     const hash = baselineHash(desired);
     const cached = this.verified.get(namespace);
     if (cached?.hash === hash && this.now() - cached.at < this.cacheMs) return { ok: true };
+    this.prune();
     const [ns, live] = await Promise.all([
       this.opts.client.readNamespace(namespace),
       this.opts.client.listBaseline(namespace),
@@ -216,6 +217,14 @@ class BaselineGate implements Gate {
       await sleep(10);
     }
     this.probed.set(namespace, hash);
+  }
+
+  /** Keeps the caches small over months of namespaces coming and going. */
+  private prune(): void {
+    if (this.verified.size > 2000) {
+      for (const [ns, entry] of this.verified) if (this.now() - entry.at >= this.cacheMs) this.verified.delete(ns);
+    }
+    if (this.probed.size > 5000) this.probed.clear(); // probing again is harmless
   }
 
   private async waitForQuotaStatus(

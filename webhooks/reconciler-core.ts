@@ -98,8 +98,12 @@ export class ReconcilerCore {
     if (!ns) return;
     const live = object as unknown as LiveBaselineObject;
     const key = `${live.kind}/${live.metadata?.name ?? ''}`;
-    const byName = this.objects.get(ns) ?? new Map<string, LiveBaselineObject>();
-    this.objects.set(ns, byName);
+    let byName = this.objects.get(ns);
+    if (!byName) {
+      if (type === 'DELETED') return; // its namespace is gone already
+      byName = new Map<string, LiveBaselineObject>();
+      this.objects.set(ns, byName);
+    }
     const known = byName.get(key);
     if (known && !isNewer(live.metadata?.resourceVersion, known.metadata?.resourceVersion)) return; // stale event
     if (type === 'DELETED') byName.delete(key);
