@@ -3,10 +3,12 @@
 // agree), the quota enforced by the API server, baseline objects guarded against users and repaired after admins,
 // the quota growing and shrinking with the declared databases, and the ValidatingAdmissionPolicy holding alone.
 import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
 import { silentLogger } from '../lib/log.ts';
 import { startLeaderElection } from '../lib/leader.ts';
 import { parseQuantity } from '../lib/quantity.ts';
@@ -15,6 +17,8 @@ import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { vapYaml } from '../policies/vap-print.ts';
 import { STAMP_PROBE_NAME } from '../policies/vap.ts';
+import { kubeBaselineClient } from '../webhooks/reconciler-kube.ts';
+import { startReconciler } from '../webhooks/reconciler.ts';
 import { projectRoot } from './cluster/paths.ts';
 import { httpsGet } from './cluster/net.ts';
 import { getTestCluster, type TestCluster } from './harness/cluster.ts';
@@ -423,5 +427,99 @@ describe('baseline objects with a zero window', () => {
       return r.code === 0 ? r : undefined;
     });
     assert.match(admitted.stdout, /pod\/late created/);
+  });
+});
+
+/** A TCP proxy to the API server whose open connections can be frozen: bytes from the server stop, sockets stay open. */
+async function freezingProxy(host: string, port: number) {
+  const pairs = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    const pair = { client, upstream, frozen: false };
+    pairs.add(pair);
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => {
+      if (!pair.frozen) client.write(d);
+    });
+    const close = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze: (): number => {
+      for (const p of pairs) p.frozen = true;
+      return pairs.size;
+    },
+    close: async (): Promise<void> => {
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('watches that go silent are restarted', () => {
+  test('with every watch connection frozen, the reconciler restarts its watches and still reconciles', async () => {
+    const cluster = await getTestCluster();
+    const direct = new KubeConfig();
+    direct.loadFromFile(cluster.kubeconfig);
+    const server = new URL(direct.getCurrentCluster()?.server ?? '');
+    const proxy = await freezingProxy(server.hostname, Number(server.port));
+    const proxied = new KubeConfig();
+    proxied.loadFromOptions({
+      clusters: direct.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${proxy.port}` })),
+      users: direct.users,
+      contexts: direct.contexts,
+      currentContext: direct.currentContext,
+    });
+    const registry = new Registry();
+    const reconciler = startReconciler({
+      kc: proxied, // watches (and their lists) through the proxy
+      client: kubeBaselineClient(direct), // writes straight to the API server
+      config,
+      log: silentLogger(),
+      registry,
+      identity: 'e2e',
+      leaderElection: false,
+      watchIdleMs: 1000,
+    });
+    const ns = 'blwatch-pr-1';
+    try {
+      await until('reconciler ready', 10_000, () => Promise.resolve(reconciler.ready() || undefined));
+      await sleep(300);
+      assert.ok(proxy.freeze() >= 5, 'the five watches are open through the proxy');
+      await cluster.kubectl(['create', 'namespace', ns]);
+      const createdAt = Date.now();
+      const complete = await until('baseline through restarted watches', 10_000, async () => {
+        const r = await cluster.kubectl(['get', 'namespace', ns, '-o', 'json']);
+        return (JSON.parse(r.stdout) as Item).metadata.labels?.[LABELS.baselineHash]
+          ? Date.now() - createdAt
+          : undefined;
+      });
+      const restarts = (await registry.getSingleMetric('k8s_ee_watch_restarts_total')?.get())?.values ?? [];
+      const idle = restarts.filter((v) => v.labels['reason'] === 'idle');
+      assert.deepEqual(
+        idle.map((v) => v.labels['resource']).sort(),
+        ['configmaps', 'limitranges', 'namespaces', 'networkpolicies', 'resourcequotas'],
+        'each silent watch was restarted (metric k8s_ee_watch_restarts_total{reason="idle"})',
+      );
+      process.stderr.write(
+        `baseline e2e: baseline complete ${complete} ms after creation, with all watches frozen at that moment\n`,
+      );
+      const objects = await cluster.kubectl(['get', 'resourcequota,limitrange,networkpolicy', '-n', ns, '-o', 'name']);
+      assert.equal(objects.stdout.trim().split('\n').length, BASELINE.length);
+    } finally {
+      await reconciler.stop();
+      await proxy.close();
+      await cluster.kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], { allowFail: true });
+    }
   });
 });
