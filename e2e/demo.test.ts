@@ -47,6 +47,8 @@ test('k8s-ee demo --once shows what k8s-ee did, then cleans up', { skip: builtIn
   assert.match(res.stdout, /webhook metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
   assert.match(res.stdout, /sweeper metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
   assert.match(res.stdout, /delete-namespace Namespace\/demo-pr-1/);
+  assert.match(res.stdout, /namespace demo-pr-2 is gone, [0-9.]+ s after helm uninstall/);
+  assert.match(res.stdout, /EnvironmentDeleted +orphan environment: no live Helm release/);
   assert.match(res.stdout, /\ndone\n/);
   assert.deepEqual(processesMentioning(dir), []);
 });

@@ -2,7 +2,7 @@
 // k8s-ee webhook against it, installs a PR environment with plain helm, shows what k8s-ee did, and keeps it all
 // running until Ctrl-C (or, with --once, cleans up at once: a non-interactive smoke test).
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -33,8 +33,16 @@ Options:
 `;
 
 const NAMESPACE = 'demo-pr-1';
+const SHORT_LIVED = 'demo-pr-2';
+// The demo's sweeper looks every 5 seconds and gives an uninstalled release 10 seconds of grace (the defaults,
+// every minute and 1 minute, would make the demo wait minutes for the same thing).
+const SWEEPER_CONFIG = `sweeper:
+  schedule: '*/5 * * * * *'
+  releaseGrace: 10s
+  neverDeployedGrace: 10s
+`;
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
-const step = (n: number, title: string): void => out(`\n[${String(n)}/6] ${title}`);
+const step = (n: number, title: string): void => out(`\n[${String(n)}/7] ${title}`);
 const indent = (lines: string[] | string): string =>
   (Array.isArray(lines) ? lines : lines.split('\n')).map((l) => `    ${l}`).join('\n');
 
@@ -78,8 +86,10 @@ async function runWebhook(demo: Demo, cluster: TestCluster): Promise<StartedWebh
     indent(`webhook ${webhook.url} (/mutate, /validate), registered by URL; logs in ${join(demo.dir, 'webhook.log')}`),
   );
   const logFile = join(demo.dir, 'sweeper.log');
-  demo.sweeper = await startSweeper({ kubeconfig: cluster.kubeconfig, port: await freePort(), logFile });
-  out(indent(`sweeper running (a pass every minute, no leader election); logs in ${logFile}`));
+  const configFile = join(demo.dir, 'sweeper-config.yaml');
+  await writeFile(configFile, SWEEPER_CONFIG);
+  demo.sweeper = await startSweeper({ kubeconfig: cluster.kubeconfig, port: await freePort(), logFile, configFile });
+  out(indent(`sweeper running (a pass every 5 s, 10 s grace, no leader election); logs in ${logFile}`));
   return webhook;
 }
 
@@ -197,8 +207,68 @@ async function showWhatHappened(cluster: TestCluster): Promise<void> {
   await showForecast(cluster);
 }
 
+async function namespaceGone(cluster: TestCluster, name: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await cluster.kubectl(['get', 'namespace', name, '--ignore-not-found', '-o', 'name'], {
+      allowFail: true,
+    });
+    if (res.code === 0 && res.stdout.trim() === '') return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+/** Waits until the sweeper has seen the release (it marks the namespace), so the story is "release gone". */
+async function sweeperSawRelease(cluster: TestCluster, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const jsonpath = String.raw`-o=jsonpath={.metadata.annotations.k8s-ee\.io/release-seen-at}`;
+  while (Date.now() < deadline) {
+    const res = await cluster.kubectl(['get', 'namespace', name, jsonpath], { allowFail: true });
+    if (res.stdout.trim() !== '') return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function showSweep(demo: Demo, cluster: TestCluster): Promise<void> {
+  step(6, `helm uninstall: the sweeper removes the environment (a second one, ${SHORT_LIVED})`);
+  const chart = await chartPath(demo);
+  await cluster.helm(['upgrade', '--install', SHORT_LIVED, chart, '-n', SHORT_LIVED, '--create-namespace']);
+  out(indent(`$ helm upgrade --install ${SHORT_LIVED} … -n ${SHORT_LIVED} --create-namespace   (installed)`));
+  await sweeperSawRelease(cluster, SHORT_LIVED, 30_000);
+  out(indent(`$ helm uninstall ${SHORT_LIVED} -n ${SHORT_LIVED}`));
+  const started = Date.now();
+  await cluster.helm(['uninstall', SHORT_LIVED, '-n', SHORT_LIVED]);
+  const gone = await namespaceGone(cluster, SHORT_LIVED, 120_000);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  out(
+    indent(
+      gone
+        ? `namespace ${SHORT_LIVED} is gone, ${seconds} s after helm uninstall`
+        : `namespace ${SHORT_LIVED} is still there after ${seconds} s; see ${join(demo.dir, 'sweeper.log')}`,
+    ),
+  );
+  const events = await cluster.kubectl(
+    [
+      'get',
+      'events',
+      '-n',
+      'default',
+      '--field-selector',
+      `involvedObject.name=${SHORT_LIVED}`,
+      '-o',
+      'custom-columns=REASON:.reason,MESSAGE:.message',
+      '--no-headers',
+    ],
+    { allowFail: true },
+  );
+  const lines = events.stdout.trim().split('\n').filter(Boolean);
+  if (lines.length > 0)
+    out(indent(["the sweeper's Events about it (kubectl get events -n default):", ...lines.map((l) => `  ${l}`)]));
+}
+
 function showAccess(demo: Demo, cluster: TestCluster): void {
-  step(6, 'try it yourself');
+  step(7, 'try it yourself');
   out(indent(`export KUBECONFIG=${cluster.kubeconfig}`));
   out(indent(`kubectl and helm: ${join(cacheDir, 'tools', 'bin')}/`));
   out(indent(`webhook metrics: http://127.0.0.1:${String(demo.metricsPort)}/metrics`));
@@ -257,6 +327,8 @@ export async function run(argv: string[]): Promise<number> {
     await installEnvironment(demo, demo.cluster);
     checkInterrupted(demo);
     await showWhatHappened(demo.cluster);
+    checkInterrupted(demo);
+    await showSweep(demo, demo.cluster);
     showAccess(demo, demo.cluster);
     if (!values.once) {
       out('\nrunning; press Ctrl-C to stop and clean up');

@@ -32,9 +32,11 @@ export async function startSweeper(opts: {
   kubeconfig: string;
   port: number;
   logFile: string;
+  configFile?: string;
 }): Promise<StartedSweeper> {
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   const args = ['sweeper', '--kubeconfig', opts.kubeconfig, '--no-leader-election', '--port', String(opts.port)];
+  if (opts.configFile) args.push('--config', opts.configFile);
   const child = spawn(
     join(projectRoot, 'node_modules', '.bin', 'node'),
     [join(projectRoot, 'cli', 'main.ts'), ...args],
