@@ -64,7 +64,7 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
         route: route.name,
         decision: label,
       };
-      if (decision.allowed) context.log.debug(log, 'admission');
+      if (decision.allowed) context.log.info(log, 'admission');
       else context.log.info({ ...log, message: review.response.status?.message }, 'admission denied');
       res.status(200).type('application/json').send(JSON.stringify(review));
     } catch (err) {
