@@ -2,12 +2,12 @@
 // Closed loop (autocannon, 50 keep-alive connections) for throughput; an evenly spaced open loop for latency at a
 // fixed rate (autocannon's -R sends in bursts, which inflates tail latency: ARCHITECTURE.md section 9).
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCA, issueServingCert } from '../certs/pki.ts';
+import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
 import { review } from '../webhooks/testing/review.ts';
 
 const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 8);
@@ -32,43 +32,9 @@ const privilegedPod = {
 };
 
 async function startWebhook(dir: string): Promise<{ child: ChildProcess; port: number; ca: string }> {
-  const now = new Date();
-  const ca = await createCA({ commonName: 'bench-ca', now, validityDays: 1 });
-  const cert = await issueServingCert(ca, {
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
-    now,
-    validityDays: 1,
-  });
-  writeFileSync(join(dir, 'tls.crt'), cert.certPem);
-  writeFileSync(join(dir, 'tls.key'), cert.keyPem);
-  const child = spawn(
-    process.execPath,
-    [
-      'cli/main.ts',
-      'webhook',
-      '--no-cluster',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, K8S_EE_LOG_LEVEL: 'warn' } },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /:(\d+)\n/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`webhook exited with ${code}`)));
-  });
-  return { child, port, ca: ca.certPem };
+  const { caPem } = await writeServingCert(dir, 'bench-ca');
+  const { child, port } = await startWebhookProcess(dir);
+  return { child, port, ca: caPem };
 }
 
 async function closedLoop(

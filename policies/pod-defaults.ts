@@ -10,17 +10,7 @@
 import type { Config } from './config.ts';
 import { LABELS } from './names.ts';
 import type { ManagedNamespace } from './namespace.ts';
-import { field, flag, isFields, isSet, list, stringsAt, text, type Fields } from './pss-fields.ts';
-
-/** Makes sure `parent[key]` is an object, creating it only when absent or null; undefined when malformed. */
-function ensureObject(parent: Fields, key: string): Fields | undefined {
-  const existing = parent[key];
-  if (isFields(existing)) return existing;
-  if (existing !== undefined && existing !== null) return undefined;
-  const created: Fields = {};
-  parent[key] = created;
-  return created;
-}
+import { ensureObject, field, flag, isFields, isSet, list, stringsAt, text, type Fields } from './pss-fields.ts';
 
 /** Sets `target[key]` when it is absent or null; records the path. Returns true when it set it. */
 function fill(target: Fields, key: string, value: unknown, path: string, changed: string[]): boolean {

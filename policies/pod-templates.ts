@@ -2,7 +2,7 @@
 // Validation reads them (with field paths for messages); the mutating webhook and `k8s-ee check` change them on a
 // clone. Untrusted input: malformed objects yield no templates, nothing throws.
 import { clone } from './objects.ts';
-import { isFields, type Fields } from './pss-fields.ts';
+import { ensureObject, isFields, type Fields } from './pss-fields.ts';
 
 /** Where the pod spec and pod metadata sit in one kind of object. */
 interface Location {
@@ -117,16 +117,6 @@ export function carriesPods(object: unknown): boolean {
   return isFields(object) && locationOf(object) !== undefined;
 }
 
-/** Makes sure `parent[key]` is an object (replacing only an absent or null value) and returns it. */
-function ensureChild(parent: Fields, key: string): Fields | undefined {
-  const existing = parent[key];
-  if (isFields(existing)) return existing;
-  if (existing !== undefined && existing !== null) return undefined;
-  const created: Fields = {};
-  parent[key] = created;
-  return created;
-}
-
 /**
  * A deep clone of `object` in which `change` has been applied to every pod spec and its metadata. The metadata
  * object is created when absent (so labels can be added); a pod spec that is missing or malformed is skipped.
@@ -152,5 +142,5 @@ function metadataParent(copy: unknown, template: PodTemplate): Fields | undefine
     const item = /^(\w+)\[(\d+)\]$/.exec(segment);
     parent = item ? at(parent, [item[1] ?? '', item[2] ?? '']) : at(parent, [segment]);
   }
-  return isFields(parent) && last ? ensureChild(parent, last) : undefined;
+  return isFields(parent) && last ? ensureObject(parent, last) : undefined;
 }

@@ -69,3 +69,13 @@ export function join(prefix: string, rest: string): string {
   if (prefix === '') return rest;
   return rest.startsWith('[') ? `${prefix}${rest}` : `${prefix}.${rest}`;
 }
+
+/** Makes sure `parent[key]` is an object, creating it only when absent or null; undefined when it holds something else. */
+export function ensureObject(parent: Fields, key: string): Fields | undefined {
+  const existing = parent[key];
+  if (isFields(existing)) return existing;
+  if (existing !== undefined && existing !== null) return undefined;
+  const created: Fields = {};
+  parent[key] = created;
+  return created;
+}

@@ -2,8 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseFlags } from '../cli/args.ts';
 import { CliError } from '../cli/errors.ts';
-import type { Config } from '../policies/config.ts';
-import { ConfigError, loadConfig } from '../policies/config-load.ts';
+import { loadConfigForCli } from '../cli/config.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { checkManifests, type CheckedObject, type CheckResult } from './check.ts';
 
@@ -73,15 +72,6 @@ function parseNow(text: string | undefined): Date {
   if (Number.isNaN(now.getTime()))
     throw new CliError(`check: --now must be an RFC 3339 time such as 2026-11-25T12:00:00Z, got "${text}"`);
   return now;
-}
-
-async function loadConfigForCli(path: string | undefined): Promise<Config> {
-  try {
-    return await loadConfig(path);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, 2);
-    throw err;
-  }
 }
 
 export async function run(argv: string[]): Promise<number> {

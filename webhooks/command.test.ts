@@ -1,14 +1,13 @@
 // The real `k8s-ee webhook --no-cluster` process over HTTPS: verdicts, malformed bodies, certificate rotation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { createCA, issueServingCert, type KeyPairPem } from '../certs/pki.ts';
+import { startWebhookProcess, writeServingCert } from './testing/process.ts';
 import { review } from './testing/review.ts';
 
 interface Reply {
@@ -44,55 +43,6 @@ function post(port: number, ca: string, path: string, body: string | Buffer): Pr
     );
     req.on('error', reject);
     req.end(body);
-  });
-}
-
-async function issue(dir: string, name: string): Promise<KeyPairPem & { caPem: string }> {
-  const now = new Date();
-  const ca = await createCA({ commonName: name, now, validityDays: 2 });
-  const serving = await issueServingCert(ca, {
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
-    now,
-    validityDays: 1,
-  });
-  writeFileSync(join(dir, 'tls.crt.new'), serving.certPem);
-  writeFileSync(join(dir, 'tls.key.new'), serving.keyPem);
-  // Replace both files the way a rotation does: each one atomically.
-  renameSync(join(dir, 'tls.key.new'), join(dir, 'tls.key'));
-  renameSync(join(dir, 'tls.crt.new'), join(dir, 'tls.crt'));
-  return { ...serving, caPem: ca.certPem };
-}
-
-function start(dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      'cli/main.ts',
-      'webhook',
-      '--no-cluster',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, K8S_EE_LOG_LEVEL: 'warn' },
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`webhook exited early with ${code}: ${out}`)));
   });
 }
 
@@ -137,8 +87,8 @@ test(
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-webhook-'));
     try {
-      const first = await issue(dir, 'first-ca');
-      const { child, port } = await start(dir);
+      const first = await writeServingCert(dir, 'first-ca');
+      const { child, port } = await startWebhookProcess(dir);
       const denied = await post(port, first.caPem, '/validate', JSON.stringify(review(privilegedPod, 'Pod')));
       assert.equal(denied.status, 200);
       const verdict = JSON.parse(denied.body) as { response: { allowed: boolean; status: { message: string } } };
@@ -154,7 +104,7 @@ test(
       }
       assert.equal(child.exitCode, null, 'the process is still up after the malformed bodies');
 
-      const second = await issue(dir, 'second-ca');
+      const second = await writeServingCert(dir, 'second-ca');
       let issuer = '';
       for (let i = 0; i < 50 && issuer !== 'second-ca'; i++) {
         await new Promise((r) => setTimeout(r, 200));

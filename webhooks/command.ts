@@ -3,13 +3,13 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';
+import { loadConfigForCli } from '../cli/config.ts';
 import { CliError } from '../cli/errors.ts';
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import type { Config } from '../policies/config.ts';
-import { ConfigError, loadConfig } from '../policies/config-load.ts';
 import { mutateHandler, validateHandler } from './handlers.ts';
 import { createApp } from './server.ts';
 import { startReloadingServer } from './tls.ts';
@@ -92,15 +92,6 @@ async function startCluster(
   const services = createClusterServices({ kc, config, log, registry });
   const reconciler = startReconciler({ kc, config, log, registry, identity });
   return { services, config, ready: () => reconciler.ready(), stop: () => reconciler.stop() };
-}
-
-async function loadConfigOrExit(path: string | undefined): Promise<Config> {
-  try {
-    return await loadConfig(path);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, 1);
-    throw err;
-  }
 }
 
 function listen(
@@ -191,7 +182,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ name: 'k8s-ee-webhook' });
-  let config = await loadConfigOrExit(settings.configPath);
+  let config = await loadConfigForCli(settings.configPath, 1);
   const registry = createRegistry({ defaultMetrics: true });
   let cluster: (Cluster & { config: Config }) | undefined;
   if (settings.noCluster) {

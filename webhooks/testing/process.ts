@@ -1,0 +1,61 @@
+// A real `k8s-ee webhook --no-cluster` process on a free port with a fresh certificate for 127.0.0.1, for tests
+// and benchmarks that talk to it over HTTPS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createCA, issueServingCert, type KeyPairPem } from '../../certs/pki.ts';
+
+export interface WebhookProcess {
+  child: ChildProcess;
+  port: number;
+}
+
+/**
+ * Issues a CA and a serving certificate for 127.0.0.1 into dir/tls.crt and dir/tls.key, replacing each file
+ * atomically as a rotation does. Returns the pair and the CA's PEM.
+ */
+export async function writeServingCert(dir: string, caName: string): Promise<KeyPairPem & { caPem: string }> {
+  const now = new Date();
+  const ca = await createCA({ commonName: caName, now, validityDays: 2 });
+  const serving = await issueServingCert(ca, {
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    now,
+    validityDays: 1,
+  });
+  writeFileSync(join(dir, 'tls.crt.new'), serving.certPem);
+  writeFileSync(join(dir, 'tls.key.new'), serving.keyPem);
+  renameSync(join(dir, 'tls.key.new'), join(dir, 'tls.key'));
+  renameSync(join(dir, 'tls.crt.new'), join(dir, 'tls.crt'));
+  return { ...serving, caPem: ca.certPem };
+}
+
+/** Starts the webhook on 127.0.0.1 with the certificate files in dir; resolves once it listens. */
+export function startWebhookProcess(dir: string, logLevel = 'warn'): Promise<WebhookProcess> {
+  const args = [
+    'cli/main.ts',
+    'webhook',
+    '--no-cluster',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--tls-cert',
+    join(dir, 'tls.crt'),
+    '--tls-key',
+    join(dir, 'tls.key'),
+  ];
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, K8S_EE_LOG_LEVEL: logLevel },
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`webhook exited early with ${String(code)}: ${out}`)));
+  });
+}
