@@ -16,6 +16,7 @@ import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
 import { createScheduler, cronProblem } from './scheduler.ts';
 import { startProbeServer } from './server.ts';
 import { formatOnce } from './output.ts';
+import { releaseFollowUp } from './release-watch.ts';
 import type { SweepKind } from './snapshot.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 
@@ -220,17 +221,38 @@ function waitForSignal(log: Logger): Promise<string> {
   });
 }
 
+interface Election {
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+/** The Lease (with --no-leader-election: always the leader, and the caller starts leading itself). */
+function elect(
+  args: Args,
+  wiring: Pick<Wiring, 'kc' | 'log' | 'identity'>,
+  on: { start: () => void; stop: () => void },
+): Election {
+  if (!args.leaderElection) return { isLeader: () => true, stop: () => Promise.resolve() };
+  return startLeaderElection({
+    kc: wiring.kc,
+    namespace: args.leaseNamespace,
+    name: args.leaseName,
+    identity: wiring.identity,
+    log: wiring.log,
+    onStart: on.start,
+    onStop: on.stop,
+  });
+}
+
 async function runDaemon(args: Args): Promise<number> {
   let stopping = false;
-  let election: { isLeader(): boolean; stop(): Promise<void> } = {
-    isLeader: () => false,
-    stop: () => Promise.resolve(),
-  };
+  let election: Election = { isLeader: () => false, stop: () => Promise.resolve() };
   // Stop between actions on SIGTERM, and as soon as the Lease is lost (another replica may be acting by then).
-  const { deps, kc, log, identity, clock, registry } = await wire(args, {
+  const wiring = await wire(args, {
     registryDefaults: true,
     shouldStop: () => stopping || !election.isLeader(),
   });
+  const { deps, kc, log, identity, clock, registry } = wiring;
   const { metrics, config } = deps;
   let started = false;
   const probes = await startProbeServer({
@@ -247,22 +269,19 @@ async function runDaemon(args: Args): Promise<number> {
     isLeader: () => election.isLeader(),
     log,
   });
+  // Between two cron runs, the release watch stamps an uninstall when it happens and asks for a sweep when its
+  // grace ends (through the scheduler: never alongside another run).
+  const followUp = releaseFollowUp({ ...deps, kc, clock, sweep: () => scheduler.trigger('namespaces') });
   const onLead = () => {
     metrics.leader.set(1);
     log.info({ identity }, 'leading: sweeping');
+    followUp.start();
     void scheduler.trigger('namespaces').then(() => scheduler.trigger('disk'));
   };
-  election = args.leaderElection
-    ? startLeaderElection({
-        kc,
-        namespace: args.leaseNamespace,
-        name: args.leaseName,
-        identity,
-        log,
-        onStart: onLead,
-        onStop: () => metrics.leader.set(0),
-      })
-    : { isLeader: () => true, stop: () => Promise.resolve() };
+  const onLose = () => {
+    metrics.leader.set(0);
+    void followUp.stop();
+  };
   scheduler.start();
   started = true;
   log.info(
@@ -275,9 +294,11 @@ async function runDaemon(args: Args): Promise<number> {
     },
     'sweeper started',
   );
+  election = elect(args, wiring, { start: onLead, stop: onLose });
   if (!args.leaderElection) onLead();
   await waitForSignal(log);
   stopping = true;
+  await followUp.stop();
   await scheduler.stop();
   await election.stop();
   metrics.leader.set(0);

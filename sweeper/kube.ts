@@ -13,6 +13,7 @@ import {
   type V1Job,
   type V1Namespace,
   type V1PersistentVolume,
+  type V1SecretList,
 } from '@kubernetes/client-node';
 import { HELM_OWNER_SELECTOR, HELM_RELEASE_SECRET_TYPE, groupByNamespace, liveReleases } from './helm.ts';
 import {
@@ -96,6 +97,26 @@ async function paginate<T>(
     cont = list.metadata?._continue || undefined;
   } while (cont);
   return out;
+}
+
+export interface HelmSecretPageOptions {
+  namespace?: string;
+  limit?: number;
+  cont?: string;
+}
+
+/** One page of Helm release record Secrets (owner=helm, type helm.sh/release.v1), metadata only. */
+export function helmSecretPage(core: CoreV1Api, opts: HelmSecretPageOptions): Promise<V1SecretList> {
+  const accept = setHeaderOptions('Accept', METADATA_ONLY);
+  const query = {
+    labelSelector: HELM_OWNER_SELECTOR,
+    fieldSelector: `type=${HELM_RELEASE_SECRET_TYPE}`,
+    limit: opts.limit ?? PAGE,
+    _continue: opts.cont,
+  };
+  return opts.namespace
+    ? core.listNamespacedSecret({ namespace: opts.namespace, ...query }, accept)
+    : core.listSecretForAllNamespaces(query, accept);
 }
 
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 10);
@@ -209,19 +230,7 @@ export function createKubeSweeper(kc: KubeConfig, opts: KubeSweeperOptions): Clu
   const eventsNamespace = opts.eventsNamespace ?? 'default';
 
   async function listReleaseRecords(namespace?: string): Promise<Record<string, ReleaseRecord[]>> {
-    const accept = setHeaderOptions('Accept', METADATA_ONLY);
-    const fieldSelector = `type=${HELM_RELEASE_SECRET_TYPE}`;
-    const items = await paginate((cont) =>
-      namespace
-        ? core.listNamespacedSecret(
-            { namespace, labelSelector: HELM_OWNER_SELECTOR, fieldSelector, limit: PAGE, _continue: cont },
-            accept,
-          )
-        : core.listSecretForAllNamespaces(
-            { labelSelector: HELM_OWNER_SELECTOR, fieldSelector, limit: PAGE, _continue: cont },
-            accept,
-          ),
-    );
+    const items = await paginate((cont) => helmSecretPage(core, { ...(namespace ? { namespace } : {}), cont }));
     return groupByNamespace(items.map((s) => ({ ...s.metadata, type: HELM_RELEASE_SECRET_TYPE })));
   }
 

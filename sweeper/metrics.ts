@@ -26,6 +26,25 @@ export interface SweeperMetrics {
   capped: Counter;
   freedBytes: Counter;
   leader: Gauge;
+  releaseWatchRestarts: Counter<'reason'>;
+  followUps: Counter;
+}
+
+/** The release watch's metrics (see release-watch.ts). */
+function createWatchMetrics(registers: Registry[]): Pick<SweeperMetrics, 'releaseWatchRestarts' | 'followUps'> {
+  return {
+    releaseWatchRestarts: new Counter({
+      name: `${P}release_watch_restarts_total`,
+      help: 'Restarts of the watch on Helm release records, by reason (idle, error, ended, expired)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    followUps: new Counter({
+      name: `${P}follow_up_runs_total`,
+      help: 'Namespaces sweeps asked for by the release watch when a release grace ends (outside the schedule)',
+      registers,
+    }),
+  };
 }
 
 export function createSweeperMetrics(registry: Registry): SweeperMetrics {
@@ -58,7 +77,7 @@ export function createSweeperMetrics(registry: Registry): SweeperMetrics {
     }),
     errors: new Counter({
       name: `${P}errors_total`,
-      help: 'Errors by stage (list, github, action, event, run)',
+      help: 'Errors by stage (list, github, action, event, run, watch)',
       labelNames: ['stage'],
       registers,
     }),
@@ -97,6 +116,7 @@ export function createSweeperMetrics(registry: Registry): SweeperMetrics {
       registers,
     }),
     leader: new Gauge({ name: `${P}leader`, help: '1 while this replica holds the sweeper Lease', registers }),
+    ...createWatchMetrics(registers),
   };
   for (const age of ORPHAN_AGE_BUCKETS) metrics.orphans.set({ age }, 0);
   return metrics;

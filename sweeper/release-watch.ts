@@ -1,0 +1,122 @@
+// The watch on Helm release records that makes the sweeper event-driven: while this replica holds the Lease, a
+// list+watch of the Secrets `owner=helm`, type helm.sh/release.v1 across namespaces feeds a ReleaseTracker.
+// The list+watch is the baseline reconciler's resilient watcher (webhooks/reconciler-watch.ts: bookmarks, restart
+// when silent, after errors, ends and 410 Gone), asked for metadata only (PartialObjectMetadata), so neither the
+// lists nor the watch nor the cache ever hold the release payloads (tens of KB each, every revision).
+import { CoreV1Api, type KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import { createResilientWatch, type ResilientWatch } from '../webhooks/reconciler-watch.ts';
+import type { KubeHttp } from '../webhooks/reconciler-http.ts';
+import type { Logger } from '../lib/log.ts';
+import { HELM_OWNER_SELECTOR, HELM_RELEASE_SECRET_TYPE, type SecretMeta } from './helm.ts';
+import { helmSecretPage } from './kube.ts';
+import type { SweeperMetrics } from './metrics.ts';
+import { ReleaseTracker, type ReleaseTrackerOptions, type SecretEventType } from './release-tracker.ts';
+
+export const HELM_SECRETS_PATH = '/api/v1/secrets';
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
+/**
+ * The same KubeConfig, but every request made through its security step (client-node's Watch) asks for
+ * PartialObjectMetadata. Watch has no header option; it takes its headers from applySecurityAuthentication.
+ */
+export function metadataOnly(kc: KubeConfig): KubeConfig {
+  const wrapped = Object.create(kc) as KubeConfig;
+  wrapped.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
+    await kc.applySecurityAuthentication(context);
+    context.setHeaderParam('Accept', METADATA_ONLY);
+  };
+  return wrapped;
+}
+
+const iso = (value: Date | string | undefined): string | undefined =>
+  value instanceof Date ? value.toISOString() : value;
+
+/** The watcher's list requests for the Helm record Secrets, answered with metadata-only pages. */
+export function helmRecordLists(core: CoreV1Api): KubeHttp {
+  return {
+    async request<T>(method: string, path: string, options: { query?: Record<string, unknown> } = {}): Promise<T> {
+      if (method !== 'GET' || path !== HELM_SECRETS_PATH)
+        throw new Error(`helmRecordLists serves GET ${HELM_SECRETS_PATH} only, not ${method} ${path}`);
+      const cont = options.query?.['continue'];
+      const page = await helmSecretPage(core, typeof cont === 'string' ? { cont } : {});
+      return {
+        items: (page.items ?? []).map((s) => ({
+          metadata: { ...s.metadata, creationTimestamp: iso(s.metadata?.creationTimestamp) },
+        })),
+        metadata: { continue: page.metadata?._continue, resourceVersion: page.metadata?.resourceVersion },
+      } as T;
+    },
+    close: () => undefined,
+  };
+}
+
+export interface ReleaseWatchOptions {
+  kc: KubeConfig;
+  log: Logger;
+  metrics: SweeperMetrics;
+  onEvent(type: SecretEventType, secret: SecretMeta): void;
+  onSynced(): void;
+  idleMs?: number;
+}
+
+/** A metadata-only list+watch of the Helm release record Secrets of every namespace. */
+export function watchHelmReleases(opts: ReleaseWatchOptions): ResilientWatch {
+  return createResilientWatch({
+    kc: metadataOnly(opts.kc),
+    http: helmRecordLists(opts.kc.makeApiClient(CoreV1Api)),
+    apiVersion: 'v1',
+    kind: 'Secret',
+    path: HELM_SECRETS_PATH,
+    labelSelector: HELM_OWNER_SELECTOR,
+    fieldSelector: `type=${HELM_RELEASE_SECRET_TYPE}`,
+    log: opts.log,
+    ...(opts.idleMs !== undefined ? { idleMs: opts.idleMs } : {}),
+    onEvent: (type, object) => opts.onEvent(type, { ...object.metadata, type: HELM_RELEASE_SECRET_TYPE }),
+    onSynced: () => opts.onSynced(),
+    onRestart: (reason) => opts.metrics.releaseWatchRestarts.inc({ reason }),
+  });
+}
+
+export interface ReleaseFollowUp {
+  /** Starts a fresh watch and tracker (on acquiring the Lease); no-op when running. */
+  start(): void;
+  /** Stops them (on losing the Lease, on SIGTERM); resolves when stopped. */
+  stop(): Promise<void>;
+}
+
+/** The watch and its tracker, started and stopped with the Lease. */
+export function releaseFollowUp(
+  opts: Omit<ReleaseTrackerOptions, 'timers'> & { kc: KubeConfig; idleMs?: number },
+): ReleaseFollowUp {
+  let running: { tracker: ReleaseTracker; watch: ResilientWatch } | undefined;
+  let stopping: Promise<void> = Promise.resolve();
+  return {
+    start() {
+      if (running) return;
+      const tracker = new ReleaseTracker(opts);
+      const watch = watchHelmReleases({
+        kc: opts.kc,
+        log: opts.log,
+        metrics: opts.metrics,
+        ...(opts.idleMs !== undefined ? { idleMs: opts.idleMs } : {}),
+        onEvent: (type, secret) => tracker.onSecret(type, secret),
+        onSynced: () => tracker.markSynced(),
+      });
+      running = { tracker, watch };
+      opts.log.info('release watch: started (Helm release records, metadata only)');
+      void watch.start();
+    },
+    stop() {
+      const current = running;
+      running = undefined;
+      if (current) {
+        stopping = stopping.then(async () => {
+          await current.watch.stop();
+          await current.tracker.stop();
+          opts.log.info('release watch: stopped');
+        });
+      }
+      return stopping;
+    },
+  };
+}
