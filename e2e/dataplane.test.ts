@@ -38,7 +38,7 @@ const WEBHOOK_CONFIG = [
 /** wget's own network timeout; `timeout` bounds the whole command a little later. */
 const CONNECT_TIMEOUT_S = 3;
 const READY_TIMEOUT = '300s';
-const PROBE_TIMEOUT_MS = 15 * 60_000;
+const HOOK_TIMEOUT_MS = 15 * 60_000;
 
 interface ChartValues {
   image: { repository: string; tag: string };
@@ -255,7 +255,7 @@ describe('data plane: PR environments on a cluster with running pods', () => {
       const resolvConf = await exec(ENVS[0], ['cat', '/etc/resolv.conf']);
       domain = clusterDomainFromResolvConf(resolvConf.stdout, ENVS[0]) ?? domain;
     },
-    { timeout: PROBE_TIMEOUT_MS },
+    { timeout: HOOK_TIMEOUT_MS },
   );
 
   after(
@@ -268,7 +268,7 @@ describe('data plane: PR environments on a cluster with running pods', () => {
         await webhook?.stop();
       }
     },
-    { timeout: PROBE_TIMEOUT_MS },
+    { timeout: HOOK_TIMEOUT_MS },
   );
 
   test('a pod in a PR namespace reaches its own service, by name, by ClusterIP and by pod IP', { skip }, async (t) => {
