@@ -6,7 +6,7 @@ import { validateIngress, validateRouteHostnames, validateService } from '../pol
 import { matchNamespace, type ManagedNamespace } from '../policies/namespace.ts';
 import { mutateNamespace, pinAppears, validateNamespace, type NamespaceChange } from '../policies/namespace-labels.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
-import { clone, isObj, nameOf } from '../policies/objects.ts';
+import { clone, isObj, metadataOf, nameOf, str } from '../policies/objects.ts';
 import type { Violation } from '../policies/violation.ts';
 import { validateEnvironment } from './environment.ts';
 import { mutatePodCarrier, POD_CARRIERS, validatePodCarrier } from './pods.ts';
@@ -33,7 +33,12 @@ function managedNamespaceOf(request: AdmissionRequest, context: HandlerContext):
   if (request.kind.kind === 'Namespace' && request.kind.group === '') {
     return matchNamespace(request.name || nameOf(request.object) || nameOf(request.oldObject), context.config);
   }
-  return matchNamespace(request.namespace, context.config);
+  // The API server always sets request.namespace; a hand-made review may only carry it in the object.
+  const namespace =
+    request.namespace ||
+    str(metadataOf(request.object)['namespace']) ||
+    str(metadataOf(request.oldObject)['namespace']);
+  return matchNamespace(namespace, context.config);
 }
 
 function namespaceChange(request: AdmissionRequest, ns: ManagedNamespace): NamespaceChange | undefined {

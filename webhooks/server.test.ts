@@ -155,3 +155,10 @@ test('mutate: a pod that still breaks restricted after the defaults is refused t
   assert.equal(ok.body.response.allowed, true);
   assert.equal(ok.body.response.patchType, 'JSONPatch');
 });
+
+test("a hand-made review without request.namespace is judged by the object's own namespace", async () => {
+  const body = review(privilegedPod, 'Pod');
+  delete (body['request'] as { namespace?: string }).namespace;
+  const res = await request(app().app).post('/validate').send(body).expect(200);
+  assert.equal(res.body.response.allowed, false);
+});
