@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { parseDuration } from '../lib/duration.ts';
 import { projectRoot } from './cluster/paths.ts';
 import { freePort } from './cluster/net.ts';
 import { getTestCluster, runCommand, type TestCluster } from './harness/cluster.ts';
@@ -203,6 +205,37 @@ async function namespaceUids(names: string[]): Promise<Map<string, string>> {
   const parsed = JSON.parse(res.stdout) as Meta | { items: Meta[] };
   const items = 'items' in parsed ? parsed.items : [parsed];
   return new Map(items.map((i) => [i.metadata.name, i.metadata.uid]));
+}
+
+interface Daemon {
+  port: number;
+  logs(): string;
+  /** SIGTERM, then the exit code (SIGKILL and 'timeout' after 15 s). */
+  stop(): Promise<number | null | 'timeout'>;
+}
+
+/** `k8s-ee sweeper` (the long-running sidecar) as a process. */
+async function startDaemon(config: string, extra: string[]): Promise<Daemon> {
+  const port = await freePort();
+  const args = [MAIN, 'sweeper', '--kubeconfig', cluster.kubeconfig, '--config', config, '--port', String(port)];
+  const child = spawn(process.execPath, [...args, ...extra], {
+    env: { ...process.env, [TOKEN_ENV]: TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let logs = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (logs += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    port,
+    logs: () => logs,
+    async stop() {
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
+      if (code === 'timeout') child.kill('SIGKILL');
+      return code;
+    },
+  };
 }
 
 before(async () => {
@@ -541,29 +574,8 @@ describe('sweeper: the long-running sidecar', () => {
       '{"status":{"phase":"Released"}}',
     ]);
 
-    const port = await freePort();
-    const args = [
-      MAIN,
-      'sweeper',
-      '--kubeconfig',
-      cluster.kubeconfig,
-      '--config',
-      config,
-      '--port',
-      String(port),
-      '--lease-namespace',
-      `${P}-lease`,
-      '--now',
-      new Date(now).toISOString(),
-    ];
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, [TOKEN_ENV]: TOKEN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let logs = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (logs += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const daemon = await startDaemon(config, ['--lease-namespace', `${P}-lease`, '--now', new Date(now).toISOString()]);
+    const { port } = daemon;
     try {
       const expected = [
         '{kind="mark-release-seen",reason="release-seen",result="done"}',
@@ -593,7 +605,7 @@ describe('sweeper: the long-running sidecar', () => {
       for (const e of expected)
         assert.ok(
           metrics.includes(`k8s_ee_sweeper_actions_total${e}`),
-          `missing ${e} in /metrics:\n${metrics}\n--- logs ---\n${logs.slice(-4000)}`,
+          `missing ${e} in /metrics:\n${metrics}\n--- logs ---\n${daemon.logs().slice(-4000)}`,
         );
       assert.match(metrics, /k8s_ee_sweeper_runs_total\{kind="namespaces",result="success"\} \d+/);
       assert.match(metrics, /k8s_ee_sweeper_last_success_timestamp_seconds\{kind="namespaces"\} \d+/);
@@ -609,7 +621,7 @@ describe('sweeper: the long-running sidecar', () => {
         (await cluster.kubectl(['get', 'lease', 'k8s-ee-sweeper', '-n', `${P}-lease`, '-o', 'json'])).stdout,
       ) as { spec: { holderIdentity?: string } };
       assert.ok(lease.spec.holderIdentity, 'the Lease has a holder');
-      assert.match(logs, /"action":"delete-namespace"/);
+      assert.match(daemon.logs(), /"action":"delete-namespace"/);
       // The first report may come before the namespace controller set its conditions; repeats update the Event.
       let stuck: string | undefined;
       for (let i = 0; i < 40 && !/NamespaceFinalizersRemaining/.test(stuck ?? ''); i++) {
@@ -618,15 +630,117 @@ describe('sweeper: the long-running sidecar', () => {
       }
       assert.match(stuck ?? '', /NamespaceFinalizersRemaining: .*e2e\.k8s-ee\.io\/block/);
     } finally {
-      child.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
-      if (code === 'timeout') child.kill('SIGKILL');
+      const code = await daemon.stop();
       await cluster.kubectl(
         ['patch', 'configmap', 'blocker', '-n', `${P}-pr-7`, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'],
         { allowFail: true },
       );
-      assert.equal(code, 0, `the sweeper did not stop cleanly on SIGTERM:\n${logs.slice(-3000)}`);
+      assert.equal(code, 0, `the sweeper did not stop cleanly on SIGTERM:\n${daemon.logs().slice(-3000)}`);
     }
-    assert.match(logs, /sweeper stopped/);
+    assert.match(daemon.logs(), /sweeper stopped/);
+  });
+});
+
+/** Resolves when the namespace has a deletionTimestamp (or is gone), with the local time it was seen. */
+function watchDeletion(name: string): {
+  seen: Promise<{ at: number; annotations: Record<string, string> }>;
+  stop(): void;
+} {
+  const kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfig);
+  const watch = new Watch(kc);
+  let controller: AbortController | undefined;
+  let done = false;
+  let settle: (v: { at: number; annotations: Record<string, string> }) => void = () => undefined;
+  const seen = new Promise<{ at: number; annotations: Record<string, string> }>((resolve) => (settle = resolve));
+  type Ns = { metadata?: { deletionTimestamp?: string; annotations?: Record<string, string> } };
+  const onEvent = (type: string, object: Ns) => {
+    if (done || (type !== 'DELETED' && !object.metadata?.deletionTimestamp)) return;
+    done = true;
+    settle({ at: Date.now(), annotations: object.metadata?.annotations ?? {} });
+  };
+  // client-node ends a watch after 30 s without data; start it again (the first event is the current state).
+  const start = async (): Promise<void> => {
+    controller = await watch.watch('/api/v1/namespaces', { fieldSelector: `metadata.name=${name}` }, onEvent, () => {
+      if (!done) void start();
+    });
+  };
+  void start();
+  return {
+    seen,
+    stop: () => {
+      done = true;
+      controller?.abort();
+    },
+  };
+}
+
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+describe('sweeper: helm uninstall acted on as it happens (the release watch)', () => {
+  const P = 'swev';
+  // K8S_EE_E2E_SWEEPER_GRACE=60s measures the default grace (the test then takes over a minute).
+  const grace = process.env['K8S_EE_E2E_SWEEPER_GRACE'] ?? '5s';
+
+  test('default schedule (every minute): the namespace starts deleting about releaseGrace after helm uninstall', async (t) => {
+    const graceMs = parseDuration(grace) ?? 5000;
+    const config = await writeConfig(P, `  releaseGrace: ${grace}`);
+    gh.fail(undefined);
+    gh.rateLimit(undefined);
+    gh.setPull(`acme/${P}`, 1, 'open');
+    const ns = `${P}-pr-1`;
+    await apply([
+      managedNamespace(ns, P, 1),
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${P}-lease`, labels: { [E2E_LABEL]: 'sweeper' } } },
+    ]);
+    const daemon = await startDaemon(config, ['--lease-namespace', `${P}-lease`]);
+    let deletion: ReturnType<typeof watchDeletion> | undefined;
+    try {
+      await until('the release watch to sync', 20_000, () => /release watch: synced/.test(daemon.logs()));
+      await helmInstall(ns);
+      await until(
+        'the release to be seen',
+        10_000,
+        async () => (await namespaceState(ns)).annotations['k8s-ee.io/release-seen-at'] !== undefined,
+      );
+      deletion = watchDeletion(ns);
+      const started = Date.now();
+      await cluster.helm(['uninstall', 'app', '--namespace', ns]);
+      const uninstalled = Date.now();
+      const limitMs = graceMs + 10_000;
+      const seen = await Promise.race([deletion.seen, sleep(limitMs + 5000).then(() => undefined)]);
+      assert.ok(
+        seen,
+        `${ns} was not deleted within ${limitMs + 5000} ms of helm uninstall:\n${daemon.logs().slice(-3000)}`,
+      );
+      const elapsed = seen.at - uninstalled;
+      t.diagnostic(
+        `helm uninstall -> deletionTimestamp: ${(elapsed / 1000).toFixed(2)} s (releaseGrace ${grace}, schedule '* * * * *')`,
+      );
+      assert.ok(elapsed <= limitMs, `deletion started ${elapsed} ms after helm uninstall (limit ${limitMs} ms)`);
+      const stamp = Date.parse(seen.annotations['k8s-ee.io/release-gone-since'] ?? '');
+      assert.ok(
+        stamp >= started - 1000 && stamp <= uninstalled + 2000,
+        `release-gone-since ${new Date(stamp).toISOString()} is not the time of helm uninstall (${new Date(started).toISOString()})`,
+      );
+      // The executor counts the action once its Event is written, just after the delete call.
+      const deleted = /k8s_ee_sweeper_actions_total\{kind="delete-namespace",reason="release-gone",result="done"\} 1/;
+      let metrics = '';
+      await until('the deletion on /metrics', 5000, async () => {
+        metrics = await (await fetch(`http://127.0.0.1:${daemon.port}/metrics`)).text();
+        return deleted.test(metrics);
+      });
+      assert.match(metrics, /k8s_ee_sweeper_follow_up_runs_total [1-9]/);
+    } finally {
+      deletion?.stop();
+      const code = await daemon.stop();
+      assert.equal(code, 0, `the sweeper did not stop cleanly on SIGTERM:\n${daemon.logs().slice(-3000)}`);
+    }
   });
 });

@@ -94,13 +94,18 @@ export function releaseFollowUp(
     start() {
       if (running) return;
       const tracker = new ReleaseTracker(opts);
+      let synced = false;
       const watch = watchHelmReleases({
         kc: opts.kc,
         log: opts.log,
         metrics: opts.metrics,
         ...(opts.idleMs !== undefined ? { idleMs: opts.idleMs } : {}),
         onEvent: (type, secret) => tracker.onSecret(type, secret),
-        onSynced: () => tracker.markSynced(),
+        onSynced: () => {
+          if (!synced) opts.log.info('release watch: synced; uninstalls are acted on as they happen');
+          synced = true;
+          tracker.markSynced();
+        },
       });
       running = { tracker, watch };
       opts.log.info('release watch: started (Helm release records, metadata only)');
