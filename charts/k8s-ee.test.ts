@@ -137,7 +137,7 @@ describe('charts/k8s-ee', { skip }, () => {
     }
     const verbsOf = (rs: Any[], resource: string): string[] =>
       rs.filter((r) => (r['resources'] as string[]).includes(resource)).flatMap((r) => r['verbs'] as string[]);
-    assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['get', 'list']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['get', 'list', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'namespaces').sort(), ['delete', 'get', 'list', 'patch', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes/proxy'), ['get']);
     const hooks = (clusterRole['rules'] as Any[]).find((r) =>

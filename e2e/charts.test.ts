@@ -104,6 +104,7 @@ describe('charts on a real API server', () => {
       ['delete', 'namespaces'],
       ['watch', 'namespaces'],
       ['list', 'secrets', '-A'],
+      ['watch', 'secrets', '-A'],
       ['patch', 'resourcequotas', '-n', 'shop-pr-1'],
       ['create', 'networkpolicies.networking.k8s.io', '-n', 'shop-pr-1'],
       ['watch', 'configmaps', '-A'],
