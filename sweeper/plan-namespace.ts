@@ -3,13 +3,13 @@
 //
 // "Release gone since": the time the last release record disappeared is not recorded anywhere (helm uninstall
 // deletes every record), so the sweeper persists the first time it SAW the namespace without a live release in
-// the annotation k8s-ee.io/release-gone-since. The grace is counted from there, which never underestimates how
-// long the release has been gone: with a 1m grace and a 1m schedule, deletion comes one to two runs after
-// `helm uninstall`. The stamp is ignored when older than the namespace (a copied annotation), and removed as soon
-// as a live release shows up again. Whether the namespace was ever deployed comes from k8s-ee.io/release-seen-at,
-// stamped the first time a live release is seen; a namespace never seen deployed gets neverDeployedGrace counted
-// from its creation (and at least releaseGrace from the first release-less sighting), so a slow first deploy is
-// not hit.
+// the annotation k8s-ee.io/release-gone-since: the long-running sweeper's release watch stamps it as the record goes
+// (plan-release-change.ts), a run stamps it when the watch missed it. The grace is counted from there, which never
+// underestimates how long the release has been gone. The stamp is ignored when older than the namespace (a copied
+// annotation), and removed as soon as a live release shows up again. Whether the namespace was ever deployed comes
+// from k8s-ee.io/release-seen-at, stamped the first time a live release is seen; a namespace never seen deployed
+// gets neverDeployedGrace counted from its creation (and at least releaseGrace from the first release-less
+// sighting), so a slow first deploy is not hit.
 import type { Config } from '../policies/config.ts';
 import { ANNOTATIONS, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
