@@ -68,3 +68,15 @@ test('arrays replace, objects merge', () => {
   const merged = mergeConfig({ a: [1, 2], b: { c: 1, d: 2 } }, { a: [3], b: { d: 4 } });
   assert.deepEqual(merged, { a: [3], b: { c: 1, d: 4 } });
 });
+
+test('cron schedules are checked when the file is loaded', () => {
+  assert.throws(
+    () => configFromYaml("sweeper:\n  schedule: '*/5 * * *'\n"),
+    /sweeper\.schedule: expected a cron expression of 5 or 6 fields/,
+  );
+  assert.throws(
+    () => configFromYaml("sweeper:\n  diskSchedule: '61 * * * *'\n"),
+    /sweeper\.diskSchedule: "61 \* \* \* \*" is not a valid cron expression/,
+  );
+  assert.equal(configFromYaml("sweeper:\n  schedule: '*/10 * * * * *'\n").sweeper.schedule, '*/10 * * * * *');
+});

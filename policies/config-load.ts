@@ -3,6 +3,7 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { readFile } from 'node:fs/promises';
+import cron from 'node-cron';
 import { defaultConfig, type Config } from './config.ts';
 import { configSchema } from './config-schema.ts';
 import { parseDuration } from '../lib/duration.ts';
@@ -78,6 +79,16 @@ function semanticProblems(config: Config): ConfigProblem[] {
     }
   } catch (err) {
     problems.push({ path: 'namespacePattern', message: `not a valid regular expression: ${(err as Error).message}` });
+  }
+  for (const field of ['schedule', 'diskSchedule'] as const) {
+    const result = cron.validateDetailed(config.sweeper[field]);
+    if (!result.valid) {
+      const detail = result.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      problems.push({
+        path: `sweeper.${field}`,
+        message: `"${config.sweeper[field]}" is not a valid cron expression (${detail})`,
+      });
+    }
   }
   if ((parseDuration(config.pins.warnBefore) ?? 0) >= (parseDuration(config.pins.maxDuration) ?? 0)) {
     problems.push({ path: 'pins.warnBefore', message: 'must be shorter than pins.maxDuration' });

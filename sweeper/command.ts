@@ -2,8 +2,7 @@
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
-import { loadConfig, ConfigError } from '../policies/config-load.ts';
-import type { Config } from '../policies/config.ts';
+import { loadConfigForCli } from '../cli/config.ts';
 import { loadKubeConfig } from '../lib/kube.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
@@ -13,7 +12,7 @@ import { createKubeSweeper } from './kube.ts';
 import { gitHubClientFromConfig } from './github.ts';
 import { createSweeperMetrics } from './metrics.ts';
 import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
-import { createScheduler, cronProblem } from './scheduler.ts';
+import { createScheduler } from './scheduler.ts';
 import { startProbeServer } from './server.ts';
 import { formatOnce } from './output.ts';
 import { releaseFollowUp } from './release-watch.ts';
@@ -126,21 +125,6 @@ export function parseSweeperArgs(argv: string[]): Args | 'help' {
   };
 }
 
-async function loadConfigOrExplain(path: string | undefined): Promise<Config> {
-  try {
-    const config = await loadConfig(path);
-    const problem = cronProblem([
-      { field: 'sweeper.schedule', cron: config.sweeper.schedule },
-      { field: 'sweeper.diskSchedule', cron: config.sweeper.diskSchedule },
-    ]);
-    if (problem) throw new CliError(`sweeper: ${path ?? 'config'}: ${problem}`);
-    return config;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.message, 2);
-    throw err;
-  }
-}
-
 function kubeOrExplain(path: string | undefined): KubeConfig {
   try {
     return loadKubeConfig(path);
@@ -161,7 +145,7 @@ async function wire(
   args: Args,
   extra: { registryDefaults: boolean; shouldStop?: () => boolean },
 ): Promise<Wiring & { registry: ReturnType<typeof createRegistry> }> {
-  const config = await loadConfigOrExplain(args.config);
+  const config = await loadConfigForCli(args.config);
   const kc = kubeOrExplain(args.kubeconfig);
   const level = args.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? (args.once ? 'warn' : 'info');
   const log = createLogger({

@@ -72,13 +72,3 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     busy: () => current !== undefined,
   };
 }
-
-/** Validates cron expressions; returns a message naming the field for the first bad one. */
-export function cronProblem(schedules: { field: string; cron: string }[]): string | undefined {
-  for (const { field, cron: expression } of schedules) {
-    const result = cron.validateDetailed(expression);
-    if (!result.valid)
-      return `${field}: "${expression}" is not a valid cron expression (${result.errors.map((e) => `${e.field}: ${e.message}`).join('; ')})`;
-  }
-  return undefined;
-}
