@@ -1,9 +1,9 @@
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createCA, issueServingCert, isSignedBy } from './pki.ts';
+import { createCA, issueClientCert, issueServingCert, isSignedBy } from './pki.ts';
 
 const NOW = new Date();
 
@@ -173,4 +173,21 @@ describe('TLS handshake through node:https', () => {
     t.after(() => server.close());
     await assert.rejects(get(`https://127.0.0.1:${server.port}/`, ca.certPem), /expired/i);
   });
+});
+
+test('client certificates carry the user as CN and the group as O, for client auth only', async () => {
+  const now = new Date('2026-11-25T12:00:00Z');
+  const ca = await createCA({ commonName: 'client-ca', now, validityDays: 10 });
+  const client = await issueClientCert(ca, {
+    commonName: 'k8s-ee-admin',
+    organization: 'system:masters',
+    now,
+    validityDays: 1,
+  });
+  const cert = new X509Certificate(client.certPem);
+  assert.match(cert.subject, /CN=k8s-ee-admin/);
+  assert.match(cert.subject, /O=system:masters/);
+  assert.equal(cert.checkIssued(new X509Certificate(ca.certPem)), true);
+  assert.equal(cert.keyUsage?.includes('1.3.6.1.5.5.7.3.2'), true, 'clientAuth');
+  assert.equal(cert.keyUsage?.includes('1.3.6.1.5.5.7.3.1'), false, 'not serverAuth');
 });

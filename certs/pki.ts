@@ -105,38 +105,62 @@ function subjectAltNames(dnsNames: string[], ipAddresses: string[]): x509.Subjec
   return new x509.SubjectAlternativeNameExtension(names, false);
 }
 
-/** Issues a serving (TLS server) certificate signed by the CA, for the given DNS names and IP addresses. */
-export async function issueServingCert(ca: KeyPairPem, opts: ServingCertOptions): Promise<KeyPairPem> {
-  if (opts.dnsNames.length === 0 && opts.ipAddresses.length === 0) {
-    throw new Error('issueServingCert: give at least one DNS name or IP address');
-  }
-  const { notBefore, notAfter } = validity(opts.now, opts.validityDays);
+interface LeafRequest {
+  subject: string;
+  usage: x509.ExtendedKeyUsage;
+  dnsNames: string[];
+  ipAddresses: string[];
+  now: Date;
+  validityDays: number;
+}
+
+/** A leaf certificate signed by the CA, never outliving it. */
+async function issueLeaf(ca: KeyPairPem, req: LeafRequest): Promise<KeyPairPem> {
+  const { notBefore, notAfter } = validity(req.now, req.validityDays);
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
   const keys = await generateKeys();
-  const commonName = opts.commonName ?? opts.dnsNames[0] ?? opts.ipAddresses[0] ?? 'k8s-ee';
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([req.usage], false),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
+  ];
+  if (req.dnsNames.length + req.ipAddresses.length > 0) extensions.push(subjectAltNames(req.dnsNames, req.ipAddresses));
   const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: serialNumber(),
-      subject: `CN=${dnValue(commonName)}`,
+      subject: req.subject,
       issuer: caCert.subject,
       notBefore,
       notAfter: minDate(notAfter, caCert.notAfter),
       publicKey: keys.publicKey,
       signingKey: caKey,
       signingAlgorithm: SIGNING_ALGORITHM,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-        subjectAltNames(opts.dnsNames, opts.ipAddresses),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-        await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
-      ],
+      extensions,
     },
     crypto,
   );
   return { certPem: withNewline(cert.toString('pem')), keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/** Issues a serving (TLS server) certificate signed by the CA, for the given DNS names and IP addresses. */
+export async function issueServingCert(ca: KeyPairPem, opts: ServingCertOptions): Promise<KeyPairPem> {
+  if (opts.dnsNames.length === 0 && opts.ipAddresses.length === 0) {
+    throw new Error('issueServingCert: give at least one DNS name or IP address');
+  }
+  const commonName = opts.commonName ?? opts.dnsNames[0] ?? opts.ipAddresses[0] ?? 'k8s-ee';
+  return issueLeaf(ca, { ...opts, subject: `CN=${dnValue(commonName)}`, usage: x509.ExtendedKeyUsage.serverAuth });
+}
+
+/** Issues a TLS client certificate: Kubernetes reads the CN as the user name and each O as a group. */
+export async function issueClientCert(
+  ca: KeyPairPem,
+  opts: { commonName: string; organization?: string; now: Date; validityDays: number },
+): Promise<KeyPairPem> {
+  const subject = `CN=${dnValue(opts.commonName)}${opts.organization ? `, O=${dnValue(opts.organization)}` : ''}`;
+  return issueLeaf(ca, { ...opts, subject, usage: x509.ExtendedKeyUsage.clientAuth, dnsNames: [], ipAddresses: [] });
 }
 
 /** PEM text ends with a newline, so PEMs concatenate into a valid bundle. */
