@@ -29,7 +29,8 @@ Options:
   --once                   run one pass (namespaces, then disk) and exit; prints each action, one a line
   --only KIND              with --once: only "namespaces" or only "disk"
   --dry-run                plan and report, change nothing (no deletes, no patches, no Events)
-  --now RFC3339            the sweeper's clock starts at this time ("what would go tomorrow?")
+  --now RFC3339            the sweeper's clock: with --once the pass runs at exactly this time ("what would go
+                           tomorrow?"); a long-running sweeper starts its clock there
   --output text|json       --once output format (default text)
   --port P                 /healthz /readyz /metrics port (default 9090; 0 picks a free one)
   --lease-namespace NS     namespace of the leader-election Lease (default $POD_NAMESPACE or k8s-ee-system)
@@ -161,8 +162,11 @@ async function wire(
     jobNamespace: args.leaseNamespace,
     eventsNamespace: args.eventsNamespace,
   });
+  // With --once the run happens at exactly --now (repeatable answers to "what would go then?"); a long-running
+  // sweeper started with --now keeps a clock that starts there and moves on.
   const offset = args.now ? args.now.getTime() - Date.now() : 0;
-  const clock = () => new Date(Date.now() + offset);
+  const fixed = args.once ? args.now : undefined;
+  const clock = () => (fixed ? new Date(fixed.getTime()) : new Date(Date.now() + offset));
   const deps: SweepDeps = {
     reader: kube,
     api: kube,
