@@ -124,3 +124,8 @@ test('the baseline stamp cannot be forged by a developer', () => {
   );
   assert.deepEqual(validateNamespace(change('CREATE', object), { username: config.selfUser }, config), []);
 });
+
+test('CREATE: a label the manifest leaves out is a gap for the mutation, not a violation', () => {
+  const object = namespace({ team: 'payments' });
+  assert.deepEqual(validateNamespace(change('CREATE', object), dev, config), []);
+});

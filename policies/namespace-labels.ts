@@ -76,6 +76,7 @@ function labelConflicts(change: NamespaceChange, config: Config): Violation[] {
     const value = labels[key];
     if (value === required) continue;
     if (change.operation === 'UPDATE' && value === oldLabels[key]) continue; // pre-existing, not this change's doing
+    if (change.operation === 'CREATE' && value === undefined) continue; // a gap the mutating webhook fills
     const what = value === undefined ? 'was removed' : `is "${value}"`;
     out.push(
       violation(

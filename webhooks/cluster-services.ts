@@ -16,6 +16,8 @@ export interface ClusterServicesOptions {
   log: Logger;
   registry: Registry;
   pinsCacheMs?: number;
+  /** How long a granted pin counts before the API server is expected to show it (default 10 s). */
+  pinGrantMs?: number;
 }
 
 export function createClusterServicesWith(
@@ -39,17 +41,32 @@ export function createClusterServicesWith(
     const namespaces = await client.listNamespaces(`${label}=${value},${LABELS.managed}=true`);
     return namespaces.filter((ns) => !ns.terminating && matchNamespace(ns.name, opts.config)).map((ns) => ns.name);
   };
-  return {
-    ensureBaseline: (namespace, options) => gate.ensure(namespace, options),
-    pinnedNamespaces: async () => {
-      if (!pins || now() - pins.at >= pinsCacheMs) {
-        const names = readPins();
-        pins = { at: now(), names };
-        names.catch(() => (pins = undefined)); // a failed read is not cached
-      }
-      return [...(await pins.names)];
-    },
+  const pinnedNamespaces = async (): Promise<string[]> => {
+    if (!pins || now() - pins.at >= pinsCacheMs) {
+      const names = readPins();
+      pins = { at: now(), names };
+      names.catch(() => (pins = undefined)); // a failed read is not cached
+    }
+    return [...(await pins.names)];
   };
+  // Pins granted here that the API server may not show yet (the request is still in admission): name -> until.
+  const granted = new Map<string, number>();
+  const grantMs = opts.pinGrantMs ?? 10_000;
+  let queue: Promise<unknown> = Promise.resolve();
+  const reservePin: ClusterServices['reservePin'] = (namespace, limit, { dryRun }) => {
+    const decide = async (): Promise<{ ok: true } | { ok: false; pinned: string[] }> => {
+      for (const [name, until] of granted) if (until <= now()) granted.delete(name);
+      const others = new Set([...(await pinnedNamespaces()), ...granted.keys()]);
+      others.delete(namespace);
+      if (others.size >= limit) return { ok: false, pinned: [...others].sort() };
+      if (!dryRun) granted.set(namespace, now() + grantMs);
+      return { ok: true };
+    };
+    const result = queue.then(decide, decide);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+  return { ensureBaseline: (namespace, options) => gate.ensure(namespace, options), pinnedNamespaces, reservePin };
 }
 
 /** The ClusterServices of the webhook process, backed by the API server of `kc`. */

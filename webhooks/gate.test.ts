@@ -186,6 +186,38 @@ test('pinnedNamespaces: managed pinned namespaces, read at most once per cache p
   assert.deepEqual(cluster.calls[0], 'list namespaces preserve=true,k8s-ee.io/managed=true');
 });
 
+test('reservePin: concurrent pins cannot pass the limit together; dry-run reserves nothing; grants expire', async () => {
+  const cluster = memoryCluster();
+  let clock = 0;
+  const services = createClusterServicesWith(cluster, {
+    config,
+    log: silentLogger(),
+    registry: new Registry(),
+    now: () => clock,
+    pinGrantMs: 10_000,
+  });
+  addNamespace(cluster, 'shop-pr-1', { preserve: 'true' });
+  const dry = await services.reservePin('shop-pr-9', 3, { dryRun: true });
+  assert.deepEqual(dry, { ok: true });
+  const burst = await Promise.all(
+    ['shop-pr-2', 'shop-pr-3', 'shop-pr-4'].map((n) => services.reservePin(n, 3, { dryRun: false })),
+  );
+  assert.deepEqual(
+    burst.map((r) => r.ok),
+    [true, true, false],
+    'one listed pin + two granted = the limit',
+  );
+  const refused = burst[2];
+  assert.deepEqual(refused?.ok === false ? refused.pinned : [], ['shop-pr-1', 'shop-pr-2', 'shop-pr-3']);
+  assert.deepEqual(
+    await services.reservePin('shop-pr-2', 3, { dryRun: false }),
+    { ok: true },
+    'its own grant does not count against it',
+  );
+  clock = 10_000; // the grants lapse; the API server shows none of them, so they were never stored
+  assert.deepEqual(await services.reservePin('shop-pr-4', 3, { dryRun: false }), { ok: true });
+});
+
 test('once per namespace and hash, the gate waits until the API server admission no longer refuses the stamp', async () => {
   const { cluster, gate } = setup();
   addNamespace(cluster, NS);

@@ -54,17 +54,17 @@ const mutateNamespaceHandler: KindHandler = (request, ns, context) => {
   return mutate(mutated);
 };
 
-async function pinLimit(change: NamespaceChange, context: HandlerContext): Promise<Violation[]> {
+async function pinLimit(change: NamespaceChange, dryRun: boolean, context: HandlerContext): Promise<Violation[]> {
   const { pins } = context.config;
   if (!pinAppears(change, context.config) || !context.cluster) return [];
-  const others = (await context.cluster.pinnedNamespaces()).filter((n) => n !== change.ns.name);
-  if (others.length < pins.maxPinned) return [];
+  const reserved = await context.cluster.reservePin(change.ns.name, pins.maxPinned, { dryRun });
+  if (reserved.ok) return [];
   return [
     {
       rule: 'pins',
       path: `metadata.labels["${pins.label}"]`,
-      message: `at most ${pins.maxPinned} PR environments may be pinned at once; pinned now: ${others.sort().join(', ')}`,
-      fix: `unpin one first (kubectl label namespace ${others[0] ?? 'NAME'} ${pins.label}-), or let a pin expire (pins last ${pins.maxDuration})`,
+      message: `at most ${pins.maxPinned} PR environments may be pinned at once; pinned now: ${reserved.pinned.join(', ')}`,
+      fix: `unpin one first (kubectl label namespace ${reserved.pinned[0] ?? 'NAME'} ${pins.label}-), or let a pin expire (pins last ${pins.maxDuration})`,
     },
   ];
 }
@@ -72,10 +72,10 @@ async function pinLimit(change: NamespaceChange, context: HandlerContext): Promi
 const validateNamespaceHandler: KindHandler = async (request, ns, context) => {
   const change = namespaceChange(request, ns);
   if (!change) return allow();
-  return denyAll([
-    ...validateNamespace(change, request.userInfo, context.config),
-    ...(await pinLimit(change, context)),
-  ]);
+  const violations = validateNamespace(change, request.userInfo, context.config);
+  // A pin is reserved only for a change that is otherwise admitted.
+  if (violations.length > 0) return denyAll(violations);
+  return denyAll(await pinLimit(change, request.dryRun === true, context));
 };
 
 function writes(request: AdmissionRequest): boolean {

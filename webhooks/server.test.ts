@@ -64,6 +64,7 @@ test('validate: the zero-window gate asks the cluster, and a failing gate denies
   const calls: [string, boolean][] = [];
   const cluster: ClusterServices = {
     pinnedNamespaces: () => Promise.resolve([]),
+    reservePin: () => Promise.resolve({ ok: true }),
     ensureBaseline: (ns, { dryRun }) => {
       calls.push([ns, dryRun]);
       return Promise.resolve(ns === 'shop-pr-2' ? { ok: false, reason: 'the API server timed out' } : { ok: true });
@@ -102,8 +103,10 @@ test('validate: the zero-window gate asks the cluster, and a failing gate denies
 });
 
 test('validate: the fourth pin is refused and names the pinned ones', async () => {
+  const pinned = ['a-pr-1', 'b-pr-2', 'c-pr-3'];
   const cluster: ClusterServices = {
-    pinnedNamespaces: () => Promise.resolve(['a-pr-1', 'b-pr-2', 'c-pr-3']),
+    pinnedNamespaces: () => Promise.resolve(pinned),
+    reservePin: (_ns, limit) => Promise.resolve(pinned.length >= limit ? { ok: false, pinned } : { ok: true }),
     ensureBaseline: () => Promise.resolve({ ok: true }),
   };
   const ns = { kind: 'Namespace', metadata: { name: 'shop-pr-9', labels: { preserve: 'true' } } };
