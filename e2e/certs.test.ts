@@ -2,7 +2,7 @@
 // and the proof that matters: the API server itself calls a webhook served with the issued certificate,
 // before and after a CA rotation (old and new CA both trusted during the overlap).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server } from 'node:https';
@@ -31,6 +31,13 @@ interface WebhookConfigJson {
 }
 
 const decode = (b64: string | undefined): string => Buffer.from(b64 ?? '', 'base64').toString('utf8');
+
+/** `k8s-ee certs watch` for this test's namespace and webhook configuration, checking every second. */
+function spawnWatch(kubeconfig: string, extra: string[], stdio: StdioOptions) {
+  const args = ['certs', 'watch', '--kubeconfig', kubeconfig, '--namespace', NS];
+  args.push('--webhook-configs', `validating/${CONFIG}`, '--ip-addresses', '127.0.0.1', '--interval', '1s', ...extra);
+  return spawn(process.execPath, [join(projectRoot, 'cli', 'main.ts'), ...args], { stdio });
+}
 
 describe('k8s-ee certs on a real API server', () => {
   let cluster: TestCluster;
@@ -212,32 +219,10 @@ describe('k8s-ee certs on a real API server', () => {
   });
 
   test('watch: ready once in place, expiry gauge on /metrics, repairs a wiped caBundle, stops on SIGTERM', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        join(projectRoot, 'cli', 'main.ts'),
-        'certs',
-        'watch',
-        '--kubeconfig',
-        cluster.kubeconfig,
-        '--namespace',
-        NS,
-        '--webhook-configs',
-        `validating/${CONFIG}`,
-        '--ip-addresses',
-        '127.0.0.1',
-        '--cert-dir',
-        certDir,
-        '--interval',
-        '1s',
-        '--port',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnWatch(cluster.kubeconfig, ['--cert-dir', certDir, '--port', '0'], ['ignore', 'pipe', 'pipe']);
     let logs = '';
-    child.stdout.on('data', (c: Buffer) => (logs += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (logs += c.toString()));
+    child.stdout?.on('data', (c: Buffer) => (logs += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (logs += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       // --port 0 serves nothing: readiness is checked through the caBundle repair instead.
@@ -260,27 +245,7 @@ describe('k8s-ee certs on a real API server', () => {
 
   test('watch serves /readyz and the expiry gauge', async () => {
     const healthPort = 20_000 + Math.floor(Math.random() * 20_000);
-    const child = spawn(
-      process.execPath,
-      [
-        join(projectRoot, 'cli', 'main.ts'),
-        'certs',
-        'watch',
-        '--kubeconfig',
-        cluster.kubeconfig,
-        '--namespace',
-        NS,
-        '--webhook-configs',
-        `validating/${CONFIG}`,
-        '--ip-addresses',
-        '127.0.0.1',
-        '--interval',
-        '1s',
-        '--port',
-        String(healthPort),
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = spawnWatch(cluster.kubeconfig, ['--port', String(healthPort)], 'ignore');
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       const deadline = Date.now() + 20_000;

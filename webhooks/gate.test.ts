@@ -162,40 +162,38 @@ test('absent or terminating namespaces are refused with a reason', async () => {
   assert.deepEqual(writes(cluster), []);
 });
 
-test('pinnedNamespaces: managed pinned namespaces, read at most once per cache period', async () => {
+/** Cluster services on the in-memory cluster with a test clock the caller moves. */
+function servicesAt(extra: { pinsCacheMs?: number; pinGrantMs?: number }) {
   const cluster = memoryCluster();
-  let clock = 0;
+  const clock = { now: 0 };
   const services = createClusterServicesWith(cluster, {
     config,
     log: silentLogger(),
     registry: new Registry(),
-    now: () => clock,
-    pinsCacheMs: 1500,
+    now: () => clock.now,
+    ...extra,
   });
+  return { cluster, clock, services };
+}
+
+test('pinnedNamespaces: managed pinned namespaces, read at most once per cache period', async () => {
+  const { cluster, clock, services } = servicesAt({ pinsCacheMs: 1500 });
   addNamespace(cluster, 'shop-pr-1', { preserve: 'true' });
   addNamespace(cluster, 'shop-pr-2');
   addNamespace(cluster, 'not-a-pr', { preserve: 'true' });
   addNamespace(cluster, 'shop-pr-3', { preserve: 'true' }, true);
   assert.deepEqual(await services.pinnedNamespaces(), ['shop-pr-1']);
   addNamespace(cluster, 'shop-pr-4', { preserve: 'true' });
-  clock = 1000;
+  clock.now = 1000;
   assert.deepEqual(await services.pinnedNamespaces(), ['shop-pr-1']);
-  clock = 1500;
+  clock.now = 1500;
   assert.deepEqual((await services.pinnedNamespaces()).sort(), ['shop-pr-1', 'shop-pr-4']);
   assert.equal(cluster.calls.filter((c) => c.startsWith('list namespaces')).length, 2);
   assert.deepEqual(cluster.calls[0], 'list namespaces preserve=true,k8s-ee.io/managed=true');
 });
 
 test('reservePin: concurrent pins cannot pass the limit together; dry-run reserves nothing; grants expire', async () => {
-  const cluster = memoryCluster();
-  let clock = 0;
-  const services = createClusterServicesWith(cluster, {
-    config,
-    log: silentLogger(),
-    registry: new Registry(),
-    now: () => clock,
-    pinGrantMs: 10_000,
-  });
+  const { cluster, clock, services } = servicesAt({ pinGrantMs: 10_000 });
   addNamespace(cluster, 'shop-pr-1', { preserve: 'true' });
   const dry = await services.reservePin('shop-pr-9', 3, { dryRun: true });
   assert.deepEqual(dry, { ok: true });
@@ -214,7 +212,7 @@ test('reservePin: concurrent pins cannot pass the limit together; dry-run reserv
     { ok: true },
     'its own grant does not count against it',
   );
-  clock = 10_000; // the grants lapse; the API server shows none of them, so they were never stored
+  clock.now = 10_000; // the grants lapse; the API server shows none of them, so they were never stored
   assert.deepEqual(await services.reservePin('shop-pr-4', 3, { dryRun: false }), { ok: true });
 });
 
