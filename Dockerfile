@@ -19,8 +19,8 @@ COPY policies ./policies
 COPY webhooks ./webhooks
 COPY sweeper ./sweeper
 COPY certs ./certs
-# `k8s-ee cluster` and `k8s-ee demo` live in e2e/ and are compiled with the CLI (see .dockerignore).
-COPY e2e ./e2e
+# `k8s-ee cluster` and `k8s-ee demo` live in local/ and are compiled with the CLI (see .dockerignore).
+COPY local ./local
 RUN npm run build
 
 # ---- runtime: production dependencies and dist/ only ----

@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.cache/**', 'e2e/controlplane/**', 'charts/**/templates/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '.cache/**', 'local/controlplane/**', 'charts/**/templates/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -27,7 +27,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', '**/testing/**/*.ts', 'e2e/**/*.ts', 'bench/**/*.ts'],
+    files: ['**/*.test.ts', '**/testing/**/*.ts', 'e2e/**/*.ts', 'local/**/*.ts', 'bench/**/*.ts'],
     rules: {
       'max-lines-per-function': 'off',
       'max-statements': 'off',

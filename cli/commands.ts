@@ -38,12 +38,12 @@ export const commands: Command[] = [
   {
     name: 'cluster',
     summary: 'cluster up|down|kubeconfig: a local Kubernetes control plane without Docker',
-    load: () => import('../e2e/cluster/command.ts'),
+    load: () => import('../local/cluster/command.ts'),
   },
   {
     name: 'demo',
     summary: 'start a local control plane, k8s-ee and a sample PR environment, and show what happens',
-    load: () => import('../e2e/demo/command.ts'),
+    load: () => import('../local/demo/command.ts'),
   },
 ];
 

@@ -5,8 +5,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { getTestCluster, type TestCluster } from './harness/cluster.ts';
-import { startWebhook, type StartedWebhook } from './harness/webhook.ts';
+import { getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
+import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 
 const NS = 'rules-pr-7';
 const DEV = ['--as=dev@example.com', '--as-group=system:authenticated'];

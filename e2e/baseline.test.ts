@@ -19,10 +19,10 @@ import { vapYaml } from '../policies/vap-print.ts';
 import { STAMP_PROBE_NAME } from '../policies/vap.ts';
 import { kubeBaselineClient } from '../webhooks/reconciler-kube.ts';
 import { startReconciler } from '../webhooks/reconciler.ts';
-import { projectRoot } from './cluster/paths.ts';
-import { httpsGet } from './cluster/net.ts';
-import { getTestCluster, type TestCluster } from './harness/cluster.ts';
-import { startWebhook, type StartedWebhook } from './harness/webhook.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { httpsGet } from '../local/cluster/net.ts';
+import { getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
+import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 
 const CHART = join(projectRoot, 'e2e', 'fixtures', 'charts', 'baseline-env');
 const ENVS = 20;

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { projectRoot } from './cluster/paths.ts';
-import { getTestCluster, runCommand, type TestCluster } from './harness/cluster.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { getTestCluster, runCommand, type TestCluster } from '../local/harness/cluster.ts';
 import { splitPemBundle } from '../certs/validity.ts';
 import { isSignedBy } from '../certs/pki.ts';
 

@@ -3,8 +3,8 @@
 // message, and a namespace that does not match the pattern is left alone.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { deleteNamespaces, getTestCluster, type TestCluster } from './harness/cluster.ts';
-import { startWebhook, type StartedWebhook } from './harness/webhook.ts';
+import { deleteNamespaces, getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
+import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 
 interface Meta {
   metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { projectRoot } from './cluster/paths.ts';
-import { getTestCluster, runCommand, type TestCluster } from './harness/cluster.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { getTestCluster, runCommand, type TestCluster } from '../local/harness/cluster.ts';
 import { withValuesFile } from '../charts/render.ts';
 
 const NS = 'k8s-ee-charts-e2e';

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { readState } from './cluster/controlplane.ts';
-import { projectRoot } from './cluster/paths.ts';
-import { isRunning } from './cluster/processes.ts';
-import { builtInSkipReason, runCommand, startWatchdog, type TestCluster, testClusterFor } from './harness/cluster.ts';
+import { readState } from '../local/cluster/controlplane.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { isRunning } from '../local/cluster/processes.ts';
+import { builtInSkipReason, runCommand, startWatchdog, type TestCluster, testClusterFor } from '../local/harness/cluster.ts';
 
 const cli = (args: string[]): ReturnType<typeof runCommand> =>
   runCommand(process.execPath, [join(projectRoot, 'cli', 'main.ts'), ...args], { allowFail: true });

@@ -11,15 +11,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
-import { projectRoot } from './cluster/paths.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
 import {
   BUILTIN_KUBECONFIG_ENV,
   deleteNamespaces,
   EXTERNAL_KUBECONFIG_ENV,
   getTestCluster,
   type TestCluster,
-} from './harness/cluster.ts';
-import { startWebhook, type StartedWebhook } from './harness/webhook.ts';
+} from '../local/harness/cluster.ts';
+import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 
 const CHART = join(projectRoot, 'charts', 'k8s-ee-app');
 const ENVS = ['dp-pr-1', 'dp-pr-2'] as const;

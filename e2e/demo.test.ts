@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { projectRoot } from './cluster/paths.ts';
-import { builtInSkipReason, runCommand } from './harness/cluster.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { builtInSkipReason, runCommand } from '../local/harness/cluster.ts';
 
 /** Command lines of the processes that mention `text` (Linux /proc). */
 function processesMentioning(text: string): string[] {

@@ -6,7 +6,7 @@ import {
   EXTERNAL_KUBECONFIG_ENV,
   startBuiltInCluster,
   type StartedCluster,
-} from './harness/cluster.ts';
+} from '../local/harness/cluster.ts';
 
 let cluster: StartedCluster | undefined;
 

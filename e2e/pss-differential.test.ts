@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { checkRestricted } from '../policies/pss.ts';
-import { getTestCluster } from './harness/cluster.ts';
+import { getTestCluster } from '../local/harness/cluster.ts';
 import { loadCorpus, rulesOf, type CorpusCase } from './pss-corpus.ts';
 import { parseUpstreamDenial, upstreamReasonsCoverRules } from './pss-upstream.ts';
 

@@ -13,7 +13,7 @@ import { parse } from 'yaml';
 import { checkPodSecurity, type PssLevel } from '../policies/pss.ts';
 
 const run = promisify(execFile);
-const controlPlaneModule = join(import.meta.dirname, 'controlplane');
+const controlPlaneModule = join(import.meta.dirname, '..', 'local', 'controlplane');
 
 /** Upstream check id (lower-cased, as in the fixture file names) -> the rule ids our checks report for it. */
 const RULES_BY_CHECK: Record<string, string[]> = {

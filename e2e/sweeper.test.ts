@@ -10,11 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { parseDuration } from '../lib/duration.ts';
-import { projectRoot } from './cluster/paths.ts';
-import { freePort } from './cluster/net.ts';
-import { getTestCluster, runCommand, type TestCluster } from './harness/cluster.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { freePort } from '../local/cluster/net.ts';
+import { getTestCluster, runCommand, type TestCluster } from '../local/harness/cluster.ts';
 import { startFakeGitHub, type FakeGitHub } from './fakes/github.ts';
-import { startWebhook } from './harness/webhook.ts';
+import { startWebhook } from '../local/harness/webhook.ts';
 
 const CHART = join(projectRoot, 'e2e', 'fixtures', 'charts', 'configmap-only');
 const MAIN = join(projectRoot, 'cli', 'main.ts');

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { projectRoot, toolsBinDir } from './cluster/paths.ts';
-import { findGo } from './cluster/setup.ts';
-import { runCommand } from './harness/cluster.ts';
+import { projectRoot, toolsBinDir } from '../local/cluster/paths.ts';
+import { findGo } from '../local/cluster/setup.ts';
+import { runCommand } from '../local/harness/cluster.ts';
 
 const WORKFLOW = join(projectRoot, '.github', 'workflows', 'k8s-ee-preview.yml');
 const EXAMPLE = join(projectRoot, 'docs', 'examples', 'preview.yml');

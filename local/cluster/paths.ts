@@ -8,7 +8,7 @@ export const cacheDir = join(projectRoot, '.cache');
 export const toolsBinDir = join(cacheDir, 'tools', 'bin');
 export const kubectlPath = join(toolsBinDir, 'kubectl');
 export const helmPath = join(toolsBinDir, 'helm');
-export const controlPlaneModuleDir = join(projectRoot, 'e2e', 'controlplane');
+export const controlPlaneModuleDir = join(projectRoot, 'local', 'controlplane');
 export const CONTROL_PLANE_BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
 export type ControlPlaneBinary = (typeof CONTROL_PLANE_BINARIES)[number];
 
@@ -22,7 +22,7 @@ export function parseControlPlaneVersions(goMod: string): ControlPlaneVersions {
   const version = (module: string): string => {
     const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     const match = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v[0-9][^\\s]*)`, 'm').exec(goMod);
-    if (!match?.[1]) throw new Error(`e2e/controlplane/go.mod: no "require ${module} vX.Y.Z" line; add it back`);
+    if (!match?.[1]) throw new Error(`local/controlplane/go.mod: no "require ${module} vX.Y.Z" line; add it back`);
     return match[1];
   };
   return { kubernetes: version('k8s.io/kubernetes'), etcd: version('go.etcd.io/etcd/server/v3') };

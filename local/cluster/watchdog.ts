@@ -1,6 +1,6 @@
 // A tiny guard process for a control plane started by a test run: when the process that owns the cluster is
 // gone (killed, crashed, its terminal closed) without stopping it, the guard stops the cluster and removes its
-// folder. Usage: node e2e/cluster/watchdog.ts OWNER_PID CLUSTER_DIR
+// folder. Usage: node local/cluster/watchdog.ts OWNER_PID CLUSTER_DIR
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clusterDown, readState } from './controlplane.ts';

@@ -125,7 +125,7 @@ function builtWithCurrentFlags(dir: string, versions: ControlPlaneVersions): boo
   }
 }
 
-/** Builds the given commands of e2e/controlplane into outDir (through a temporary folder, so a half build never counts). */
+/** Builds the given commands of local/controlplane into outDir (through a temporary folder, so a half build never counts). */
 export async function buildControlPlane(
   binaries: readonly ControlPlaneBinary[],
   outDir: string,

@@ -1,4 +1,4 @@
-module github.com/k8s-ee/k8s-ee/e2e/controlplane
+module github.com/k8s-ee/k8s-ee/local/controlplane
 
 go 1.25.0
 

@@ -81,11 +81,11 @@ export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluste
 }
 
 /**
- * Stops the cluster in `dir` should this process die without stopping it (see e2e/cluster/watchdog.ts).
+ * Stops the cluster in `dir` should this process die without stopping it (see local/cluster/watchdog.ts).
  * Call the returned function once the cluster is stopped the normal way.
  */
 export function startWatchdog(dir: string): () => void {
-  const script = join(projectRoot, 'e2e', 'cluster', 'watchdog.ts');
+  const script = join(projectRoot, 'local', 'cluster', 'watchdog.ts');
   const child = spawn(process.execPath, [script, String(process.pid), dir], { detached: true, stdio: 'ignore' });
   child.unref();
   return () => {
