@@ -126,8 +126,9 @@ export function eventName(event: SweeperEvent): string {
   return `${event.target.name}.${shortHash(`${event.reason}/${event.target.uid ?? ''}`)}`;
 }
 
+// The CRI sockets of k3s, of a plain containerd, and of k8s-ee's own local node (local/node), in that order.
 const pruneScript = [
-  'for s in /host/run/k3s/containerd/containerd.sock /host/run/containerd/containerd.sock; do',
+  'for s in /host/run/k3s/containerd/containerd.sock /host/run/containerd/containerd.sock /host/run/k8s-ee-node/containerd.sock; do',
   '  if [ -S "$s" ]; then exec crictl --runtime-endpoint "unix://$s" rmi --prune; fi',
   'done',
   'echo "no containerd socket found under /run" >&2; exit 1',
