@@ -3,6 +3,7 @@
 // test files (child processes spawned after this ran) through $K8S_EE_E2E_BUILTIN_KUBECONFIG.
 import {
   BUILTIN_KUBECONFIG_ENV,
+  BUILTIN_NODE_ENV,
   EXTERNAL_KUBECONFIG_ENV,
   startBuiltInCluster,
   type StartedCluster,
@@ -18,8 +19,10 @@ export async function globalSetup(): Promise<void> {
     return;
   }
   const started = Date.now();
-  cluster = await startBuiltInCluster((line) => process.stderr.write(`e2e: ${line}\n`));
+  // With a node whenever this machine allows one (root on Linux): then the data-plane tests run.
+  cluster = await startBuiltInCluster((line) => process.stderr.write(`e2e: ${line}\n`), { node: true });
   process.env[BUILTIN_KUBECONFIG_ENV] = cluster.kubeconfig;
+  process.env[BUILTIN_NODE_ENV] = cluster.noNode === undefined ? 'yes' : `no: ${cluster.noNode}`;
   process.stderr.write(`e2e: control plane ready in ${((Date.now() - started) / 1000).toFixed(1)}s (${cluster.dir})\n`);
 }
 

@@ -10,6 +10,16 @@ import { freePorts, httpsGet, type TlsClient } from './net.ts';
 import { createClusterCA, createSigningKey, issueCert } from './pki.ts';
 import { isRunning, logTail, type ManagedProcess, spawnDetached, stopProcesses } from './processes.ts';
 import type { ControlPlaneBinaries, Progress } from './setup.ts';
+import { HOST, NET, type NodeLayout, nodeLayout, type NodePorts } from '../node/layout.ts';
+import {
+  apiserverNodeArgs,
+  NODE_PROCESSES,
+  type NodeBinaries,
+  type NodeImage,
+  prepareNode,
+  startNode,
+  stopNode,
+} from '../node/node.ts';
 
 export interface ClusterState {
   version: 1;
@@ -19,6 +29,14 @@ export interface ClusterState {
   ports: { etcdClient: number; etcdPeer: number; apiserver: number };
   processes: ManagedProcess[];
   startedAt: string;
+  /** Present when the cluster has a node (kubelet, containerd, …) beside the control plane. */
+  node?: { name: string; ip: string; ports: NodePorts; crictl: string; shim: string };
+}
+
+export interface NodeOptions {
+  binaries: NodeBinaries;
+  images: NodeImage[];
+  kubectl: string;
 }
 
 export interface UpOptions {
@@ -26,11 +44,13 @@ export interface UpOptions {
   binaries: ControlPlaneBinaries;
   progress: Progress;
   timeoutMs?: number;
+  /** Start a node too (root on Linux only; see local/node). */
+  node?: NodeOptions;
 }
 
 const stateFile = (dir: string): string => join(dir, 'state.json');
 export const kubeconfigFile = (dir: string): string => join(dir, 'kubeconfig');
-const DATA_ENTRIES = ['etcd', 'apiserver', 'pki', 'state.json', 'kubeconfig', 'controller-manager.kubeconfig'];
+const DATA_ENTRIES = ['etcd', 'apiserver', 'pki', 'node', 'state.json', 'kubeconfig', 'controller-manager.kubeconfig'];
 
 export async function readState(dir: string): Promise<ClusterState | undefined> {
   try {
@@ -43,7 +63,7 @@ export async function readState(dir: string): Promise<ClusterState | undefined> 
 /** The state of a cluster whose processes all still run; undefined when none (or only part of one) runs. */
 export async function runningCluster(dir: string): Promise<ClusterState | undefined> {
   const state = await readState(dir);
-  return state && state.processes.length === 3 && state.processes.every(isRunning) ? state : undefined;
+  return state && state.processes.length >= 3 && state.processes.every(isRunning) ? state : undefined;
 }
 
 async function writeSecret(path: string, text: string): Promise<void> {
@@ -51,7 +71,12 @@ async function writeSecret(path: string, text: string): Promise<void> {
   await chmod(path, 0o600);
 }
 
-async function writePki(dir: string, server: string): Promise<TlsClient> {
+async function writePki(
+  dir: string,
+  server: string,
+  node: NodeLayout | undefined,
+  progress: Progress,
+): Promise<TlsClient> {
   const now = new Date();
   await mkdir(join(dir, 'pki'), { recursive: true });
   const ca = await createClusterCA('k8s-ee-cluster-ca', now);
@@ -68,7 +93,7 @@ async function writePki(dir: string, server: string): Promise<TlsClient> {
           'kubernetes.default.svc',
           'kubernetes.default.svc.cluster.local',
         ],
-        ipAddresses: ['127.0.0.1', '10.0.0.1'],
+        ipAddresses: ['127.0.0.1', NET.kubernetesServiceIp, ...(node ? [NET.nodeIp] : [])],
       },
       now,
     ),
@@ -87,6 +112,7 @@ async function writePki(dir: string, server: string): Promise<TlsClient> {
   await writeSecret(kubeconfigFile(dir), kubeconfigYaml({ ...kc, ...admin, user: 'k8s-ee-admin' }));
   const kcmConfig = kubeconfigYaml({ ...kc, ...kcm, user: 'system:kube-controller-manager' });
   await writeSecret(join(dir, 'controller-manager.kubeconfig'), kcmConfig);
+  if (node) await prepareNode(node, ca, progress);
   return { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
 }
 
@@ -157,25 +183,49 @@ async function startProcesses(
   await waitFor('kube-controller-manager', ready, [etcd, apiserver, kcm], deadline);
 }
 
+async function nodePorts(): Promise<NodePorts> {
+  const [kubelet = 0, kubeletHealthz = 0, proxyHealthz = 0, proxyMetrics = 0, policyMetrics = 0] = await freePorts(5);
+  return { kubelet, kubeletHealthz, proxyHealthz, proxyMetrics, policyMetrics };
+}
+
+async function startNodeOf(state: ClusterState, layout: NodeLayout, opts: UpOptions, node: NodeOptions) {
+  await startNode({
+    layout,
+    binaries: node.binaries,
+    images: node.images,
+    kubectl: node.kubectl,
+    adminKubeconfig: state.kubeconfig,
+    progress: opts.progress,
+    record: async (p) => {
+      state.processes.push(p);
+      await saveState(state);
+    },
+    deadline: Date.now() + (opts.timeoutMs ?? 180_000),
+  });
+}
+
 /**
- * Starts a control plane in `dir` and returns once it serves requests and its controllers run. When one
- * already runs there, returns it with alreadyRunning. A failed start stops what it started and keeps the logs.
+ * Starts a control plane in `dir` (and a node beside it with `opts.node`) and returns once it serves requests,
+ * its controllers run and the node is Ready. When one already runs there, returns it with alreadyRunning. A
+ * failed start stops what it started and keeps the logs.
  */
 export async function clusterUp(opts: UpOptions): Promise<{ state: ClusterState; alreadyRunning: boolean }> {
   const running = await runningCluster(opts.dir);
   if (running) return { state: running, alreadyRunning: true };
   const stale = await readState(opts.dir);
-  if (stale) await stopProcesses(stale.processes);
+  if (stale) await stopCluster(stale);
   await removeData(opts.dir);
   await mkdir(join(opts.dir, 'logs'), { recursive: true });
   await Promise.all(
-    ['etcd', 'kube-apiserver', 'kube-controller-manager'].map((n) =>
+    ['etcd', 'kube-apiserver', 'kube-controller-manager', ...NODE_PROCESSES].map((n) =>
       rm(join(opts.dir, 'logs', `${n}.log`), { force: true }),
     ),
   );
   const [etcdClient = 0, etcdPeer = 0, apiserver = 0] = await freePorts(3);
-  const server = `https://127.0.0.1:${String(apiserver)}`;
-  const tls = await writePki(opts.dir, server);
+  const address = opts.node ? NET.nodeIp : '127.0.0.1';
+  const server = `https://${address}:${String(apiserver)}`;
+  const ports = opts.node ? await nodePorts() : undefined;
+  const node = ports ? nodeLayout(opts.dir, ports, server) : undefined;
   const state: ClusterState = {
     version: 1,
     dir: opts.dir,
@@ -184,18 +234,55 @@ export async function clusterUp(opts: UpOptions): Promise<{ state: ClusterState;
     ports: { etcdClient, etcdPeer, apiserver },
     processes: [],
     startedAt: new Date().toISOString(),
+    ...(opts.node && ports
+      ? {
+          node: {
+            name: HOST.nodeName,
+            ip: NET.nodeIp,
+            ports,
+            crictl: opts.node.binaries.crictl,
+            shim: opts.node.binaries['containerd-shim-runc-v2'],
+          },
+        }
+      : {}),
   };
-  const layout = { dir: opts.dir, etcdClientPort: etcdClient, etcdPeerPort: etcdPeer, apiserverPort: apiserver };
+  const layout = {
+    dir: opts.dir,
+    etcdClientPort: etcdClient,
+    etcdPeerPort: etcdPeer,
+    apiserverPort: apiserver,
+    address,
+    apiserverExtraArgs: node ? apiserverNodeArgs(node) : [],
+  };
   try {
+    await saveState(state);
+    const tls = await writePki(opts.dir, server, node, opts.progress);
     await startProcesses(state, layout, opts.binaries, tls, opts);
+    if (node && opts.node) await startNodeOf(state, node, opts, opts.node);
   } catch (err) {
-    await stopProcesses(state.processes).catch(() => undefined);
+    await stopCluster(state).catch(() => undefined);
     throw err;
   }
   return { state, alreadyRunning: false };
 }
 
-/** Stops every process of the cluster in `dir` (controllers first, etcd last) and removes its data. */
+/** Stops the node (pods, components, host changes) and then the control plane (controllers first, etcd last). */
+async function stopCluster(state: ClusterState): Promise<string[]> {
+  const stopped: string[] = [];
+  if (state.node) {
+    const layout = nodeLayout(state.dir, state.node.ports, state.server);
+    const binaries = { crictl: state.node.crictl, 'containerd-shim-runc-v2': state.node.shim };
+    stopped.push(...(await stopNode(layout, state.processes, binaries)));
+  }
+  const order = ['kube-controller-manager', 'kube-apiserver', 'etcd'];
+  const processes = state.processes
+    .filter((p) => order.includes(p.name))
+    .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  for (const p of processes) stopped.push(...(await stopProcesses([p])));
+  return stopped;
+}
+
+/** Stops every process of the cluster in `dir` (node first, then the control plane) and removes its data. */
 export async function clusterDown(dir: string): Promise<{ stopped: string[]; found: boolean }> {
   const state = await readState(dir);
   if (!state) {
@@ -203,10 +290,7 @@ export async function clusterDown(dir: string): Promise<{ stopped: string[]; fou
     await removeData(dir);
     return { stopped: [], found };
   }
-  const order = ['kube-controller-manager', 'kube-apiserver', 'etcd'];
-  const processes = [...state.processes].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
-  const stopped: string[] = [];
-  for (const p of processes) stopped.push(...(await stopProcesses([p])));
+  const stopped = await stopCluster(state);
   await removeData(dir);
   return { stopped, found: true };
 }

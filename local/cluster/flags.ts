@@ -6,6 +6,10 @@ export interface ClusterLayout {
   etcdClientPort: number;
   etcdPeerPort: number;
   apiserverPort: number;
+  /** Where the API server listens and what it advertises: 127.0.0.1, or the node's address when a node runs. */
+  address?: string;
+  /** Extra API server flags (the node's kubelet client certificate). */
+  apiserverExtraArgs?: string[];
 }
 
 export const SERVICE_CIDR = '10.0.0.0/24';
@@ -46,6 +50,13 @@ export const CONTROLLERS = [
   'persistentvolume-protection-controller',
   'persistentvolumeclaim-protection-controller',
   'validatingadmissionpolicy-status-controller',
+  // With a node: the not-ready taint lifts once the kubelet reports Ready, pods of a gone node are collected,
+  // and volumes are attached for the kubelet.
+  'node-lifecycle-controller',
+  'taint-eviction-controller',
+  'pod-garbage-collector-controller',
+  'persistentvolume-attach-detach-controller',
+  'ttl-controller',
 ];
 
 export const pkiPath = (dir: string, file: string): string => join(dir, 'pki', file);
@@ -72,8 +83,8 @@ export function apiserverArgs(l: ClusterLayout): string[] {
   const pki = (f: string): string => pkiPath(l.dir, f);
   return [
     `--etcd-servers=http://127.0.0.1:${String(l.etcdClientPort)}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${l.address ?? '127.0.0.1'}`,
+    `--advertise-address=${l.address ?? '127.0.0.1'}`,
     `--secure-port=${String(l.apiserverPort)}`,
     `--cert-dir=${join(l.dir, 'apiserver')}`,
     `--tls-cert-file=${pki('apiserver.crt')}`,
@@ -87,9 +98,11 @@ export function apiserverArgs(l: ClusterLayout): string[] {
     `--enable-admission-plugins=${ADMISSION_PLUGINS.join(',')}`,
     // As in real clusters: privileged pods are the PodSecurity admission's and our webhook's to refuse.
     '--allow-privileged=true',
-    // The "kubernetes" Service would point at 127.0.0.1, which Endpoints may not hold; nothing here needs it.
-    '--endpoint-reconciler-type=none',
+    // Without a node the "kubernetes" Service would point at 127.0.0.1, which Endpoints may not hold and
+    // nothing needs; with one, pods reach the API server through it at the node's address.
+    `--endpoint-reconciler-type=${l.address && l.address !== '127.0.0.1' ? 'lease' : 'none'}`,
     '--profiling=false',
+    ...(l.apiserverExtraArgs ?? []),
   ];
 }
 

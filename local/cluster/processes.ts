@@ -14,10 +14,16 @@ export interface ManagedProcess {
 }
 
 /** Starts `binary args` in its own process group, detached from ours, stdout and stderr appended to `log`. */
-export function spawnDetached(name: string, binary: string, args: string[], log: string): ManagedProcess {
+export function spawnDetached(
+  name: string,
+  binary: string,
+  args: string[],
+  log: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ManagedProcess {
   const fd = openSync(log, 'a');
   try {
-    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env });
     if (child.pid === undefined) throw new Error(`${name}: could not start ${binary}`);
     child.on('error', () => undefined);
     child.unref();

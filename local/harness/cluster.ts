@@ -17,6 +17,7 @@ import {
 } from '../cluster/paths.ts';
 import { isRunning } from '../cluster/processes.ts';
 import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
+import { noNodeReason, resolveNodeOptions } from '../node/options.ts';
 
 export interface CommandResult {
   stdout: string;
@@ -28,13 +29,17 @@ export interface TestCluster {
   kubeconfig: string;
   kubectl(args: string[], opts?: { input?: string; allowFail?: boolean }): Promise<CommandResult>;
   helm(args: string[], opts?: { allowFail?: boolean }): Promise<CommandResult>;
-  /** True for our built-in control plane: no kubelet and no nodes, so pods are admitted but never run. */
+  /** True for our built-in cluster (local/cluster), with or without a node. */
   builtIn: boolean;
+  /** True when pods really run: the built-in cluster with its node, or an external cluster. */
+  node: boolean;
 }
 
 /** Set by e2e/global-setup.ts for the test files it spawns. */
 export const BUILTIN_KUBECONFIG_ENV = 'K8S_EE_E2E_BUILTIN_KUBECONFIG';
 export const EXTERNAL_KUBECONFIG_ENV = 'K8S_EE_E2E_KUBECONFIG';
+/** Set by e2e/global-setup.ts when the built-in cluster has a node (why not, otherwise). */
+export const BUILTIN_NODE_ENV = 'K8S_EE_E2E_BUILTIN_NODE';
 
 /** Runs a command, collects its output; throws with the output unless it succeeds or `allowFail`. */
 export function runCommand(
@@ -63,7 +68,7 @@ export function runCommand(
   });
 }
 
-export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluster {
+export function testClusterFor(kubeconfig: string, builtIn: boolean, node = !builtIn): TestCluster {
   const helmHome = join(cacheDir, 'helm');
   const helmEnv = {
     ...process.env,
@@ -75,6 +80,7 @@ export function testClusterFor(kubeconfig: string, builtIn: boolean): TestCluste
   return {
     kubeconfig,
     builtIn,
+    node,
     kubectl: (args, opts) => runCommand(kubectlPath, [`--kubeconfig=${kubeconfig}`, ...args], opts),
     helm: (args, opts) => runCommand(helmPath, ['--kubeconfig', kubeconfig, ...args], { ...opts, env: helmEnv }),
   };
@@ -96,15 +102,26 @@ export function startWatchdog(dir: string): () => void {
 export interface StartedCluster {
   kubeconfig: string;
   dir: string;
+  /** Why the cluster has no node, or undefined when it has one. */
+  noNode: string | undefined;
   stop(): Promise<void>;
 }
 
-/** Starts a built-in control plane in a fresh temporary folder (building the binaries if needed). */
-export async function startBuiltInCluster(progress: (line: string) => void = () => undefined): Promise<StartedCluster> {
+/**
+ * Starts a built-in cluster in a fresh temporary folder (building the binaries if needed), with a node when
+ * `node` is asked for and this machine allows it (root on Linux, no other cluster holding the node).
+ */
+export async function startBuiltInCluster(
+  progress: (line: string) => void = () => undefined,
+  opts: { node?: boolean } = {},
+): Promise<StartedCluster> {
   await ensureTools(progress);
   const binaries = await ensureControlPlaneBinaries(progress);
   const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-e2e-'));
-  const { state } = await clusterUp({ dir, binaries, progress });
+  const wantNode = opts.node ?? false;
+  const nodeOptions = await resolveNodeOptions(dir, wantNode, progress);
+  const noNode = nodeOptions ? undefined : (noNodeReason(dir, wantNode) ?? 'the node could not be prepared');
+  const { state } = await clusterUp({ dir, binaries, progress, ...(nodeOptions ? { node: nodeOptions } : {}) });
   const stopWatchdog = startWatchdog(dir);
   // Last resort if the process ends without stop(): no control plane outlives the test run.
   const killOnExit = (): void => {
@@ -125,17 +142,17 @@ export async function startBuiltInCluster(progress: (line: string) => void = () 
       stopWatchdog();
       await rm(dir, { recursive: true, force: true });
     })());
-  return { kubeconfig: state.kubeconfig, dir, stop };
+  return { kubeconfig: state.kubeconfig, dir, noNode, stop };
 }
 
 let own: Promise<TestCluster> | undefined;
 
 async function startOwnCluster(): Promise<TestCluster> {
   process.stderr.write('e2e: no cluster from the global setup; starting one for this test file\n');
-  const started = await startBuiltInCluster((line) => process.stderr.write(`e2e: ${line}\n`));
+  const started = await startBuiltInCluster((line) => process.stderr.write(`e2e: ${line}\n`), { node: true });
   // The event loop empties once the file's tests are done: stop the cluster then.
   process.once('beforeExit', () => void started.stop());
-  return testClusterFor(started.kubeconfig, true);
+  return testClusterFor(started.kubeconfig, true, started.noNode === undefined);
 }
 
 /** The cluster of this test run; see the module comment for where it comes from. */
@@ -146,7 +163,7 @@ export async function getTestCluster(): Promise<TestCluster> {
     return testClusterFor(external, false);
   }
   const builtIn = process.env[BUILTIN_KUBECONFIG_ENV];
-  if (builtIn) return testClusterFor(builtIn, true);
+  if (builtIn) return testClusterFor(builtIn, true, process.env[BUILTIN_NODE_ENV] === 'yes');
   own ??= startOwnCluster();
   return own;
 }
