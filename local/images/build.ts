@@ -15,6 +15,7 @@ import { ensureDist, ensureProductionPackages, parseLdd, projectNode, sharedLibr
 import {
   IMAGE_NAMES,
   IMAGE_REFS,
+  type ImageConfig,
   type ImageName,
   type ImageSpec,
   nodeToolsSpec,
@@ -179,6 +180,45 @@ export async function ensureImages(opts: EnsureImagesOptions): Promise<ImageArch
   }
   opts.progress(`images: ${String(archives.length)} ready (${String(built)} built) in ${relative(projectRoot, dir)}`);
   return archives;
+}
+
+export interface ArchiveFile {
+  path: string;
+  /** file, dir, symlink or hardlink. */
+  type: string;
+  mode: string;
+  uid: number;
+  gid: number;
+  size?: number;
+  linkname?: string;
+}
+
+/** What `builder inspect` reports of an archive: its tags, image config and the files of each layer. */
+export interface ArchiveReport {
+  tags: string[];
+  digest: string;
+  config: {
+    architecture: string;
+    os: string;
+    created: string;
+    config: ImageConfig & { ExposedPorts?: Record<string, object> };
+    rootfs: { diff_ids: string[] };
+  };
+  layers: { digest: string; diffID: string; size: number; files: ArchiveFile[] }[];
+}
+
+async function builderPath(progress: Progress = () => undefined): Promise<string> {
+  return (await ensureGoProgram(BUILDER, join(imagesCacheDir, 'bin'), progress)).path;
+}
+
+/** Reads an archive back with go-containerregistry (for tests and checks). */
+export async function inspectArchive(archive: string): Promise<ArchiveReport> {
+  return JSON.parse(await run(await builderPath(), ['inspect', archive])) as ArchiveReport;
+}
+
+/** Unpacks an archive's flattened filesystem into dir (a rootfs to chroot into). */
+export async function extractArchive(archive: string, dir: string): Promise<void> {
+  await run(await builderPath(), ['extract', archive, dir]);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -31,19 +31,21 @@ export const REPRODUCED_INSTRUCTIONS: readonly RegExp[] = [
 export function instructions(dockerfile: string): Instruction[] {
   const result: Instruction[] = [];
   let pending = '';
-  for (const raw of dockerfile.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('#') || (line === '' && pending === '')) continue;
-    const continued = line.endsWith('\\');
-    pending += `${continued ? line.slice(0, -1).trim() : line} `;
-    if (continued) continue;
+  const flush = (): void => {
     const text = pending.replace(/\s+/g, ' ').trim();
     pending = '';
-    if (text === '') continue;
+    if (text === '') return;
     const [op = '', ...rest] = text.split(' ');
     result.push({ op: op.toUpperCase(), args: rest.join(' '), text });
+  };
+  for (const raw of dockerfile.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('#') || line === '') continue; // also inside a continued instruction, as docker does
+    const continued = line.endsWith('\\');
+    pending += `${continued ? line.slice(0, -1) : line} `;
+    if (!continued) flush();
   }
-  if (pending.trim() !== '') throw new Error('Dockerfile: the last instruction ends with a line continuation');
+  flush();
   return result;
 }
 
