@@ -241,4 +241,18 @@ describe('k8s-ee cluster with a node', { skip }, () => {
     assert.deepEqual(now, before0);
     assert.equal(existsSync(HOST.runDir), false);
   });
+
+  test('--no-node: a control plane alone still routes the service range to the bridge, and down removes it', async () => {
+    const res = await cli(['cluster', 'up', '--no-node', '--dir', dir]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /no node \(control plane only\): --no-node was given/);
+    const state = await readState(dir);
+    assert.equal(state?.node, undefined);
+    assert.equal(state?.hostGuard, true);
+    assert.match(await sh('ip', ['route', 'get', '10.0.0.77']), new RegExp(`dev ${HOST.bridge} `));
+    assert.match(await sh('nft', ['list', 'tables']), new RegExp(HOST.guardTable));
+    const down = await cli(['cluster', 'down', '--dir', dir]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(await snapshot(), before0);
+  });
 });

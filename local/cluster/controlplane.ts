@@ -13,12 +13,14 @@ import type { ControlPlaneBinaries, Progress } from './setup.ts';
 import { HOST, NET, type NodeLayout, nodeLayout, type NodePorts } from '../node/layout.ts';
 import {
   apiserverNodeArgs,
+  guardControlPlane,
   NODE_PROCESSES,
   type NodeBinaries,
   type NodeImage,
   prepareNode,
   startNode,
   stopNode,
+  unguardControlPlane,
 } from '../node/node.ts';
 
 export interface ClusterState {
@@ -31,6 +33,8 @@ export interface ClusterState {
   startedAt: string;
   /** Present when the cluster has a node (kubelet, containerd, …) beside the control plane. */
   node?: { name: string; ip: string; ports: NodePorts; crictl: string; shim: string };
+  /** A control plane without a node that set up the host's service route and guard (root only). */
+  hostGuard?: boolean;
 }
 
 export interface NodeOptions {
@@ -256,6 +260,10 @@ export async function clusterUp(opts: UpOptions): Promise<{ state: ClusterState;
   };
   try {
     await saveState(state);
+    if (!node && (await guardControlPlane(opts.dir, opts.progress))) {
+      state.hostGuard = true;
+      await saveState(state);
+    }
     const tls = await writePki(opts.dir, server, node, opts.progress);
     await startProcesses(state, layout, opts.binaries, tls, opts);
     if (node && opts.node) await startNodeOf(state, node, opts, opts.node);
@@ -274,6 +282,7 @@ async function stopCluster(state: ClusterState): Promise<string[]> {
     const binaries = { crictl: state.node.crictl, 'containerd-shim-runc-v2': state.node.shim };
     stopped.push(...(await stopNode(layout, state.processes, binaries)));
   }
+  if (state.hostGuard) await unguardControlPlane(state.dir);
   const order = ['kube-controller-manager', 'kube-apiserver', 'etcd'];
   const processes = state.processes
     .filter((p) => order.includes(p.name))

@@ -102,6 +102,28 @@ export async function prepareNode(l: NodeLayout, ca: CertPem, progress: (line: s
   }
 }
 
+/**
+ * A control plane without a node, as root: the same bridge, service route and guard, so the API server's calls
+ * to Service-backed webhooks stay on this machine. Returns false (nothing done) when another cluster holds the
+ * host (its bridge and guard are there already) or when not root on Linux.
+ */
+export async function guardControlPlane(dir: string, progress: (line: string) => void): Promise<boolean> {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0 || nodeBusyReason(dir)) return false;
+  const previous = readHostRecord();
+  if (previous) await cleanUpHost([join(previous.owner, 'node')]);
+  await claimHost(dir);
+  await setUpNetwork();
+  progress(
+    `network: service range ${NET.serviceCidr} routed to ${HOST.bridge}; cluster addresses stay on this machine`,
+  );
+  return true;
+}
+
+/** Undoes guardControlPlane when this cluster still owns the host. */
+export async function unguardControlPlane(dir: string): Promise<void> {
+  if (readHostRecord()?.owner === dir) await cleanUpHost([]);
+}
+
 /** The API server's flags towards the kubelet (client certificate, CA to verify the kubelet's serving cert). */
 export function apiserverNodeArgs(l: NodeLayout): string[] {
   return [
