@@ -209,6 +209,18 @@ describe('k8s-ee cluster with a node', { skip }, () => {
     assert.notEqual(tried.code, 0, 'nothing answers an unassigned service IP');
   });
 
+  test('containerd never pulls: any registry resolves to a closed port on 127.0.0.1, with no DNS lookup', async () => {
+    const state = await readState(dir);
+    const endpoint = `unix://${join(HOST.runDir, 'containerd.sock')}`;
+    for (const image of ['docker.io/library/nginx:1.27', 'k8s-ee.local/not-built:dev', 'ghcr.io/k8s-ee/k8s-ee:0.1.0']) {
+      const pull = await runCommand(state!.node!.crictl, ['--runtime-endpoint', endpoint, 'pull', image], {
+        allowFail: true,
+      });
+      assert.notEqual(pull.code, 0);
+      assert.match(`${pull.stderr}${pull.stdout}`, /127\.0\.0\.1:9\b.*connection refused/, image);
+    }
+  });
+
   test('cluster images lists the locally built images', async () => {
     const res = await cli(['cluster', 'images', '--dir', dir]);
     assert.equal(res.code, 0, res.stderr);
