@@ -45,6 +45,8 @@ export interface EnsureImagesOptions {
 }
 
 export const imagesCacheDir = join(cacheDir, 'images');
+/** A path for progress lines: relative inside the project, absolute outside it. */
+const shown = (path: string): string => (path.startsWith(`${projectRoot}/`) ? relative(projectRoot, path) : path);
 const here = dirname(fileURLToPath(import.meta.url));
 const LINUX_AMD64 = { goos: 'linux', goarch: 'amd64' };
 export const BUILDER: GoProgram = { name: 'image-builder', moduleDir: join(here, 'builder'), pkg: '.' };
@@ -142,9 +144,7 @@ async function buildArchive(spec: ImageSpec, builder: string, archive: string, p
   for (const old of staleOutputs(await readdir(dir), spec.name, '.tar', keep))
     await rm(join(dir, old), { force: true });
   const mb = ((await stat(archive)).size / 1e6).toFixed(1);
-  progress(
-    `images: built ${spec.ref} in ${formatSeconds(Date.now() - started)} (${mb} MB, ${relative(projectRoot, archive)})`,
-  );
+  progress(`images: built ${spec.ref} in ${formatSeconds(Date.now() - started)} (${mb} MB, ${shown(archive)})`);
 }
 
 /** Builds (when their inputs changed) and returns the archives of the selected images. */
@@ -178,7 +178,7 @@ export async function ensureImages(opts: EnsureImagesOptions): Promise<ImageArch
     }
     archives.push({ ref: spec.ref, archive, key });
   }
-  opts.progress(`images: ${String(archives.length)} ready (${String(built)} built) in ${relative(projectRoot, dir)}`);
+  opts.progress(`images: ${String(archives.length)} ready (${String(built)} built) in ${shown(dir)}`);
   return archives;
 }
 
@@ -234,7 +234,7 @@ async function main(argv: string[]): Promise<void> {
     crictl,
     only: only.length > 0 ? only : undefined,
   });
-  for (const a of archives) console.log(`${a.ref}\t${relative(projectRoot, a.archive)}`);
+  for (const a of archives) console.log(`${a.ref}\t${shown(a.archive)}`);
   console.log(`images: done in ${formatSeconds(Date.now() - started)}`);
 }
 

@@ -53,8 +53,8 @@ async function makeFolder(final: string, fill: (tmp: string) => Promise<void>): 
   const tmp = await mkdtemp(join(parent, '.tmp-'));
   try {
     await fill(tmp);
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
+    // Keyed by its inputs: when another run made it meanwhile, that one is as good and may be in use.
+    if (!existsSync(final)) await rename(tmp, final);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

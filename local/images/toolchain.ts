@@ -92,6 +92,9 @@ export async function ensureGoProgram(
   progress: Progress,
 ): Promise<{ path: string; key: string }> {
   const go = requireGo();
+  if (!existsSync(join(p.moduleDir, 'go.mod'))) {
+    throw new Error(`${p.moduleDir}/go.mod is missing: the local images are built from a source checkout of k8s-ee`);
+  }
   const files = await goSources(p);
   const sources = await Promise.all(
     files.map(async (f) => ({ name: f.slice(p.moduleDir.length), content: await readFile(f) })),
