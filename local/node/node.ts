@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CertPem } from '../cluster/pki.ts';
 import { issueCert } from '../cluster/pki.ts';
 import { kubeconfigYaml } from '../cluster/kubeconfig.ts';
-import { logTail, type ManagedProcess, spawnDetached, stopProcesses } from '../cluster/processes.ts';
+import { isRunning, logTail, type ManagedProcess, spawnDetached, stopProcesses } from '../cluster/processes.ts';
 import {
   APISERVER_KUBELET_USER,
   apiserverKubeletRbac,
@@ -300,9 +300,10 @@ export function nodeBusyReason(dir: string): string | undefined {
   if (!record || record.owner === dir) return undefined;
   try {
     const state = JSON.parse(readFileSync(join(record.owner, 'state.json'), 'utf8')) as {
-      processes?: { pid: number }[];
+      processes?: ManagedProcess[];
     };
-    const alive = (state.processes ?? []).some((p) => existsSync(`/proc/${String(p.pid)}`));
+    // By pid and binary: a pid reused by another program does not hold the node.
+    const alive = (state.processes ?? []).some(isRunning);
     return alive ? `the node of this machine belongs to the cluster in ${record.owner}` : undefined;
   } catch {
     return undefined;
