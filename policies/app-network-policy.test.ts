@@ -86,3 +86,146 @@ test('every violation of a policy is reported at once, with a fix', () => {
   assert.equal(violations.length, 3);
   for (const v of violations) assert.ok(v.fix.length > 10);
 });
+
+const block = (ipBlock: unknown, direction: 'ingress' | 'egress' = 'egress') =>
+  validateAppNetworkPolicy(
+    policy({ [direction]: [{ [direction === 'egress' ? 'to' : 'from']: [{ ipBlock }] }] }),
+    ns,
+    config,
+  );
+const prefix = (direction: 'ingress' | 'egress') => `spec.${direction}[0].${direction === 'egress' ? 'to' : 'from'}[0]`;
+
+test('address ranges: every notation the API server accepts that reaches a private range is refused', () => {
+  const privateRanges = [
+    '10.0.0.0/8',
+    '10.42.0.0/16',
+    '10.1.2.3/8',
+    '10.1.2.3/32',
+    '172.16.0.0/12',
+    '172.31.255.255/32',
+    '192.168.0.0/16',
+    '169.254.169.254/32',
+    '100.64.0.0/10',
+    '0.0.0.0/0',
+    '8.0.0.0/5',
+    '010.0.0.0/8',
+    '10.0.0.0/08',
+    '010.000.000.000/008',
+    '0010.0.0.0/8',
+    '172.016.0.0/12',
+    '192.168.001.000/24',
+    '00.0.0.0/0',
+    '::ffff:10.0.0.0/104',
+    '::ffff:0.0.0.0/96',
+    '::ffff:a00:0/104',
+    '::FFFF:10.0.0.0/104',
+    '0:0:0:0:0:ffff:10.0.0.0/104',
+    '0000:0000:0000:0000:0000:ffff:0a00:0000/104',
+    '::ffff:010.0.0.0/104',
+    '::ffff:10.1.2.3/104',
+    '::ffff:192.168.0.0/112',
+    '::ffff:10.0.0.0/96',
+    '::/0',
+    '::0/0',
+    '0::0/0',
+    'fc00::/7',
+    'fd00::/8',
+    'FD00::/8',
+    'fd12:3456:789a::/48',
+    'fd00::1/128',
+    '0fd00::/8',
+    'fe80::/10',
+    'FE80:0:0:0:0:0:0:0/10',
+    'fe80::1/128',
+    '::1/128',
+    '0:0:0:0:0:0:0:1/128',
+    '::/1',
+    'f000::/4',
+  ];
+  for (const direction of ['egress', 'ingress'] as const) {
+    for (const cidr of privateRanges) {
+      const violations = block({ cidr }, direction);
+      assert.ok(
+        violations.some(
+          (v) => v.path === `${prefix(direction)}.ipBlock.cidr` && /covers the private range/.test(v.message),
+        ),
+        `${direction} ${cidr}: ${JSON.stringify(violations)}`,
+      );
+    }
+  }
+});
+
+test('address ranges: IPv6 follows the IPv4 rules; public ranges and closed private ranges pass', () => {
+  const fine: unknown[] = [
+    { cidr: '8.8.8.8/32' },
+    { cidr: '203.0.113.0/24' },
+    { cidr: '2001:db8::/32' },
+    { cidr: '2000::/3' },
+    { cidr: '2606:4700::6810:84e5/128' },
+    { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'] },
+    { cidr: '::/0', except: ['fc00::/7', 'fe80::/10', '::1/128'] },
+    { cidr: '::/0', except: ['fc00::/7', 'FE80::/10', '0::1/128'] },
+    { cidr: '10.0.0.0/7', except: ['10.0.0.0/8'] },
+    { cidr: '11.0.0.0/8' },
+  ];
+  for (const ipBlock of fine) assert.deepEqual(block(ipBlock), [], JSON.stringify(ipBlock));
+  const open = block({ cidr: '0.0.0.0/0', except: ['10.0.0.0/8'] });
+  assert.equal(open.length, 1);
+  assert.match(open[0]?.message ?? '', /172\.16\.0\.0\/12, 192\.168\.0\.0\/16, 169\.254\.0\.0\/16, 100\.64\.0\.0\/10/);
+  const v6 = block({ cidr: '::/0', except: ['fc00::/7'] });
+  assert.match(v6[0]?.message ?? '', /::\/0 covers the private ranges fe80::\/10, ::1\/128/);
+  assert.match(v6[0]?.fix ?? '', /2000::\/3/);
+});
+
+test('address ranges: non-standard notation is refused with the form to write, and never closes a range', () => {
+  const cases: [unknown, string, RegExp][] = [
+    [{ cidr: '008.008.008.008/32' }, 'ipBlock.cidr', /leading zeros.*8\.8\.8\.8\/32/],
+    [{ cidr: '8.8.8.8/032' }, 'ipBlock.cidr', /leading zeros/],
+    [{ cidr: '::ffff:8.8.8.8/128' }, 'ipBlock.cidr', /IPv4-mapped.*8\.8\.8\.8\/32/],
+    [{ cidr: '2001:00db8::/32' }, 'ipBlock.cidr', /leading zeros.*2001:db8::\/32/],
+    [{ cidr: '0.0.0.0/0', except: ['010.0.0.0/8'] }, 'ipBlock.except[0]', /leading zeros/],
+    [{ cidr: '0.0.0.0/0', except: ['::ffff:10.0.0.0/104'] }, 'ipBlock.except[0]', /IPv4-mapped/],
+    [{ cidr: '0.0.0.0/0', except: ['10.1.2.3/8'] }, 'ipBlock.except[0]', /ambiguous/],
+  ];
+  for (const [ipBlock, field, message] of cases) {
+    const violations = block(ipBlock);
+    const found = violations.find((v) => v.path === `${prefix('egress')}.${field}`);
+    assert.ok(found, `${JSON.stringify(ipBlock)}: ${JSON.stringify(violations)}`);
+    assert.match(found.message, message);
+    assert.match(found.fix, /^write "/);
+  }
+  // The refused exception does not count: 10.0.0.0/8 is still open.
+  const refusedExcept = block({
+    cidr: '0.0.0.0/0',
+    except: ['010.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+  });
+  assert.ok(refusedExcept.some((v) => v.path.endsWith('ipBlock.cidr') && /10\.0\.0\.0\/8/.test(v.message)));
+});
+
+test('address ranges: anything that cannot be read is refused, naming the field and the accepted form', () => {
+  const unreadable: [unknown, string][] = [
+    [{ cidr: '10.0.0.0' }, 'ipBlock.cidr'],
+    [{ cidr: '::1' }, 'ipBlock.cidr'],
+    [{ cidr: ' 10.0.0.0/8' }, 'ipBlock.cidr'],
+    [{ cidr: '10/8' }, 'ipBlock.cidr'],
+    [{ cidr: '0x0a.0.0.0/8' }, 'ipBlock.cidr'],
+    [{ cidr: '10.1/16' }, 'ipBlock.cidr'],
+    [{ cidr: '10.0.0.0/33' }, 'ipBlock.cidr'],
+    [{ cidr: 'fe80::1%eth0/64' }, 'ipBlock.cidr'],
+    [{ cidr: 'localhost/8' }, 'ipBlock.cidr'],
+    [{ cidr: '' }, 'ipBlock.cidr'],
+    [{}, 'ipBlock.cidr'],
+    [{ cidr: 10 }, 'ipBlock.cidr'],
+    [{ cidr: ['10.0.0.0/8'] }, 'ipBlock.cidr'],
+    [{ cidr: null }, 'ipBlock.cidr'],
+    [{ cidr: '0.0.0.0/0', except: '10.0.0.0/8' }, 'ipBlock.except'],
+    [{ cidr: '0.0.0.0/0', except: ['10.0.0.0'] }, 'ipBlock.except[0]'],
+    [{ cidr: '0.0.0.0/0', except: [8] }, 'ipBlock.except[0]'],
+  ];
+  for (const [ipBlock, field] of unreadable) {
+    const violations = block(ipBlock);
+    const found = violations.find((v) => v.path === `${prefix('egress')}.${field}`);
+    assert.ok(found, `${JSON.stringify(ipBlock)}: ${JSON.stringify(violations)}`);
+    assert.match(found.fix, /203\.0\.113\.0\/24 or 2001:db8::\/32/);
+  }
+});

@@ -3,9 +3,9 @@
 // egress anywhere but into another PR namespace or the private ranges where other pods live.
 import type { Config } from './config.ts';
 import { matchNamespace } from './namespace.ts';
-import { arr, isObj, obj, str } from './objects.ts';
+import { arr, describeType, isObj, obj, str, type Obj } from './objects.ts';
 import { violation, type Violation } from './violation.ts';
-import { covers, overlaps, parseCidr } from '../lib/cidr.ts';
+import { covers, overlaps, parseCidr, type ParsedCidr } from '../lib/cidr.ts';
 
 const NAME_LABEL = 'kubernetes.io/metadata.name';
 
@@ -26,19 +26,74 @@ export function pinnedNamespaceNames(selector: unknown): string[] | undefined {
   return names;
 }
 
-function privateOverlap(ipBlock: unknown, config: Config): string | undefined {
-  const block = obj(ipBlock);
-  const cidr = parseCidr(str(block['cidr']) ?? '');
-  if (!cidr) return undefined; // the API server rejects malformed CIDRs itself
-  const excepts = arr(block['except']).flatMap((e) => {
-    const parsed = parseCidr(String(e));
-    return parsed ? [parsed] : [];
-  });
-  for (const text of config.networkPolicy.internetEgress.exceptCidrs) {
-    const range = parseCidr(text);
-    if (range && overlaps(cidr, range) && !excepts.some((e) => covers(e, range))) return text;
-  }
+const RANGE_FIX = 'write a CIDR the API server accepts, such as 203.0.113.0/24 or 2001:db8::/32';
+
+/** Why a range written this way cannot be trusted to mean one thing, or undefined when it can. */
+function notationProblem(text: string, cidr: ParsedCidr, exception: boolean): string | undefined {
+  if (cidr.mapped)
+    return `"${text}" writes an IPv4 range as IPv4-mapped IPv6: the API server reads it as ${cidr.canonical}, data planes that keep IPv6 apart never match it`;
+  if (cidr.leadingZeros)
+    return `"${text}" has leading zeros: the API server reads them as decimal (${cidr.canonical}), other software as octal or not at all (kube-network-policies then matches every address)`;
+  // In `cidr` either reading lies inside the network, which is what is judged; an exception must be exact.
+  if (exception && cidr.hostBits)
+    return `"${text}" is ambiguous: the network ${cidr.canonical} or a single address? an exception must say exactly what it excludes`;
   return undefined;
+}
+
+/**
+ * The range a field holds as the API server reads it (undefined when it cannot be read), and the violation when
+ * it is not a plain CIDR. A range in a refused notation is still judged, so every problem shows at once.
+ */
+function readRange(path: string, value: unknown, exception: boolean): { range?: ParsedCidr; problem?: Violation } {
+  const bad = (message: string, fix = RANGE_FIX): Violation => violation('network-policy', path, message, fix);
+  if (typeof value !== 'string') return { problem: bad(`must be a CIDR string, got ${describeType(value)}`) };
+  const range = parseCidr(value);
+  if (!range)
+    return {
+      problem: bad(`"${value}" is not an address range the API server accepts, so where it leads cannot be judged`),
+    };
+  const problem = notationProblem(value, range, exception);
+  return problem ? { range, problem: bad(problem, `write "${range.canonical}"`) } : { range };
+}
+
+function privateRanges(config: Config): ParsedCidr[] {
+  return config.networkPolicy.internetEgress.exceptCidrs.flatMap((text) => {
+    const range = parseCidr(text);
+    return range ? [range] : [];
+  });
+}
+
+function ipBlockViolations(ipBlock: Obj, path: string, config: Config): Violation[] {
+  const out: Violation[] = [];
+  const cidr = readRange(`${path}.cidr`, ipBlock['cidr'], false);
+  if (cidr.problem) out.push(cidr.problem);
+  const exceptValue = ipBlock['except'];
+  if (exceptValue !== undefined && !Array.isArray(exceptValue)) {
+    const message = `must be a list of CIDRs, got ${describeType(exceptValue)}`;
+    out.push(violation('network-policy', `${path}.except`, message, RANGE_FIX));
+  }
+  // Only exceptions that mean one thing everywhere count as closing a range.
+  const excepts = arr(exceptValue).flatMap((value, k) => {
+    const read = readRange(`${path}.except[${k}]`, value, true);
+    if (read.problem) out.push(read.problem);
+    return read.range && !read.problem ? [read.range] : [];
+  });
+  const range = cidr.range;
+  if (!range) return out;
+  const open = privateRanges(config).filter((p) => overlaps(range, p) && !excepts.some((e) => covers(e, p)));
+  if (open.length > 0) out.push(privateViolation(`${path}.cidr`, range, open));
+  return out;
+}
+
+function privateViolation(path: string, range: ParsedCidr, open: ParsedCidr[]): Violation {
+  const list = open.map((p) => p.canonical).join(', ');
+  const ipv6 = range.family === 'ipv6' ? ' (for the IPv6 internet, 2000::/3 stays clear of them)' : '';
+  return violation(
+    'network-policy',
+    path,
+    `${range.canonical} covers the private range${open.length === 1 ? '' : 's'} ${list}, where pods of other PR environments live`,
+    `add ${list} to ipBlock.except${ipv6}, or use a podSelector for pods of this namespace`,
+  );
 }
 
 interface PeerContext {
@@ -92,19 +147,7 @@ function peerViolations(peer: unknown, ctx: PeerContext): Violation[] {
   const p = obj(peer);
   const out: Violation[] = [];
   if (isObj(p['namespaceSelector'])) out.push(...namespacePeerViolations(p, ctx));
-  if (isObj(p['ipBlock'])) {
-    const range = privateOverlap(p['ipBlock'], ctx.config);
-    if (range) {
-      out.push(
-        violation(
-          'network-policy',
-          `${ctx.path}.ipBlock.cidr`,
-          `covers the private range ${range}, where pods of other PR environments live`,
-          `add ${range} to ipBlock.except, or use a podSelector for pods of this namespace`,
-        ),
-      );
-    }
-  }
+  if (isObj(p['ipBlock'])) out.push(...ipBlockViolations(p['ipBlock'], `${ctx.path}.ipBlock`, ctx.config));
   return out;
 }
 

@@ -153,7 +153,18 @@ test('network policies: deny all, then same namespace, DNS (UDP+TCP), ingress co
   assert.deepEqual(spec(BASELINE_NAMES.allowInternetEgress), {
     podSelector: {},
     policyTypes: ['Egress'],
-    egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/0', except: config.networkPolicy.internetEgress.exceptCidrs } }] }],
+    egress: [
+      {
+        to: [
+          {
+            ipBlock: {
+              cidr: '0.0.0.0/0',
+              except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+            },
+          },
+        ],
+      },
+    ],
   });
 });
 

@@ -2,6 +2,7 @@
 // configuration and the databases the environment declares. Pure: data in, objects out. The reconciler and the
 // admission gate apply these objects with server-side apply; the ValidatingAdmissionPolicy relies on the hash.
 import { createHash } from 'node:crypto';
+import { parseCidr } from '../lib/cidr.ts';
 import { addQuantities, parseQuantity } from '../lib/quantity.ts';
 import { DATABASES, type Config, type Database, type PeerSelector, type QuotaAmounts } from './config.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, ENVIRONMENT_DATABASES_KEY, LABELS } from './names.ts';
@@ -124,10 +125,9 @@ function networkPolicySpecs(config: Pick<Config, 'networkPolicy'>): [string, Rec
     ],
   ];
   if (np.internetEgress.enabled) {
-    const ipBlock = {
-      cidr: '0.0.0.0/0',
-      ...(np.internetEgress.exceptCidrs.length ? { except: [...np.internetEgress.exceptCidrs] } : {}),
-    };
+    // The internet opened here is IPv4's; an IPv6 exception would not be a subset of 0.0.0.0/0.
+    const except = np.internetEgress.exceptCidrs.filter((text) => parseCidr(text)?.family === 'ipv4');
+    const ipBlock = { cidr: '0.0.0.0/0', ...(except.length ? { except } : {}) };
     specs.push([
       BASELINE_NAMES.allowInternetEgress,
       { podSelector: ALL_PODS, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock }] }] },

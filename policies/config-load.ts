@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import cron from 'node-cron';
 import { defaultConfig, type Config } from './config.ts';
 import { configSchema } from './config-schema.ts';
+import { isNonStandard, parseCidr } from '../lib/cidr.ts';
 import { parseDuration } from '../lib/duration.ts';
 
 export interface ConfigProblem {
@@ -70,6 +71,18 @@ export function mergeConfig<T>(defaults: T, overrides: unknown): T {
   return out as T;
 }
 
+/** Private ranges must mean one thing to every reader: parsed as the API server does, in plain notation. */
+function cidrProblems(cidrs: string[]): ConfigProblem[] {
+  return cidrs.flatMap((text, i) => {
+    const path = `networkPolicy.internetEgress.exceptCidrs.${i}`;
+    const range = parseCidr(text);
+    if (!range) return [{ path, message: `"${text}" is not a CIDR (such as 10.0.0.0/8 or fc00::/7)` }];
+    if (isNonStandard(range) || range.hostBits)
+      return [{ path, message: `"${text}" is not in plain notation: write "${range.canonical}"` }];
+    return [];
+  });
+}
+
 function semanticProblems(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   try {
@@ -90,6 +103,7 @@ function semanticProblems(config: Config): ConfigProblem[] {
       });
     }
   }
+  problems.push(...cidrProblems(config.networkPolicy.internetEgress.exceptCidrs));
   if ((parseDuration(config.pins.warnBefore) ?? 0) >= (parseDuration(config.pins.maxDuration) ?? 0)) {
     problems.push({ path: 'pins.warnBefore', message: 'must be shorter than pins.maxDuration' });
   }

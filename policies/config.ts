@@ -47,7 +47,12 @@ export interface Config {
     dns: PeerSelector & { ports: number[] };
     ingressController: PeerSelector;
     monitoring: PeerSelector;
-    /** Egress to the internet; the listed CIDRs (private ranges by default) stay closed. */
+    /**
+     * Egress to the internet; the listed CIDRs (private ranges by default) stay closed. The same list is what an
+     * app's own NetworkPolicy may not open, in either family: list here the ranges where pods and services live
+     * (in an IPv6 cluster with global pod addresses, add them). The baseline opens IPv4 (0.0.0.0/0) only, so only
+     * the IPv4 entries become its exceptions.
+     */
     internetEgress: { enabled: boolean; exceptCidrs: string[] };
   };
   pins: { label: string; value: string; maxPinned: number; maxDuration: string; warnBefore: string };
@@ -128,7 +133,16 @@ export function defaultConfig(): Config {
       monitoring: { namespace: 'observability', podLabels: {} },
       internetEgress: {
         enabled: true,
-        exceptCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+        exceptCidrs: [
+          '10.0.0.0/8',
+          '172.16.0.0/12',
+          '192.168.0.0/16',
+          '169.254.0.0/16',
+          '100.64.0.0/10',
+          'fc00::/7',
+          'fe80::/10',
+          '::1/128',
+        ],
       },
     },
     pins: { label: 'preserve', value: 'true', maxPinned: 3, maxDuration: '48h', warnBefore: '1h' },

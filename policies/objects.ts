@@ -17,6 +17,15 @@ export function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** How a message names the JSON type of a value: `a string`, `a list`, `null`. */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'undefined') return 'nothing';
+  return typeof value === 'number' ? 'a number' : `a ${typeof value}`;
+}
+
 export function metadataOf(object: unknown): Obj {
   return obj(obj(object)['metadata']);
 }
