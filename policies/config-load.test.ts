@@ -80,3 +80,38 @@ test('cron schedules are checked when the file is loaded', () => {
   );
   assert.equal(configFromYaml("sweeper:\n  schedule: '*/10 * * * * *'\n").sweeper.schedule, '*/10 * * * * *');
 });
+
+test('private ranges must be CIDRs in plain notation; the cluster domain must be a DNS name', () => {
+  const text = [
+    'clusterDomain: "Cluster Local"',
+    'networkPolicy:',
+    '  internetEgress:',
+    '    exceptCidrs: ["10.0.0.0/8", "fd00::/8", "010.0.0.0/8", "10.1.0.0/8", "::ffff:a00:0/104", "1.2.3.4/40"]',
+  ].join('\n');
+  assert.throws(
+    () => configFromYaml(text),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.problems.map((p) => p.path),
+        ['clusterDomain'],
+      );
+      return true;
+    },
+  );
+  assert.throws(
+    () => configFromYaml(text.replace('"Cluster Local"', 'k8s.acme.internal')),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.problems.map((p) => p.path),
+        [2, 3, 4, 5].map((i) => `networkPolicy.internetEgress.exceptCidrs.${i}`),
+      );
+      assert.match(err.message, /"010\.0\.0\.0\/8" is not in plain notation: write "10\.0\.0\.0\/8"/);
+      assert.match(err.message, /"1\.2\.3\.4\/40" is not a CIDR/);
+      return true;
+    },
+  );
+  assert.equal(configFromYaml('clusterDomain: k8s.acme.internal').clusterDomain, 'k8s.acme.internal');
+  assert.equal(defaultConfig().clusterDomain, 'cluster.local');
+});

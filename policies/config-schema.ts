@@ -61,6 +61,7 @@ export const configSchema: Schema = obj(
   {
     namespacePattern: str({ minLength: 1, description: 'a regular expression with named groups project and number' }),
     previewDomain: dnsName,
+    clusterDomain: { ...dnsName, description: "the cluster's DNS domain, such as cluster.local" },
     podSecurity: obj({ level: { const: 'restricted' }, version: str({ pattern: '^(latest|v1\\.[0-9]+)$' }) }),
     platformIdentities: obj({ users: { type: 'array', items: str() }, groups: { type: 'array', items: str() } }),
     selfUser: str({ minLength: 1 }),

@@ -29,6 +29,8 @@ export interface Config {
   namespacePattern: string;
   /** Preview URLs are https://{namespace}.{previewDomain}. */
   previewDomain: string;
+  /** The cluster's DNS domain (the kubelet's clusterDomain): services are {name}.{namespace}.svc.{clusterDomain}. */
+  clusterDomain: string;
   podSecurity: { level: 'restricted'; version: string };
   /**
    * Identities allowed to change managed labels and baseline objects besides k8s-ee itself. Empty by default:
@@ -94,6 +96,7 @@ export function defaultConfig(): Config {
   return {
     namespacePattern: '^(?<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?<number>[1-9][0-9]*)$',
     previewDomain: 'preview.example.com',
+    clusterDomain: 'cluster.local',
     podSecurity: { level: 'restricted', version: 'latest' },
     platformIdentities: { users: [], groups: [] },
     selfUser: 'system:serviceaccount:k8s-ee-system:k8s-ee',

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from './config.ts';
-import { hostBelongsTo, validateIngress, validateRouteHostnames, validateService } from './exposure.ts';
+import { dnsNamespaces, hostBelongsTo, validateIngress, validateRouteHostnames, validateService } from './exposure.ts';
 
 const config = defaultConfig();
 const ns = 'shop-pr-42';
@@ -90,4 +90,78 @@ test('services: ClusterIP passes; NodePort, LoadBalancer, externalIPs and Extern
     [],
   );
   assert.deepEqual(validateService({ spec: { type: 'ExternalName', externalName: 'api.stripe.com' } }, ns, config), []);
+});
+
+test('ExternalName: every DNS form that resolves into another PR namespace is refused, with any cluster domain', () => {
+  const external = (externalName: string, cfg = config) =>
+    validateService({ spec: { type: 'ExternalName', externalName } }, ns, cfg);
+  const custom = { ...defaultConfig(), clusterDomain: 'k8s.acme.internal' };
+  // {target} stands for the namespace; each form is tried with another PR, this PR and a namespace outside k8s-ee.
+  const forms: [string, typeof config][] = [
+    ['db.{target}', config],
+    ['db.{target}.svc', config],
+    ['db.{target}.svc.cluster.local', config],
+    ['db.{target}.svc.cluster.local.', config],
+    ['DB.{TARGET}.SVC.Cluster.Local', config],
+    ['DB.{TARGET}.SVC.Cluster.Local.', config],
+    ['web-0.db.{target}.svc.cluster.local', config],
+    ['a.b.web-0.db.{target}.svc.cluster.local', config],
+    ['_http._tcp.db.{target}.svc.cluster.local', config],
+    ['web-0.db.{target}', config],
+    ['web-0.db.{target}.svc', config],
+    ['10-0-0-5.{target}.pod.cluster.local', config],
+    ['10-0-0-5.{target}.pod.cluster.local.', config],
+    ['10-0-0-5.{target}.pod', config],
+    ['fd00--5.{target}.pod.cluster.local', config],
+    ['10-0-0-5.db.{target}.svc.cluster.local', config],
+    ['db.{target}.svc.k8s.acme.internal', custom],
+    ['db.{target}.svc.k8s.acme.internal.', custom],
+    ['web-0.db.{target}.svc.K8S.acme.internal', custom],
+    ['10-0-0-5.{target}.pod.k8s.acme.internal', custom],
+    ['db.{target}.svc.cluster.local', custom], // another (or a stale) cluster domain
+    ['db.{target}.svc.other-domain', config],
+    ['{target}.svc.cluster.local', config],
+    ['{target}.pod.cluster.local', config],
+    ['db.{target}.cluster.local', config],
+  ];
+  for (const [form, cfg] of forms) {
+    for (const other of ['shop-pr-41', 'blog-pr-7']) {
+      const name = form.replace('{target}', other).replace('{TARGET}', other.toUpperCase());
+      const violations = external(name, cfg);
+      assert.deepEqual(
+        violations.map((v) => [v.path, v.rule]),
+        [['spec.externalName', 'service-type']],
+        name,
+      );
+      assert.match(violations[0]?.message ?? '', new RegExp(`another PR environment \\(${other}\\)`), name);
+    }
+    for (const fine of [ns, 'shared-services', 'kube-system']) {
+      const name = form.replace('{target}', fine).replace('{TARGET}', fine.toUpperCase());
+      assert.deepEqual(external(name, cfg), [], name);
+    }
+  }
+  for (const fine of [
+    'db',
+    'db.',
+    'api.stripe.com',
+    'shop-pr-41.example.com',
+    'svc.example.com',
+    'db.svc.cluster.local',
+  ])
+    assert.deepEqual(external(fine), [], fine);
+  // Only an ExternalName service resolves its externalName.
+  assert.deepEqual(
+    validateService({ spec: { type: 'ClusterIP', externalName: 'db.shop-pr-41.svc.cluster.local' } }, ns, config),
+    [],
+  );
+  assert.equal(external(42 as unknown as string)[0]?.path, 'spec.externalName');
+});
+
+test('dnsNamespaces: the namespaces a name can resolve into', () => {
+  assert.deepEqual(dnsNamespaces('web-0.db.a.svc.cluster.local.', 'cluster.local').sort(), ['a', 'local', 'svc']);
+  assert.deepEqual(dnsNamespaces('db.a.cluster.local', 'cluster.local').sort(), ['a', 'local']);
+  assert.deepEqual(dnsNamespaces('db.a', 'cluster.local'), ['a']);
+  assert.deepEqual(dnsNamespaces('db', 'cluster.local'), []);
+  assert.deepEqual(dnsNamespaces('x.a.svc.b.pod.cluster.local', 'cluster.local').sort(), ['a', 'b', 'local', 'pod']);
+  assert.deepEqual(dnsNamespaces('api.example.com', 'cluster.local'), ['com']);
 });

@@ -1,7 +1,7 @@
 // How a PR environment may be reached: only through the ingress, only at its own host.
 import type { Config } from './config.ts';
 import { matchNamespace, previewHost } from './namespace.ts';
-import { arr, obj, str } from './objects.ts';
+import { arr, describeType, obj, str, type Obj } from './objects.ts';
 import { violation, type Violation } from './violation.ts';
 
 export function hostBelongsTo(host: string, namespace: string, config: Pick<Config, 'previewDomain'>): boolean {
@@ -79,7 +79,57 @@ export function validateRouteHostnames(route: unknown, namespace: string, config
   );
 }
 
-const SERVICE_DNS = /^[a-z0-9-]+\.([a-z0-9-]+)(\.svc(\.[a-z0-9.-]+)?)?\.?$/;
+/**
+ * Every namespace a DNS name can resolve into, read the way cluster DNS and a pod's resolver do, so that no
+ * spelling slips past: lowercase, one trailing dot ignored;
+ * - `…{ns}.svc.{clusterDomain}` and `…{ns}.pod.{clusterDomain}`, at any label depth before (`web-0.db.{ns}.svc…`,
+ *   `_http._tcp.db.{ns}.svc…`, `10-0-0-5.{ns}.pod…`), and the same without the domain, which the search path
+ *   completes (`db.{ns}.svc`);
+ * - a `svc` or `pod` label anywhere after the first, whatever follows it (another or a stale cluster domain);
+ * - a name of two labels or more, completed by the search path (`db.{ns}` becomes `db.{ns}.svc.{clusterDomain}`,
+ *   `web-0.db.{ns}` a pod of service db): its last label, and its last label before the cluster domain.
+ * A single label is a service of the namespace itself.
+ */
+export function dnsNamespaces(name: string, clusterDomain: string): string[] {
+  const labels = name.toLowerCase().replace(/\.$/, '').split('.');
+  const domain = clusterDomain.toLowerCase().replace(/\.$/, '').split('.');
+  const withoutDomain =
+    labels.length > domain.length && domain.every((d, i) => labels[labels.length - domain.length + i] === d)
+      ? labels.slice(0, labels.length - domain.length)
+      : labels;
+  const out = new Set<string>();
+  withoutDomain.forEach((label, i) => {
+    if (i >= 1 && (label === 'svc' || label === 'pod')) out.add(withoutDomain[i - 1] ?? '');
+  });
+  // Completed by the search path; with the domain cut off, whatever precedes it (no name there is safe to allow).
+  for (const name of [labels, withoutDomain]) if (name.length >= 2) out.add(name[name.length - 1] ?? '');
+  return [...out].filter((label) => label !== '');
+}
+
+function externalNameViolations(spec: Obj, namespace: string, config: Config): Violation[] {
+  const value = spec['externalName'];
+  if (value === undefined || value === '') return [];
+  if (typeof value !== 'string')
+    return [
+      violation(
+        'service-type',
+        'spec.externalName',
+        `must be a DNS name, got ${describeType(value)}`,
+        'write the external host name, such as api.example.com',
+      ),
+    ];
+  const targets = dnsNamespaces(value, config.clusterDomain).filter(
+    (target) => target !== namespace && matchNamespace(target, config),
+  );
+  return targets.map((target) =>
+    violation(
+      'service-type',
+      'spec.externalName',
+      `"${value}" resolves into another PR environment (${target})`,
+      'PR environments are isolated from each other: point at a service of this namespace or an external host',
+    ),
+  );
+}
 
 /** Services: no NodePort or LoadBalancer, no externalIPs, no ExternalName into another PR environment. */
 export function validateService(service: unknown, namespace: string, config: Config): Violation[] {
@@ -106,16 +156,7 @@ export function validateService(service: unknown, namespace: string, config: Con
       ),
     );
   }
-  const target = type === 'ExternalName' ? SERVICE_DNS.exec(str(spec['externalName']) ?? '')?.[1] : undefined;
-  if (target && target !== namespace && matchNamespace(target, config)) {
-    out.push(
-      violation(
-        'service-type',
-        'spec.externalName',
-        `points into another PR environment (${target})`,
-        'PR environments are isolated from each other: point at a service of this namespace or an external host',
-      ),
-    );
-  }
+  // Only an ExternalName service resolves its externalName (the field is ignored, and cleared, for other types).
+  if (type === 'ExternalName') out.push(...externalNameViolations(spec, namespace, config));
   return out;
 }
