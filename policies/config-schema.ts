@@ -24,6 +24,12 @@ const duration: Schema = {
   description: 'a duration such as 90s, 1m, 48h or 7d',
 };
 const count: Schema = { type: 'integer', minimum: 0 };
+const podId: Schema = {
+  type: 'integer',
+  minimum: 0,
+  maximum: 2147483647,
+  description: 'a numeric user or group id; 0 turns this default off',
+};
 const labelMap: Schema = { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } };
 const dnsName: Schema = {
   type: 'string',
@@ -85,8 +91,9 @@ export const configSchema: Schema = obj(
     }),
     mutation: obj({
       defaultResources: obj({ requests: cpuMemory, limits: obj({ memory: quantity }) }),
-      runAsUser: count,
-      runAsGroup: count,
+      runAsUser: podId,
+      runAsGroup: podId,
+      fsGroup: podId,
     }),
     sweeper: obj({
       schedule: cron,

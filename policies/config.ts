@@ -61,9 +61,13 @@ export interface Config {
   mutation: {
     /** Resource requests/limits set on containers that declare none. */
     defaultResources: { requests: { cpu: string; memory: string }; limits: { memory: string } };
-    /** Default runAsUser/runAsGroup for pods whose images would otherwise run as root; 0 disables. */
+    /**
+     * The user, group and fsGroup given to pods that do not set runAsUser (at the pod level or in every container),
+     * so images whose USER is root or a name start under runAsNonRoot. 0 turns a key off (runAsUser: 0, all three).
+     */
     runAsUser: number;
     runAsGroup: number;
+    fsGroup: number;
   };
   sweeper: {
     schedule: string;
@@ -80,6 +84,12 @@ export interface Config {
   };
   webhook: { maxBodyBytes: number };
 }
+
+/**
+ * The uid (and gid, fsGroup) pods get when they name no user: 65532, the conventional "nonroot" of distroless and
+ * Chainguard images, owned by no system account of common base images.
+ */
+export const DEFAULT_POD_USER = 65532;
 
 const DEFAULT_DB_INCREMENT: QuotaAmounts = {
   requestsCpu: '100m',
@@ -151,8 +161,9 @@ export function defaultConfig(): Config {
     pins: { label: 'preserve', value: 'true', maxPinned: 3, maxDuration: '48h', warnBefore: '1h' },
     mutation: {
       defaultResources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-      runAsUser: 0,
-      runAsGroup: 0,
+      runAsUser: DEFAULT_POD_USER,
+      runAsGroup: DEFAULT_POD_USER,
+      fsGroup: DEFAULT_POD_USER,
     },
     sweeper: {
       schedule: '* * * * *',

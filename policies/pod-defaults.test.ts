@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadCorpus, rulesOf } from '../e2e/pss-corpus.ts';
 import { defaultConfig, type Config } from './config.ts';
-import { applyPodDefaults, applyPodSpecDefaults, applyPrLabels } from './pod-defaults.ts';
+import { applyPodDefaults, applyPodSpecDefaults, applyPrLabels, KEEP_IMAGE_USER } from './pod-defaults.ts';
 import { podTemplatesOf, withPodTemplates } from './pod-templates.ts';
 import { checkRestricted } from './pss.ts';
 
@@ -35,8 +35,17 @@ describe('applyPodSpecDefaults makes a typical pod pass restricted', () => {
       'containers[1].securityContext.capabilities.drop',
       'initContainers[0].resources',
       'containers[0].resources',
+      'securityContext.runAsUser',
+      'securityContext.runAsGroup',
+      'securityContext.fsGroup',
     ]);
-    assert.deepEqual(spec['securityContext'], { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    assert.deepEqual(spec['securityContext'], {
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+    });
     assert.deepEqual((spec['containers'] as Obj[])[0], {
       name: 'web',
       image: 'shop:1',
@@ -170,7 +179,7 @@ describe('applyPodSpecDefaults: Windows, resources, users, malformed input', () 
       os: { name: 'windows' },
       containers: [{ name: 'a', resources: { limits: { memory: '1Gi' } } }],
     };
-    const changed = applyPodSpecDefaults(spec, { ...mutation, runAsUser: 1000, runAsGroup: 1000 });
+    const changed = applyPodSpecDefaults(spec, mutation);
     assert.deepEqual(changed, ['securityContext.runAsNonRoot']);
     assert.deepEqual(checkRestricted(spec, {}, 'spec'), []);
   });
@@ -205,26 +214,93 @@ describe('applyPodSpecDefaults: Windows, resources, users, malformed input', () 
     assert.equal(mutation.defaultResources.requests.cpu, '50m');
   });
 
-  test('runAsUser/runAsGroup from the config only when > 0 and set nowhere', () => {
-    const withUsers: Config['mutation'] = { ...mutation, runAsUser: 10001, runAsGroup: 10002 };
-    const bare: Obj = { containers: [{ name: 'a' }] };
-    applyPodSpecDefaults(bare, withUsers);
-    assert.deepEqual(bare['securityContext'], {
-      runAsNonRoot: true,
-      seccompProfile: { type: 'RuntimeDefault' },
-      runAsUser: 10001,
-      runAsGroup: 10002,
+  const users = (runAsUser: number, runAsGroup: number, fsGroup: number): Config['mutation'] => ({
+    ...mutation,
+    runAsUser,
+    runAsGroup,
+    fsGroup,
+  });
+  const base = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } };
+  const userRows: { name: string; spec: Obj; mutation?: Config['mutation']; expect: Obj }[] = [
+    {
+      name: 'a pod that names no user gets the configured user, group and fsGroup (65532 by default)',
+      spec: { containers: [{ name: 'a' }] },
+      expect: { ...base, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
+    },
+    {
+      name: 'other configured ids',
+      spec: { containers: [{ name: 'a' }] },
+      mutation: users(10001, 10002, 10003),
+      expect: { ...base, runAsUser: 10001, runAsGroup: 10002, fsGroup: 10003 },
+    },
+    {
+      name: 'runAsNonRoot alone proves nothing without the image: the user is still filled',
+      spec: { securityContext: { runAsNonRoot: true }, containers: [{ name: 'a' }] },
+      expect: { ...base, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
+    },
+    {
+      name: 'an explicit pod runAsUser keeps the pod as written (no group or fsGroup added either)',
+      spec: { securityContext: { runAsUser: 1000 }, containers: [{ name: 'a' }] },
+      expect: { runAsUser: 1000, ...base },
+    },
+    {
+      name: 'runAsUser in every container is explicit too',
+      spec: {
+        initContainers: [{ name: 'i', securityContext: { runAsUser: 7 } }],
+        containers: [{ name: 'a', securityContext: { runAsUser: 5 } }],
+      },
+      expect: base,
+    },
+    {
+      name: 'runAsUser in some containers only: the pod level covers the others',
+      spec: {
+        initContainers: [{ name: 'i' }],
+        containers: [{ name: 'a', securityContext: { runAsUser: 5 } }],
+      },
+      expect: { ...base, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 },
+    },
+    {
+      name: 'explicit group and fsGroup stay next to a filled user',
+      spec: { securityContext: { runAsGroup: 3000, fsGroup: 0 }, containers: [{ name: 'a' }] },
+      expect: { runAsGroup: 3000, fsGroup: 0, ...base, runAsUser: 65532 },
+    },
+    {
+      name: 'runAsUser: 0 in the config turns all three off',
+      spec: { containers: [{ name: 'a' }] },
+      mutation: users(0, 10002, 10003),
+      expect: base,
+    },
+    {
+      name: 'a group or fsGroup of 0 in the config turns that key off',
+      spec: { containers: [{ name: 'a' }] },
+      mutation: users(10001, 0, 0),
+      expect: { ...base, runAsUser: 10001 },
+    },
+  ];
+  for (const row of userRows) {
+    test(`user defaults: ${row.name}`, () => {
+      const spec = structuredClone(row.spec);
+      applyPodSpecDefaults(spec, row.mutation ?? mutation);
+      assert.deepEqual(spec['securityContext'], row.expect);
+      assert.deepEqual(checkRestricted(spec, {}, 'spec'), []);
     });
-    const containerSets: Obj = { containers: [{ name: 'a', securityContext: { runAsUser: 5 } }] };
-    applyPodSpecDefaults(containerSets, withUsers);
-    assert.deepEqual(containerSets['securityContext'], {
-      runAsNonRoot: true,
-      seccompProfile: { type: 'RuntimeDefault' },
-      runAsGroup: 10002,
-    });
-    const disabled: Obj = { containers: [{ name: 'a' }] };
-    applyPodSpecDefaults(disabled, mutation);
-    assert.equal((disabled['securityContext'] as Obj)['runAsUser'], undefined);
+  }
+
+  test('user defaults: the keep-image-user annotation opts a workload out; nothing else does', () => {
+    const optedOut: Obj = { containers: [{ name: 'a' }] };
+    applyPodDefaults(optedOut, { annotations: { [KEEP_IMAGE_USER]: 'true' } }, ns, config);
+    assert.deepEqual(optedOut['securityContext'], base);
+    const otherValue: Obj = { containers: [{ name: 'a' }] };
+    applyPodDefaults(otherValue, { annotations: { [KEEP_IMAGE_USER]: 'yes' } }, ns, config);
+    assert.equal((otherValue['securityContext'] as Obj)['runAsUser'], 65532);
+    const template = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      spec: { template: { metadata: { annotations: { [KEEP_IMAGE_USER]: 'true' } }, spec: { containers: [{}] } } },
+    };
+    const mutated = withPodTemplates(template, (s, m) => applyPodDefaults(s, m, ns, config));
+    const sc = podTemplatesOf(mutated)[0]?.spec['securityContext'] as Obj;
+    assert.equal(sc['runAsUser'], undefined);
   });
 
   const garbage: unknown[] = [undefined, null, 'spec', 7, [], { containers: 'x' }, { containers: [null, 'x', 3] }];

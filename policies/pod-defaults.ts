@@ -1,6 +1,7 @@
 // The defaults that let a typical app pass the `restricted` profile without its developers thinking about it:
-// run as non-root with the runtime's seccomp profile, no privilege escalation, no capabilities, resource requests
-// and limits for containers that declare none, and labels that tie the pod to its PR.
+// run as non-root with the runtime's seccomp profile, no privilege escalation, no capabilities, a numeric non-root
+// user for pods that name none, resource requests and limits for containers that declare none, and labels that tie
+// the pod to its PR.
 //
 // Rule: a default only fills a field that is absent (or null). An explicit value always stays, even a forbidden
 // one such as `privileged: true`: validation then refuses it with a message naming the field, which is clearer
@@ -10,7 +11,18 @@
 import type { Config } from './config.ts';
 import { LABELS } from './names.ts';
 import type { ManagedNamespace } from './namespace.ts';
-import { ensureObject, field, flag, isFields, isSet, list, stringsAt, text, type Fields } from './pss-fields.ts';
+import {
+  ensureObject,
+  field,
+  flag,
+  isFields,
+  isSet,
+  list,
+  stringMap,
+  stringsAt,
+  text,
+  type Fields,
+} from './pss-fields.ts';
 
 /** Sets `target[key]` when it is absent or null; records the path. Returns true when it set it. */
 function fill(target: Fields, key: string, value: unknown, path: string, changed: string[]): boolean {
@@ -85,18 +97,49 @@ function resourceDefaults(
   changed.push(`${container.path}.resources`);
 }
 
-/** runAsUser/runAsGroup from the config (when > 0) for pods where neither the pod nor any container sets one. */
+/** The identity keys the user defaults fill at the pod level, each only when absent there. */
+const USER_KEYS = ['runAsUser', 'runAsGroup', 'fsGroup'] as const;
+
+/**
+ * True when the pod says, without relying on its image, which user every container runs as: `runAsUser` at the
+ * pod level, or in every container. Anything else (runAsNonRoot alone, a USER in the Dockerfile) depends on the
+ * image, and the kubelet refuses `runAsNonRoot: true` with an image whose USER is root or a name.
+ */
+function userIsExplicit(spec: Fields, containers: ContainerRef[]): boolean {
+  if (isSet(field(spec, 'securityContext'), 'runAsUser')) return true;
+  return containers.length > 0 && containers.every((c) => isSet(field(c.value, 'securityContext'), 'runAsUser'));
+}
+
+/**
+ * A numeric non-root user (and group, fsGroup) from the config for pods that do not name their user: so images whose
+ * USER is root or a name start under `restricted`. A value of 0 in the config turns that key off. An explicit
+ * `runAsUser` (pod or every container) keeps the pod as written, group and fsGroup included.
+ */
 function userDefaults(spec: Fields, containers: ContainerRef[], mutation: Config['mutation'], changed: string[]): void {
-  for (const key of ['runAsUser', 'runAsGroup'] as const) {
+  if (!(mutation.runAsUser > 0) || userIsExplicit(spec, containers)) return;
+  const sc = ensureObject(spec, 'securityContext');
+  if (!sc) return;
+  for (const key of USER_KEYS) {
     const value = mutation[key];
-    if (!(value > 0)) continue;
-    const setAnywhere =
-      isSet(field(spec, 'securityContext'), key) ||
-      containers.some((c) => isSet(field(c.value, 'securityContext'), key));
-    if (setAnywhere) continue;
-    const sc = ensureObject(spec, 'securityContext');
-    if (sc) fill(sc, key, value, `securityContext.${key}`, changed);
+    if (value > 0) fill(sc, key, value, `securityContext.${key}`, changed);
   }
+}
+
+/** Options of {@link applyPodSpecDefaults}. */
+export interface PodSpecDefaultsOptions {
+  /** Leave runAsUser, runAsGroup and fsGroup to the image (the workload opted out with {@link KEEP_IMAGE_USER}). */
+  keepImageUser?: boolean;
+}
+
+/**
+ * The per-workload opt-out of the user defaults: this annotation with the value "true" on a Pod or a pod template
+ * keeps the image's own user. `runAsNonRoot: true` still applies, so the image's USER must then be numeric and
+ * non-zero.
+ */
+export const KEEP_IMAGE_USER = 'k8s-ee.io/keep-image-user';
+
+function keepsImageUser(metadata: unknown): boolean {
+  return stringMap(metadata, 'annotations')[KEEP_IMAGE_USER] === 'true';
 }
 
 /**
@@ -104,7 +147,11 @@ function userDefaults(spec: Fields, containers: ContainerRef[], mutation: Config
  * {@link withPodTemplates} provides). Returns the paths it set, relative to the pod spec, in the order set.
  * A spec that is not an object is left alone.
  */
-export function applyPodSpecDefaults(podSpec: unknown, mutation: Config['mutation']): string[] {
+export function applyPodSpecDefaults(
+  podSpec: unknown,
+  mutation: Config['mutation'],
+  options: PodSpecDefaultsOptions = {},
+): string[] {
   const changed: string[] = [];
   if (!isFields(podSpec)) return changed;
   const windows = isWindows(podSpec);
@@ -115,7 +162,8 @@ export function applyPodSpecDefaults(podSpec: unknown, mutation: Config['mutatio
   // With pod-level resources (spec.resources) the containers share the pod's budget: leave them as written.
   if (!isSet(podSpec, 'resources'))
     for (const container of containers) resourceDefaults(container, mutation.defaultResources, changed);
-  if (!windows) userDefaults(podSpec, containers, mutation, changed);
+  // Windows pods name their user with windowsOptions.runAsUserName; the API forbids runAsUser there.
+  if (!windows && !options.keepImageUser) userDefaults(podSpec, containers, mutation, changed);
   return changed;
 }
 
@@ -145,5 +193,6 @@ export function applyPodDefaults(
   ns: ManagedNamespace | undefined,
   config: Config,
 ): string[] {
-  return [...applyPodSpecDefaults(podSpec, config.mutation), ...(ns ? applyPrLabels(metadata, ns) : [])];
+  const options = { keepImageUser: keepsImageUser(metadata) };
+  return [...applyPodSpecDefaults(podSpec, config.mutation, options), ...(ns ? applyPrLabels(metadata, ns) : [])];
 }
