@@ -191,6 +191,51 @@ describe('executor', () => {
     assert.equal(cluster.volumes.get('pv-b')?.reclaimPolicy, 'Delete');
   });
 
+  it('image prune: the Job starts with the sample it was planned on; a finished one is deleted and counted', async () => {
+    const node = { kind: 'Node' as const, name: 'n1' };
+    const prune: Action = {
+      kind: 'prune-images',
+      target: node,
+      reason: 'disk-high',
+      message: 'prune',
+      details: { image: 'tools:1', imageFsUsedBytes: 5000 },
+    };
+    const [started, again] = await execute([prune, prune], opts);
+    assert.equal(started?.result, 'done');
+    assert.equal(again?.result, 'skipped');
+    assert.deepEqual(cluster.pruneJobs, [
+      { name: 'k8s-ee-image-prune-n1', uid: 'uid-prune-n1-1', node: 'n1', state: 'running', imageFsUsedBytes: 5000 },
+    ]);
+    const finish = (reason: string, details: Action['details']): Action => ({
+      kind: 'finish-image-prune',
+      target: node,
+      reason,
+      message: reason,
+      details: { job: 'k8s-ee-image-prune-n1', jobUid: 'uid-prune-n1-1', ...details },
+    });
+    const results = await execute(
+      [finish('pruned', { freedBytes: 3000 }), finish('pruned', { freedBytes: 3000 })],
+      opts,
+    );
+    assert.deepEqual(
+      results.map((r) => r.result),
+      ['done', 'not-found'],
+      'counted once: the second finds the Job gone',
+    );
+    assert.deepEqual(cluster.pruneJobs, []);
+    assert.deepEqual(await values(metrics, 'imagePruneFreedBytes'), { n1: 3000 });
+    await execute([prune], opts);
+    const [stale] = await execute([finish('prune-failed', { failure: 'x' })], opts);
+    assert.equal(stale?.result, 'error', 'the uid precondition keeps a newer Job of the same name');
+    await execute([finish('prune-failed', { jobUid: 'uid-prune-n1-2', failure: 'BackoffLimitExceeded' })], opts);
+    assert.deepEqual(cluster.pruneJobs, []);
+    assert.deepEqual(await values(metrics, 'imagePruneFreedBytes'), { n1: 3000 }, 'a failure frees nothing');
+    assert.deepEqual(
+      cluster.events.map((e) => `${e.type} ${e.reason}`),
+      ['Normal ImagePruneStarted', 'Normal ImagePruneFinished', 'Normal ImagePruneStarted', 'Warning ImagePruneFailed'],
+    );
+  });
+
   it('bookkeeping actions get no Event; an Event that fails does not fail the action', async () => {
     const seen: Action = {
       ...del('shop-pr-1'),

@@ -28,8 +28,13 @@ export interface SweeperApi {
   deleteNamespace(name: string, uid?: string): Promise<void>;
   deletePersistentVolume(name: string, uid?: string): Promise<void>;
   setVolumeReclaimPolicy(name: string, policy: 'Delete'): Promise<void>;
-  /** Starts the image-prune Job on the node; resolves 'exists' when one is already there. */
-  createImagePruneJob(node: string, image: string): Promise<'created' | 'exists'>;
+  /**
+   * Starts the image-prune Job on the node, remembering the image filesystem's used bytes it started on;
+   * resolves 'exists' when one is already there.
+   */
+  createImagePruneJob(node: string, image: string, imageFsUsedBytes?: number): Promise<'created' | 'exists'>;
+  /** Deletes a finished image-prune Job (and its pod). */
+  deleteImagePruneJob(name: string, uid?: string): Promise<void>;
   recordEvent(event: SweeperEvent): Promise<void>;
 }
 
@@ -67,7 +72,14 @@ const EVENTS: Record<Action['kind'], { type: 'Normal' | 'Warning'; reason: strin
   'report-stuck': { type: 'Warning', reason: 'NamespaceStuckTerminating' },
   'warn-disk': { type: 'Warning', reason: 'NodeDiskUsageHigh' },
   'prune-images': { type: 'Normal', reason: 'ImagePruneStarted' },
+  'finish-image-prune': { type: 'Normal', reason: 'ImagePruneFinished' },
 };
+
+function eventSpec(action: Action): { type: 'Normal' | 'Warning'; reason: string } | undefined {
+  if (action.kind === 'finish-image-prune' && action.reason === 'prune-failed')
+    return { type: 'Warning', reason: 'ImagePruneFailed' };
+  return EVENTS[action.kind];
+}
 
 export function isNotFound(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
@@ -120,13 +132,20 @@ async function perform(action: Action, opts: ExecuteOptions): Promise<ActionResu
       await api.setVolumeReclaimPolicy(name, 'Delete');
       return { action, result: 'done' };
     case 'prune-images': {
+      const before = action.details['imageFsUsedBytes'];
       const created = await api.createImagePruneJob(
         name,
         String(action.details['image'] ?? opts.config.sweeper.imagePrune.image),
+        typeof before === 'number' ? before : undefined,
       );
       return created === 'exists'
         ? { action, result: 'skipped', note: 'a prune Job is already running on the node' }
         : { action, result: 'done' };
+    }
+    case 'finish-image-prune': {
+      const uid = action.details['jobUid'];
+      await api.deleteImagePruneJob(String(action.details['job']), typeof uid === 'string' ? uid : undefined);
+      return { action, result: 'done' };
     }
     default:
       if (action.patch) await api.patchNamespace(name, action.patch);
@@ -135,7 +154,7 @@ async function perform(action: Action, opts: ExecuteOptions): Promise<ActionResu
 }
 
 async function emitEvent(action: Action, opts: ExecuteOptions): Promise<void> {
-  const spec = EVENTS[action.kind];
+  const spec = eventSpec(action);
   if (!spec || action.bookkeeping) return;
   try {
     await opts.api.recordEvent({
@@ -152,15 +171,24 @@ async function emitEvent(action: Action, opts: ExecuteOptions): Promise<void> {
   }
 }
 
+/** Freed bytes: the capacity of volumes deleted or reclaimed; the image filesystem drop of a finished prune. */
+function countFreed(r: ActionResult, metrics: SweeperMetrics): void {
+  const { action } = r;
+  if (r.result !== 'done') return;
+  if (action.kind === 'delete-volume' || action.kind === 'reclaim-volume') {
+    const bytes = Number(action.details['capacityBytes'] ?? 0);
+    if (bytes > 0) metrics.freedBytes.inc(bytes);
+  }
+  if (action.kind === 'finish-image-prune' && action.reason === 'pruned')
+    metrics.imagePruneFreedBytes.inc({ node: action.target.name }, Number(action.details['freedBytes'] ?? 0));
+}
+
 function account(r: ActionResult, opts: ExecuteOptions): void {
   const { action } = r;
   opts.metrics.actions.inc({ kind: action.kind, reason: action.reason, result: r.result });
   if (r.result === 'error') opts.metrics.errors.inc({ stage: 'action' });
   if (action.kind === 'defer-deletion' && r.result !== 'error') opts.metrics.capped.inc();
-  if ((action.kind === 'delete-volume' || action.kind === 'reclaim-volume') && r.result === 'done') {
-    const bytes = Number(action.details['capacityBytes'] ?? 0);
-    if (bytes > 0) opts.metrics.freedBytes.inc(bytes);
-  }
+  countFreed(r, opts.metrics);
   const entry = {
     action: action.kind,
     kind: action.target.kind,

@@ -1,6 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventName, imagePruneJob, namespaceInfoOf, volumeInfoOf } from './kube.ts';
+import {
+  eventName,
+  imagePruneJob,
+  namespaceInfoOf,
+  nodeDiskFromSummary,
+  pruneJobInfoOf,
+  volumeInfoOf,
+} from './kube.ts';
 import { groupByNamespace, liveReleases, releaseRecordOf } from './helm.ts';
 import { parseSweeperArgs } from './command.ts';
 import { CliError } from '../cli/errors.ts';
@@ -125,6 +132,86 @@ describe('kube: API objects to sweeper data', () => {
       job.spec?.template.spec?.containers[0]?.command?.[2] ?? '',
       /crictl --runtime-endpoint "unix:\/\/\$s" rmi --prune/,
     );
+  });
+});
+
+describe('kube: the disk run reads', () => {
+  it('node.fs and the image filesystem of a kubelet summary', () => {
+    const fs = { time: '2025-06-01T12:00:00Z', usedBytes: 30, capacityBytes: 100, availableBytes: 60 };
+    assert.deepEqual(
+      nodeDiskFromSummary({
+        node: { fs, runtime: { imageFs: { ...fs, usedBytes: 7, time: '2025-06-01T11:59:55Z' } } },
+      }),
+      {
+        usedBytes: 30,
+        capacityBytes: 100,
+        availableBytes: 60,
+        imageFs: { usedBytes: 7, time: '2025-06-01T11:59:55Z' },
+      },
+    );
+    assert.deepEqual(nodeDiskFromSummary({ node: { fs: { usedBytes: 1, capacityBytes: 2 } } }), {
+      usedBytes: 1,
+      capacityBytes: 2,
+    });
+    assert.throws(() => nodeDiskFromSummary({ node: {} }), /no node.fs usedBytes\/capacityBytes/);
+  });
+
+  it('the prune Job remembers its node and the image filesystem sample it started on', () => {
+    const job = imagePruneJob('worker-1', 'tools:1', 'k8s-ee-system', 123456);
+    assert.deepEqual(job.metadata?.annotations, {
+      'k8s-ee.io/node': 'worker-1',
+      'k8s-ee.io/image-fs-used-bytes': '123456',
+    });
+    assert.deepEqual(imagePruneJob('worker-1', 'tools:1', 'k8s-ee-system').metadata?.annotations, {
+      'k8s-ee.io/node': 'worker-1',
+    });
+    const info = (status: object) => pruneJobInfoOf({ ...job, metadata: { ...job.metadata, uid: 'j1' }, status });
+    assert.deepEqual(info({ active: 1 }), {
+      name: job.metadata?.name,
+      uid: 'j1',
+      node: 'worker-1',
+      imageFsUsedBytes: 123456,
+      state: 'running',
+    });
+    const done = new Date('2025-06-01T12:00:05Z');
+    assert.deepEqual(
+      info({
+        succeeded: 1,
+        completionTime: done,
+        conditions: [
+          { type: 'SuccessCriteriaMet', status: 'True' },
+          { type: 'Complete', status: 'True', lastTransitionTime: done },
+        ],
+      }),
+      {
+        name: job.metadata?.name,
+        uid: 'j1',
+        node: 'worker-1',
+        imageFsUsedBytes: 123456,
+        state: 'succeeded',
+        finishedAt: '2025-06-01T12:00:05.000Z',
+      },
+    );
+    const failed = info({
+      conditions: [
+        {
+          type: 'Failed',
+          status: 'True',
+          reason: 'DeadlineExceeded',
+          message: 'Job was active longer than specified deadline',
+          lastTransitionTime: done,
+        },
+      ],
+    });
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.failure, 'DeadlineExceeded: Job was active longer than specified deadline');
+    assert.equal(failed.finishedAt, '2025-06-01T12:00:05.000Z');
+    const foreign = pruneJobInfoOf({
+      metadata: { name: 'x' },
+      spec: { template: { spec: { nodeName: 'n9', containers: [] } } },
+    });
+    assert.equal(foreign.node, 'n9');
+    assert.equal(foreign.imageFsUsedBytes, undefined);
   });
 });
 

@@ -17,9 +17,12 @@ import {
 } from '@kubernetes/client-node';
 import { HELM_OWNER_SELECTOR, HELM_RELEASE_SECRET_TYPE, groupByNamespace, liveReleases } from './helm.ts';
 import {
+  IMAGE_PRUNE_ANNOTATIONS,
   REPORTING_CONTROLLER,
   type MetadataPatch,
   type NamespaceInfo,
+  type NodeDiskStats,
+  type PruneJobInfo,
   type ReleaseRecord,
   type VolumeInfo,
 } from './types.ts';
@@ -134,15 +137,22 @@ const pruneScript = [
   'echo "no containerd socket found under /run" >&2; exit 1',
 ].join('\n');
 
-export function imagePruneJob(node: string, image: string, namespace: string): V1Job {
+const PRUNE_LABELS = { 'app.kubernetes.io/managed-by': 'k8s-ee', 'app.kubernetes.io/component': 'image-prune' };
+
+export function imagePruneJob(node: string, image: string, namespace: string, imageFsUsedBytes?: number): V1Job {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
       name: `k8s-ee-image-prune-${shortHash(node)}`,
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'app.kubernetes.io/component': 'image-prune' },
-      annotations: { 'k8s-ee.io/node': node },
+      labels: { ...PRUNE_LABELS },
+      annotations: {
+        [IMAGE_PRUNE_ANNOTATIONS.node]: node,
+        ...(imageFsUsedBytes === undefined
+          ? {}
+          : { [IMAGE_PRUNE_ANNOTATIONS.imageFsUsedBytes]: String(imageFsUsedBytes) }),
+      },
     },
     spec: {
       backoffLimit: 0,
@@ -167,6 +177,67 @@ export function imagePruneJob(node: string, image: string, namespace: string): V
           volumes: [{ name: 'run', hostPath: { path: '/run', type: 'Directory' } }],
         },
       },
+    },
+  };
+}
+
+function finishedState(job: V1Job): Pick<PruneJobInfo, 'state' | 'finishedAt' | 'failure'> {
+  const conditions = job.status?.conditions ?? [];
+  const isTrue = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
+  const complete = isTrue('Complete');
+  if (complete) {
+    const at = iso(job.status?.completionTime) ?? iso(complete.lastTransitionTime);
+    return { state: 'succeeded', ...(at ? { finishedAt: at } : {}) };
+  }
+  const failed = isTrue('Failed');
+  if (!failed) return { state: 'running' };
+  const at = iso(failed.lastTransitionTime);
+  const failure = [failed.reason, failed.message].filter(Boolean).join(': ');
+  return { state: 'failed', ...(at ? { finishedAt: at } : {}), ...(failure ? { failure } : {}) };
+}
+
+/** What the disk run needs of an image-prune Job: its node, whether it finished, and the sample it started on. */
+export function pruneJobInfoOf(job: V1Job): PruneJobInfo {
+  const meta = job.metadata ?? {};
+  const annotations = meta.annotations ?? {};
+  const before = Number(annotations[IMAGE_PRUNE_ANNOTATIONS.imageFsUsedBytes] ?? Number.NaN);
+  return {
+    name: meta.name ?? '',
+    ...(meta.uid ? { uid: meta.uid } : {}),
+    node: annotations[IMAGE_PRUNE_ANNOTATIONS.node] ?? job.spec?.template.spec?.nodeName ?? '',
+    ...(Number.isFinite(before) ? { imageFsUsedBytes: before } : {}),
+    ...finishedState(job),
+  };
+}
+
+type PruneJobApi = Pick<SweeperApi, 'createImagePruneJob' | 'deleteImagePruneJob'> &
+  Pick<ClusterReader, 'listImagePruneJobs'>;
+
+/** The image-prune Jobs in the sweeper's namespace. */
+function pruneJobApi(batch: BatchV1Api, namespace: string): PruneJobApi {
+  const labelSelector = Object.entries(PRUNE_LABELS)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  return {
+    listImagePruneJobs: async () =>
+      (
+        await paginate((cont) => batch.listNamespacedJob({ namespace, labelSelector, limit: PAGE, _continue: cont }))
+      ).map(pruneJobInfoOf),
+    async createImagePruneJob(node, image, imageFsUsedBytes) {
+      try {
+        await batch.createNamespacedJob({ namespace, body: imagePruneJob(node, image, namespace, imageFsUsedBytes) });
+        return 'created';
+      } catch (err) {
+        if ((err as { code?: number }).code === 409) return 'exists';
+        throw err;
+      }
+    },
+    async deleteImagePruneJob(name, uid) {
+      await batch.deleteNamespacedJob({
+        name,
+        namespace,
+        body: { propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
+      });
     },
   };
 }
@@ -213,16 +284,35 @@ function eventRecorder(
   };
 }
 
-/** node.fs of the kubelet summary API, through the API server's node proxy. */
-async function nodeDiskOf(core: CoreV1Api, node: string): Promise<{ usedBytes: number; capacityBytes: number }> {
-  const text = await core.connectGetNodeProxyWithPath({ name: node, path: 'stats/summary' });
-  const summary = (typeof text === 'string' ? JSON.parse(text) : text) as {
-    node?: { fs?: { usedBytes?: number; capacityBytes?: number } };
-  };
+interface SummaryFs {
+  time?: string;
+  usedBytes?: number;
+  capacityBytes?: number;
+  availableBytes?: number;
+}
+
+/** node.fs and node.runtime.imageFs of a kubelet summary (stats/summary). */
+export function nodeDiskFromSummary(summary: {
+  node?: { fs?: SummaryFs; runtime?: { imageFs?: SummaryFs } };
+}): NodeDiskStats {
   const fs = summary.node?.fs;
   if (typeof fs?.usedBytes !== 'number' || typeof fs.capacityBytes !== 'number')
     throw new Error('the kubelet summary has no node.fs usedBytes/capacityBytes');
-  return { usedBytes: fs.usedBytes, capacityBytes: fs.capacityBytes };
+  const image = summary.node?.runtime?.imageFs;
+  return {
+    usedBytes: fs.usedBytes,
+    capacityBytes: fs.capacityBytes,
+    ...(typeof fs.availableBytes === 'number' ? { availableBytes: fs.availableBytes } : {}),
+    ...(typeof image?.usedBytes === 'number' && typeof image.time === 'string'
+      ? { imageFs: { usedBytes: image.usedBytes, time: image.time } }
+      : {}),
+  };
+}
+
+/** The kubelet summary API, through the API server's node proxy. */
+async function nodeDiskOf(core: CoreV1Api, node: string): Promise<NodeDiskStats> {
+  const text = await core.connectGetNodeProxyWithPath({ name: node, path: 'stats/summary' });
+  return nodeDiskFromSummary((typeof text === 'string' ? JSON.parse(text) : text) as object);
 }
 
 export function createKubeSweeper(kc: KubeConfig, opts: KubeSweeperOptions): ClusterReader & SweeperApi {
@@ -274,18 +364,7 @@ export function createKubeSweeper(kc: KubeConfig, opts: KubeSweeperOptions): Clu
         MERGE_PATCH,
       );
     },
-    async createImagePruneJob(node, image) {
-      try {
-        await batch.createNamespacedJob({
-          namespace: opts.jobNamespace,
-          body: imagePruneJob(node, image, opts.jobNamespace),
-        });
-        return 'created';
-      } catch (err) {
-        if ((err as { code?: number }).code === 409) return 'exists';
-        throw err;
-      }
-    },
+    ...pruneJobApi(batch, opts.jobNamespace),
     recordEvent,
   };
 }

@@ -3,7 +3,15 @@
 import { liveReleases } from './helm.ts';
 import type { ClusterReader } from './snapshot.ts';
 import type { SweeperApi, SweeperEvent } from './executor.ts';
-import type { MetadataPatch, NamespaceInfo, NodeDisk, ReleaseRecord, VolumeInfo } from './types.ts';
+import type {
+  MetadataPatch,
+  NamespaceInfo,
+  NodeDisk,
+  NodeDiskStats,
+  PruneJobInfo,
+  ReleaseRecord,
+  VolumeInfo,
+} from './types.ts';
 
 type Method = keyof ClusterReader | keyof SweeperApi;
 
@@ -28,7 +36,10 @@ export class MemoryCluster implements ClusterReader, SweeperApi {
   volumes = new Map<string, VolumeInfo>();
   nodes: NodeDisk[] = [];
   events: SweeperEvent[] = [];
+  /** Nodes a prune Job was created for, in order. */
   jobs: string[] = [];
+  /** The prune Jobs that exist (created ones start running; tests finish them). */
+  pruneJobs: PruneJobInfo[] = [];
   calls: string[] = [];
   failures = new Map<Method, ApiError>();
   /** Called after every successful write; lets a test change the cluster in the middle of a run. */
@@ -64,12 +75,22 @@ export class MemoryCluster implements ClusterReader, SweeperApi {
     this.check('listNodeNames');
     return Promise.resolve(this.nodes.map((n) => n.node));
   }
-  nodeDisk(node: string): Promise<{ usedBytes: number; capacityBytes: number }> {
+  nodeDisk(node: string): Promise<NodeDiskStats> {
     this.check('nodeDisk', node);
     const found = this.nodes.find((n) => n.node === node);
     if (!found || found.usedBytes === undefined || found.capacityBytes === undefined)
       return Promise.reject(new ApiError(503, `no stats for ${node}`));
-    return Promise.resolve({ usedBytes: found.usedBytes, capacityBytes: found.capacityBytes });
+    const { usedBytes, capacityBytes, availableBytes, imageFs } = found;
+    return Promise.resolve({
+      usedBytes,
+      capacityBytes,
+      ...(availableBytes === undefined ? {} : { availableBytes }),
+      ...(imageFs ? { imageFs: { ...imageFs } } : {}),
+    });
+  }
+  listImagePruneJobs(): Promise<PruneJobInfo[]> {
+    this.check('listImagePruneJobs');
+    return Promise.resolve(this.pruneJobs.map((j) => structuredClone(j)));
   }
   readNamespace(name: string): Promise<NamespaceInfo | undefined> {
     this.check('readNamespace', name);
@@ -113,11 +134,27 @@ export class MemoryCluster implements ClusterReader, SweeperApi {
     this.wrote('setVolumeReclaimPolicy', name);
     return Promise.resolve();
   }
-  createImagePruneJob(node: string): Promise<'created' | 'exists'> {
+  createImagePruneJob(node: string, _image: string, imageFsUsedBytes?: number): Promise<'created' | 'exists'> {
     this.check('createImagePruneJob', node);
-    if (this.jobs.includes(node)) return Promise.resolve('exists');
+    if (this.pruneJobs.some((j) => j.node === node)) return Promise.resolve('exists');
     this.jobs.push(node);
+    this.pruneJobs.push({
+      name: `k8s-ee-image-prune-${node}`,
+      uid: `uid-prune-${node}-${String(this.jobs.length)}`,
+      node,
+      state: 'running',
+      ...(imageFsUsedBytes === undefined ? {} : { imageFsUsedBytes }),
+    });
     return Promise.resolve('created');
+  }
+  deleteImagePruneJob(name: string, uid?: string): Promise<void> {
+    this.check('deleteImagePruneJob', name);
+    const job = this.pruneJobs.find((j) => j.name === name);
+    if (!job) return Promise.reject(new ApiError(404, `jobs.batch "${name}" not found`));
+    if (uid && job.uid && uid !== job.uid) return Promise.reject(new ApiError(409, 'Precondition failed: UID'));
+    this.pruneJobs = this.pruneJobs.filter((j) => j !== job);
+    this.wrote('deleteImagePruneJob', name);
+    return Promise.resolve();
   }
   recordEvent(event: SweeperEvent): Promise<void> {
     this.check('recordEvent', event.target.name);

@@ -25,6 +25,7 @@ export interface SweeperMetrics {
   diskRatio: Gauge<'node'>;
   capped: Counter;
   freedBytes: Counter;
+  imagePruneFreedBytes: Counter<'node'>;
   leader: Gauge;
   releaseWatchRestarts: Counter<'reason'>;
   followUps: Counter;
@@ -113,6 +114,12 @@ export function createSweeperMetrics(registry: Registry): SweeperMetrics {
     freedBytes: new Counter({
       name: `${P}freed_bytes_total`,
       help: 'Capacity of the PersistentVolumes deleted or reclaimed',
+      registers,
+    }),
+    imagePruneFreedBytes: new Counter({
+      name: `${P}image_prune_freed_bytes_total`,
+      help: 'Drop of the image filesystem usage (kubelet summary) across each finished image-prune Job, by node',
+      labelNames: ['node'],
       registers,
     }),
     leader: new Gauge({ name: `${P}leader`, help: '1 while this replica holds the sweeper Lease', registers }),

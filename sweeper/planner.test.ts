@@ -1,11 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig, type Config } from '../policies/config.ts';
-import { plan, planDetailed, describeAction } from './planner.ts';
+import { plan, planDetailed, describeAction, diskRatio } from './planner.ts';
 import {
   SWEEPER_ANNOTATIONS as SA,
   type Action,
   type NamespaceInfo,
+  type PruneJobInfo,
   type ReleaseRecord,
   type Snapshot,
   type VolumeInfo,
@@ -499,5 +500,121 @@ describe('planner: disk', () => {
       describeAction(actions[1]!),
       'prune-images Node/n1 disk-high: node filesystem 90.0% full (prune at 85%): unused images pruned by a Job on the node',
     );
+  });
+  it('counts reserved space as full, like the kubelet: 1 - available/capacity when the summary has it', () => {
+    assert.equal(diskRatio({ node: 'n', usedBytes: 10, capacityBytes: 100, availableBytes: 60 }), 0.4);
+    assert.equal(diskRatio({ node: 'n', usedBytes: 10, capacityBytes: 100 }), 0.1);
+    assert.equal(diskRatio({ node: 'n', usedBytes: 10, capacityBytes: 0 }), undefined);
+    assert.equal(diskRatio({ node: 'n', error: 'x' }), undefined);
+    const [warn] = plan(
+      snap({ nodes: [{ node: 'n1', usedBytes: 10, capacityBytes: 100, availableBytes: 15 }] }),
+      config(),
+      NOW,
+    );
+    assert.equal(warn?.message, 'node filesystem 85.0% full (warn at 80%)');
+    assert.deepEqual(warn?.details, { usedBytes: 10, capacityBytes: 100, availableBytes: 15, ratio: 0.85 });
+  });
+
+  describe('image-prune Jobs', () => {
+    const prune = config((c) => {
+      c.sweeper.imagePrune.enabled = true;
+      c.sweeper.imagePrune.image = 'tools:1';
+    });
+    const FINISHED = '2025-06-01T11:59:00.000Z';
+    const sampled = (time: string, usedBytes: number) => ({
+      node: 'n1',
+      usedBytes: 90,
+      capacityBytes: 100,
+      imageFs: { usedBytes, time },
+    });
+    const job = (parts: Partial<PruneJobInfo>): PruneJobInfo => ({
+      name: 'k8s-ee-image-prune-1',
+      uid: 'j1',
+      node: 'n1',
+      state: 'succeeded',
+      finishedAt: FINISHED,
+      imageFsUsedBytes: 50 * 1024 * 1024,
+      ...parts,
+    });
+
+    it('a prune starts on the image filesystem sample it will be compared with', () => {
+      const actions = plan(snap({ nodes: [sampled(FINISHED, 7)], pruneJobs: [] }), prune, NOW);
+      assert.deepEqual(kinds(actions), ['warn-disk:n1:disk-high', 'prune-images:n1:disk-high']);
+      assert.equal(actions[1]?.details['imageFsUsedBytes'], 7);
+      assert.equal(actions[1]?.details['image'], 'tools:1');
+    });
+    it('no second Job while one exists, finished or not', () => {
+      for (const state of ['running', 'succeeded', 'failed'] as const) {
+        const actions = plan(
+          snap({ nodes: [sampled(FINISHED, 7)], pruneJobs: [job({ state, failure: 'x' })] }),
+          prune,
+          NOW,
+        );
+        assert.ok(!kinds(actions).includes('prune-images:n1:disk-high'), state);
+      }
+    });
+    it('a succeeded Job waits for a sample taken after it finished, then reports the drop', () => {
+      const stale = plan(snap({ nodes: [sampled(FINISHED, 20 * 1024 * 1024)], pruneJobs: [job({})] }), prune, NOW);
+      assert.deepEqual(kinds(stale), ['warn-disk:n1:disk-high'], 'a sample of the same second may predate the prune');
+      const fresh = plan(
+        snap({ nodes: [sampled('2025-06-01T11:59:01Z', 20 * 1024 * 1024)], pruneJobs: [job({})] }),
+        prune,
+        NOW,
+      );
+      assert.deepEqual(kinds(fresh), ['finish-image-prune:n1:pruned', 'warn-disk:n1:disk-high']);
+      assert.equal(
+        describeAction(fresh[0]!),
+        'finish-image-prune Node/n1 pruned: unused images pruned by Job k8s-ee-image-prune-1: image filesystem 50.0 MiB -> 20.0 MiB (30.0 MiB freed)',
+      );
+      assert.deepEqual(fresh[0]?.details, {
+        job: 'k8s-ee-image-prune-1',
+        jobUid: 'j1',
+        imageFsBeforeBytes: 50 * 1024 * 1024,
+        imageFsAfterBytes: 20 * 1024 * 1024,
+        freedBytes: 30 * 1024 * 1024,
+      });
+    });
+    it('growth is not a negative freeing; a Job without its sample frees 0; a running one waits', () => {
+      const grown = plan(
+        snap({ nodes: [sampled('2025-06-01T11:59:30Z', 60 * 1024 * 1024)], pruneJobs: [job({})] }),
+        prune,
+        NOW,
+      );
+      assert.equal(grown[0]?.details['freedBytes'], 0);
+      const unknown = plan(
+        snap({ nodes: [sampled('2025-06-01T11:59:30Z', 1)], pruneJobs: [job({ imageFsUsedBytes: undefined })] }),
+        prune,
+        NOW,
+      );
+      assert.equal(unknown[0]?.details['freedBytes'], 0);
+      assert.match(unknown[0]?.message ?? '', /no sample from before it/);
+      const running = plan(
+        snap({
+          nodes: [sampled('2025-06-01T11:59:30Z', 1)],
+          pruneJobs: [job({ state: 'running', finishedAt: undefined })],
+        }),
+        prune,
+        NOW,
+      );
+      assert.deepEqual(kinds(running), ['warn-disk:n1:disk-high']);
+    });
+    it('a failed Job is reported with its reason; a Job of a node without stats is left to its TTL', () => {
+      const actions = plan(
+        snap({
+          nodes: [sampled(FINISHED, 1)],
+          pruneJobs: [
+            job({ state: 'failed', failure: 'DeadlineExceeded: Job was active longer than specified deadline' }),
+            job({ name: 'k8s-ee-image-prune-2', node: 'gone' }),
+          ],
+        }),
+        prune,
+        NOW,
+      );
+      assert.deepEqual(kinds(actions), ['finish-image-prune:n1:prune-failed', 'warn-disk:n1:disk-high']);
+      assert.equal(
+        actions[0]?.message,
+        'image-prune Job k8s-ee-image-prune-1 failed: DeadlineExceeded: Job was active longer than specified deadline',
+      );
+    });
   });
 });

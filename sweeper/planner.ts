@@ -14,7 +14,7 @@ import {
   type Durations,
   type OrphanReason,
 } from './plan-namespace.ts';
-import type { Action, NamespaceInfo, OrphanInfo, Plan, Snapshot, VolumeInfo, NodeDisk } from './types.ts';
+import type { Action, NamespaceInfo, OrphanInfo, Plan, PruneJobInfo, Snapshot, VolumeInfo, NodeDisk } from './types.ts';
 
 /** Which orphan reason names a deletion when several hold: a definite PR answer first, TTL last. */
 const REASON_ORDER = ['pr-merged', 'pr-closed', 'pr-not-found', 'release-gone', 'never-deployed', 'ttl-expired'];
@@ -135,45 +135,115 @@ export function planVolumes(snapshot: Snapshot, config: Config): Action[] {
     .map(volumeAction);
 }
 
+/**
+ * How full a node's filesystem is, as the kubelet counts it for image GC and eviction: 1 - available/capacity
+ * (reserved blocks count as full). Without availableBytes: used/capacity.
+ */
 export function diskRatio(node: NodeDisk): number | undefined {
-  if (node.usedBytes === undefined || !node.capacityBytes) return undefined;
+  if (!node.capacityBytes) return undefined;
+  if (node.availableBytes !== undefined) return (node.capacityBytes - node.availableBytes) / node.capacityBytes;
+  if (node.usedBytes === undefined) return undefined;
   return node.usedBytes / node.capacityBytes;
 }
 
-/** Node disk: an Event over diskWarnRatio; an image-prune Job over imagePrune.thresholdRatio when enabled. */
-export function planDisk(snapshot: Snapshot, config: Config): Action[] {
-  const actions: Action[] = [];
-  const { diskWarnRatio, imagePrune } = config.sweeper;
-  for (const node of snapshot.nodes ?? []) {
-    const ratio = diskRatio(node);
-    if (ratio === undefined) continue;
-    const target: Action['target'] = { kind: 'Node', name: node.node };
-    const details = {
-      usedBytes: node.usedBytes ?? 0,
-      capacityBytes: node.capacityBytes ?? 0,
-      ratio: Math.round(ratio * 1000) / 1000,
+const MIB = 1024 * 1024;
+const mib = (bytes: number): string => `${(bytes / MIB).toFixed(1)} MiB`;
+
+/**
+ * A finished prune Job of the node: reported once, then deleted. A succeeded one waits for the first image
+ * filesystem sample taken after it finished (containerd refreshes it every 10 s), so that the drop it reports
+ * (sample when the Job started minus that one) is the Job's.
+ */
+function finishAction(job: PruneJobInfo, node: NodeDisk | undefined): Action | undefined {
+  const target: Action['target'] = { kind: 'Node', name: job.node };
+  const jobRef = { job: job.name, ...(job.uid ? { jobUid: job.uid } : {}) };
+  if (job.state === 'failed') {
+    return {
+      kind: 'finish-image-prune',
+      target,
+      reason: 'prune-failed',
+      message: `image-prune Job ${job.name} failed: ${job.failure ?? 'no reason given'}`,
+      details: { ...jobRef, failure: job.failure ?? '' },
     };
-    const pct = `${(ratio * 100).toFixed(1)}%`;
-    if (ratio >= diskWarnRatio) {
-      actions.push({
-        kind: 'warn-disk',
-        target,
-        reason: 'disk-high',
-        message: `node filesystem ${pct} full (warn at ${diskWarnRatio * 100}%)`,
-        details,
-      });
-    }
-    if (imagePrune.enabled && ratio >= imagePrune.thresholdRatio) {
-      actions.push({
-        kind: 'prune-images',
-        target,
-        reason: 'disk-high',
-        message: `node filesystem ${pct} full (prune at ${imagePrune.thresholdRatio * 100}%): unused images pruned by a Job on the node`,
-        details: { ...details, image: imagePrune.image },
-      });
-    }
+  }
+  if (job.state !== 'succeeded' || !node?.imageFs) return undefined;
+  const finished = Date.parse(job.finishedAt ?? '');
+  if (!(Date.parse(node.imageFs.time) > finished)) return undefined;
+  const after = node.imageFs.usedBytes;
+  const before = job.imageFsUsedBytes;
+  const freed = before === undefined ? 0 : Math.max(0, before - after);
+  return {
+    kind: 'finish-image-prune',
+    target,
+    reason: 'pruned',
+    message:
+      before === undefined
+        ? `unused images pruned by Job ${job.name}: image filesystem now ${mib(after)} (no sample from before it)`
+        : `unused images pruned by Job ${job.name}: image filesystem ${mib(before)} -> ${mib(after)} (${mib(freed)} freed)`,
+    details: {
+      ...jobRef,
+      ...(before === undefined ? {} : { imageFsBeforeBytes: before }),
+      imageFsAfterBytes: after,
+      freedBytes: freed,
+    },
+  };
+}
+
+/** A node's warning and prune, by its ratio; `busy` when a prune Job of the node exists. */
+function nodeDiskActions(node: NodeDisk, config: Config, busy: boolean): Action[] {
+  const ratio = diskRatio(node);
+  if (ratio === undefined) return [];
+  const { diskWarnRatio, imagePrune } = config.sweeper;
+  const actions: Action[] = [];
+  const target: Action['target'] = { kind: 'Node', name: node.node };
+  const details: Action['details'] = {
+    usedBytes: node.usedBytes ?? 0,
+    capacityBytes: node.capacityBytes ?? 0,
+    ...(node.availableBytes === undefined ? {} : { availableBytes: node.availableBytes }),
+    ratio: Math.round(ratio * 1000) / 1000,
+  };
+  const pct = `${(ratio * 100).toFixed(1)}%`;
+  if (ratio >= diskWarnRatio) {
+    actions.push({
+      kind: 'warn-disk',
+      target,
+      reason: 'disk-high',
+      message: `node filesystem ${pct} full (warn at ${diskWarnRatio * 100}%)`,
+      details,
+    });
+  }
+  if (imagePrune.enabled && ratio >= imagePrune.thresholdRatio && !busy) {
+    actions.push({
+      kind: 'prune-images',
+      target,
+      reason: 'disk-high',
+      message: `node filesystem ${pct} full (prune at ${imagePrune.thresholdRatio * 100}%): unused images pruned by a Job on the node`,
+      details: {
+        ...details,
+        image: imagePrune.image,
+        ...(node.imageFs ? { imageFsUsedBytes: node.imageFs.usedBytes } : {}),
+      },
+    });
   }
   return actions;
+}
+
+/**
+ * Node disk: an Event over diskWarnRatio; an image-prune Job over imagePrune.thresholdRatio when enabled and the
+ * node has no prune Job yet (a finished one is reported and deleted first; the next run may start another).
+ */
+export function planDisk(snapshot: Snapshot, config: Config): Action[] {
+  const nodes = snapshot.nodes ?? [];
+  const jobs = snapshot.pruneJobs ?? [];
+  const finished = jobs.flatMap(
+    (job) =>
+      finishAction(
+        job,
+        nodes.find((n) => n.node === job.node),
+      ) ?? [],
+  );
+  const busy = new Set(jobs.map((j) => j.node));
+  return [...finished, ...nodes.flatMap((node) => nodeDiskActions(node, config, busy.has(node.node)))];
 }
 
 /** The whole plan, with what the metrics need (orphans by age, pins, stuck namespaces). */

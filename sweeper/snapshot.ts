@@ -3,7 +3,15 @@
 import type { Config } from '../policies/config.ts';
 import { isManaged, isTerminating } from './plan-namespace.ts';
 import { lookupPrs, type GitHubClient } from './github.ts';
-import type { NamespaceInfo, NodeDisk, ReleaseRecord, Snapshot, VolumeInfo } from './types.ts';
+import type {
+  NamespaceInfo,
+  NodeDisk,
+  NodeDiskStats,
+  PruneJobInfo,
+  ReleaseRecord,
+  Snapshot,
+  VolumeInfo,
+} from './types.ts';
 
 /** The narrow read API the sweeper needs. */
 export interface ClusterReader {
@@ -12,8 +20,10 @@ export interface ClusterReader {
   listReleaseRecords(): Promise<Record<string, ReleaseRecord[]>>;
   listVolumes(): Promise<VolumeInfo[]>;
   listNodeNames(): Promise<string[]>;
-  /** node.fs from the kubelet summary API through the API server's node proxy. */
-  nodeDisk(node: string): Promise<{ usedBytes: number; capacityBytes: number }>;
+  /** node.fs and node.runtime.imageFs from the kubelet summary API through the API server's node proxy. */
+  nodeDisk(node: string): Promise<NodeDiskStats>;
+  /** The sweeper's image-prune Jobs (in its own namespace). */
+  listImagePruneJobs(): Promise<PruneJobInfo[]>;
 }
 
 export type SweepKind = 'namespaces' | 'disk';
@@ -68,8 +78,16 @@ export async function collectSnapshot(
 ): Promise<SnapshotResult> {
   const errors: SnapshotResult['errors'] = [];
   if (kind === 'disk') {
-    const nodes = await collectDisk(reader, errors);
-    return { snapshot: { namespaces: [], releases: undefined, prs: {}, volumes: undefined, nodes }, errors };
+    const [nodes, pruneJobs] = await Promise.all([
+      collectDisk(reader, errors),
+      config.sweeper.imagePrune.enabled
+        ? attempt('listing image-prune Jobs', errors, () => reader.listImagePruneJobs())
+        : Promise.resolve(undefined),
+    ]);
+    return {
+      snapshot: { namespaces: [], releases: undefined, prs: {}, volumes: undefined, nodes, pruneJobs },
+      errors,
+    };
   }
   const namespaces = await reader.listNamespaces();
   const active = namespaces.filter((ns) => isManaged(ns, config) && !isTerminating(ns));

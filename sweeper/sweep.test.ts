@@ -186,6 +186,82 @@ describe('sweep: whole runs over an in-memory cluster and the fake GitHub', () =
   });
 });
 
+describe('sweep: image pruning across disk runs', () => {
+  it('starts a Job, waits for a sample taken after it finished, counts the drop once, then may prune again', async () => {
+    const cluster = new MemoryCluster();
+    const registry = createRegistry();
+    const metrics = createSweeperMetrics(registry);
+    const config = defaultConfig();
+    config.sweeper.imagePrune = { enabled: true, image: 'tools:1', thresholdRatio: 0.5 };
+    const deps: SweepDeps = {
+      reader: cluster,
+      api: cluster,
+      github: undefined,
+      config,
+      metrics,
+      log: silentLogger(),
+      dryRun: false,
+    };
+    const MiB = 1024 * 1024;
+    const sample = (seconds: number, usedMiB: number) => {
+      cluster.nodes = [
+        {
+          node: 'n1',
+          usedBytes: 10,
+          capacityBytes: 100,
+          availableBytes: 30,
+          imageFs: { usedBytes: usedMiB * MiB, time: at(seconds).toISOString() },
+        },
+      ];
+    };
+    const summary = (r: Awaited<ReturnType<typeof sweep>>) =>
+      r.results.map((x) => `${x.action.kind} ${x.action.reason} ${x.result}`);
+    sample(0, 100);
+    assert.deepEqual(summary(await sweep('disk', at(1), deps)), ['prune-images disk-high done']);
+    assert.equal(cluster.pruneJobs[0]?.imageFsUsedBytes, 100 * MiB);
+    assert.deepEqual(summary(await sweep('disk', at(2), deps)), [], 'running: no second Job');
+    Object.assign(cluster.pruneJobs[0], { state: 'succeeded', finishedAt: at(5).toISOString() });
+    sample(0, 100);
+    assert.deepEqual(summary(await sweep('disk', at(6), deps)), [], 'the sample predates the end of the Job');
+    sample(10, 60);
+    assert.deepEqual(summary(await sweep('disk', at(11), deps)), ['finish-image-prune pruned done']);
+    assert.deepEqual(cluster.pruneJobs, []);
+    assert.deepEqual(summary(await sweep('disk', at(12), deps)), ['prune-images disk-high done']);
+    const text = await registry.metrics();
+    assert.match(text, /k8s_ee_sweeper_image_prune_freed_bytes_total\{node="n1"\} 41943040/);
+    assert.match(text, /k8s_ee_sweeper_node_disk_usage_ratio\{node="n1"\} 0.7/);
+    assert.deepEqual(
+      cluster.events.map((e) => e.reason),
+      ['ImagePruneStarted', 'ImagePruneFinished', 'ImagePruneStarted'],
+    );
+  });
+
+  it('a failed list of Jobs is a list error; the prune still starts (an existing Job answers "exists")', async () => {
+    const cluster = new MemoryCluster();
+    const metrics = createSweeperMetrics(createRegistry());
+    const config = defaultConfig();
+    config.sweeper.imagePrune.enabled = true;
+    cluster.nodes = [{ node: 'n1', usedBytes: 90, capacityBytes: 100 }];
+    cluster.failures.set('listImagePruneJobs', new ApiError(403, 'jobs.batch is forbidden'));
+    const deps: SweepDeps = {
+      reader: cluster,
+      api: cluster,
+      github: undefined,
+      config,
+      metrics,
+      log: silentLogger(),
+      dryRun: false,
+    };
+    const r = await sweep('disk', at(0), deps);
+    assert.match(r.errors[0] ?? '', /listing image-prune Jobs: jobs.batch is forbidden/);
+    assert.deepEqual(
+      r.results.map((x) => x.action.kind),
+      ['warn-disk', 'prune-images'],
+    );
+    assert.equal(r.success, false);
+  });
+});
+
 describe('scheduler', () => {
   it('never overlaps runs, queues one per kind, skips when not the leader, and stops after the current run', async () => {
     const log: string[] = [];

@@ -66,12 +66,42 @@ export interface VolumeInfo {
   provisionedBy?: string;
 }
 
-export interface NodeDisk {
+/** What the kubelet summary API reports of a node's filesystems (node.fs and node.runtime.imageFs). */
+export interface NodeDiskStats {
+  usedBytes: number;
+  capacityBytes: number;
+  /** Free space for unprivileged writers: what the kubelet's image GC and eviction thresholds look at. */
+  availableBytes?: number;
+  /** The image filesystem's usage as the container runtime last sampled it (containerd: every 10 s). */
+  imageFs?: { usedBytes: number; time: string };
+}
+
+export interface NodeDisk extends Partial<NodeDiskStats> {
   node: string;
-  usedBytes?: number;
-  capacityBytes?: number;
   /** Why the stats are missing (the proxy call failed). */
   error?: string;
+}
+
+/** Annotations on the image-prune Jobs. */
+export const IMAGE_PRUNE_ANNOTATIONS = {
+  /** The node the Job prunes. */
+  node: 'k8s-ee.io/node',
+  /** The image filesystem's used bytes (kubelet summary) in the sample the sweeper started the Job on. */
+  imageFsUsedBytes: 'k8s-ee.io/image-fs-used-bytes',
+} as const;
+
+/** An image-prune Job of the sweeper (in its own namespace), as the disk run sees it. */
+export interface PruneJobInfo {
+  name: string;
+  uid?: string;
+  node: string;
+  state: 'running' | 'succeeded' | 'failed';
+  /** RFC 3339 time the Job completed or failed. */
+  finishedAt?: string;
+  /** The image filesystem's used bytes when the Job was started (its annotation). */
+  imageFsUsedBytes?: number;
+  /** Why it failed: the Failed condition's reason and message. */
+  failure?: string;
 }
 
 export interface Snapshot {
@@ -85,6 +115,8 @@ export interface Snapshot {
   volumes: VolumeInfo[] | undefined;
   /** Node disk usage; undefined when not collected in this run. */
   nodes: NodeDisk[] | undefined;
+  /** The sweeper's image-prune Jobs (disk runs with imagePrune enabled); undefined when not listed. */
+  pruneJobs?: PruneJobInfo[] | undefined;
 }
 
 export const ACTION_KINDS = [
@@ -101,6 +133,7 @@ export const ACTION_KINDS = [
   'report-stuck',
   'warn-disk',
   'prune-images',
+  'finish-image-prune',
 ] as const;
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
