@@ -1,6 +1,8 @@
-// `k8s-ee demo`: the README's run command. Sets up what is missing, starts the built-in control plane, runs the
-// k8s-ee webhook against it, installs a PR environment with plain helm, shows what k8s-ee did, and keeps it all
-// running until Ctrl-C (or, with --once, cleans up at once: a non-interactive smoke test).
+// `k8s-ee demo`: the README's run command. Sets up what is missing, starts the built-in cluster (with its node as
+// root), installs k8s-ee into it with plain `helm install charts/k8s-ee` (without a node: runs the webhook and the
+// sweeper as local processes), installs PR environments with plain helm, shows what k8s-ee did and that the
+// network isolates them, and keeps it all running until Ctrl-C (or, with --once, cleans up at once: a
+// non-interactive smoke test).
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +10,8 @@ import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { CliError } from '../../cli/errors.ts';
 import { clusterDown, clusterUp } from '../cluster/controlplane.ts';
+import { resolveNodeOptions } from '../node/options.ts';
+import { installPlatform, type InstalledPlatform, PLATFORM_NAMESPACE } from '../harness/platform.ts';
 import { freePort } from '../cluster/net.ts';
 import { cacheDir, projectRoot } from '../cluster/paths.ts';
 import { ensureControlPlaneBinaries, ensureTools } from '../cluster/setup.ts';
@@ -20,10 +24,12 @@ import { startSweeper, type StartedSweeper } from './sweeper.ts';
 const HELP = `Usage: k8s-ee demo [--once] [--dir DIR]
 
 Shows k8s-ee at work on this machine, without Docker: builds what is missing (the first run compiles the
-control plane, which takes minutes), starts etcd, kube-apiserver and kube-controller-manager, runs the k8s-ee
-webhook against them, installs a PR environment (namespace demo-pr-1) with plain helm, and prints what k8s-ee
-did: the namespace labels, the baseline objects, the security defaults added to the app, and a privileged pod
-refused with the message a developer reads. Then it keeps running, so you can try kubectl and helm yourself,
+cluster's binaries, which takes minutes), starts a single-node cluster (a control plane only when not root),
+installs k8s-ee into it with plain helm from the locally built image, installs PR environments (namespaces
+demo-pr-1 and demo-pr-2) with plain helm, and prints what k8s-ee did: the namespace labels, the baseline
+objects, the security defaults added to the app, a privileged pod refused with the message a developer reads,
+the app answering inside its PR and a request from the other PR refused by the network, and the sweeper
+removing an environment after helm uninstall. Then it keeps running, so you can try kubectl and helm yourself,
 until Ctrl-C, and cleans up.
 
 Options:
@@ -41,8 +47,22 @@ const SWEEPER_CONFIG = `sweeper:
   releaseGrace: 10s
   neverDeployedGrace: 10s
 `;
+const SWEEPER_VALUES = {
+  config: { sweeper: { schedule: '*/5 * * * * *', releaseGrace: '10s', neverDeployedGrace: '10s' } },
+};
+const PREVIEW_DOMAIN = 'preview.example.com';
+/** The app chart's values that run our locally built sample app (it answers with its namespace and pod). */
+const SAMPLE_APP = [
+  '--set',
+  'image.repository=k8s-ee.local/sample-app',
+  '--set',
+  'image.tag=dev',
+  '--set',
+  'image.pullPolicy=Never',
+];
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
-const step = (n: number, title: string): void => out(`\n[${String(n)}/7] ${title}`);
+let steps = 7;
+const step = (n: number, title: string): void => out(`\n[${String(n)}/${String(steps)}] ${title}`);
 const indent = (lines: string[] | string): string =>
   (Array.isArray(lines) ? lines : lines.split('\n')).map((l) => `    ${l}`).join('\n');
 
@@ -55,6 +75,9 @@ interface Demo {
   cluster?: TestCluster;
   webhook?: StartedWebhook;
   metricsPort?: number;
+  /** k8s-ee installed in the cluster (with a node); else the webhook and sweeper run as local processes. */
+  platform?: InstalledPlatform;
+  node?: boolean;
 }
 
 async function startControlPlane(demo: Demo): Promise<TestCluster> {
@@ -62,16 +85,42 @@ async function startControlPlane(demo: Demo): Promise<TestCluster> {
   step(1, 'setting up helm, kubectl and the control-plane binaries');
   await ensureTools(progress);
   const binaries = await ensureControlPlaneBinaries(progress);
-  step(2, 'starting a control plane (etcd, kube-apiserver, kube-controller-manager)');
   const dir = join(demo.dir, 'cluster');
-  const { state, alreadyRunning } = await clusterUp({ dir, binaries, progress });
+  const node = await resolveNodeOptions(dir, true, progress);
+  demo.node = node !== undefined;
+  steps = demo.node ? 8 : 7;
+  step(
+    2,
+    demo.node
+      ? 'starting a cluster: etcd, kube-apiserver, kube-controller-manager and a node (containerd, kubelet, kube-proxy, kube-scheduler, kube-network-policies)'
+      : 'starting a control plane (etcd, kube-apiserver, kube-controller-manager)',
+  );
+  const { state, alreadyRunning } = await clusterUp({ dir, binaries, progress, ...(node ? { node } : {}) });
   if (alreadyRunning) {
     throw new CliError(`a demo already runs with ${dir} (${state.server}); stop it first (Ctrl-C in its terminal)`, 1);
   }
   demo.startedCluster = true;
   demo.stopWatchdog = startWatchdog(dir); // the control plane goes with this process, even if it is killed
   out(indent(`API server ${state.server}, kubeconfig ${state.kubeconfig}`));
-  return testClusterFor(state.kubeconfig, true);
+  return testClusterFor(state.kubeconfig, true, demo.node);
+}
+
+async function installK8sEe(demo: Demo, cluster: TestCluster): Promise<void> {
+  step(3, 'installing k8s-ee into the cluster with plain helm, from the locally built image');
+  out(
+    indent(
+      `$ helm upgrade --install k8s-ee charts/k8s-ee -n ${PLATFORM_NAMESPACE} --create-namespace --set image.repository=k8s-ee.local/k8s-ee --set image.tag=dev --set image.pullPolicy=Never --wait`,
+    ),
+  );
+  out(indent('  (with a sweeper pass every 5 s and 10 s of grace, so the demo does not wait minutes)'));
+  demo.platform = await installPlatform({ cluster, previewDomain: PREVIEW_DOMAIN, values: SWEEPER_VALUES });
+  const pods = await demo.platform.pods();
+  out(
+    indent(
+      `ready in ${demo.platform.readySeconds.toFixed(1)} s: ${pods.length} webhook pods (certificate init container, ` +
+        'webhook with the baseline reconciler, sweeper sidecar), reached by the API server through their Service',
+    ),
+  );
 }
 
 async function runWebhook(demo: Demo, cluster: TestCluster): Promise<StartedWebhook> {
@@ -99,13 +148,20 @@ async function chartPath(demo: Demo): Promise<string> {
   return writeSampleChart(join(demo.dir, 'sample-chart'));
 }
 
+function installArgs(demo: Demo, chart: string, name: string): string[] {
+  const args = ['upgrade', '--install', name, chart, '-n', name, '--create-namespace'];
+  return demo.node ? [...args, ...SAMPLE_APP, '--wait', '--timeout', '3m'] : args;
+}
+
 async function installEnvironment(demo: Demo, cluster: TestCluster): Promise<void> {
-  step(4, `installing a PR environment with plain helm: namespace ${NAMESPACE}`);
+  step(4, `installing PR environments with plain helm: namespaces ${NAMESPACE} and ${SHORT_LIVED}`);
   const chart = await chartPath(demo);
-  const args = ['upgrade', '--install', NAMESPACE, chart, '-n', NAMESPACE, '--create-namespace'];
-  out(indent(`$ helm ${args.join(' ')}`));
-  const res = await cluster.helm(args);
-  out(indent(res.stdout.trim().split('\n').slice(0, 6)));
+  for (const name of [NAMESPACE, SHORT_LIVED]) {
+    const args = installArgs(demo, chart, name);
+    out(indent(`$ helm ${args.join(' ').replace(chart, 'charts/k8s-ee-app')}`));
+    const res = await cluster.helm(args);
+    out(indent(res.stdout.trim().split('\n').slice(0, 4)));
+  }
 }
 
 async function getJson<T>(cluster: TestCluster, args: string[]): Promise<T> {
@@ -207,6 +263,39 @@ async function showWhatHappened(cluster: TestCluster): Promise<void> {
   await showForecast(cluster);
 }
 
+/** The app's pod and its Service's ClusterIP and port in a PR namespace (the app chart's labels). */
+async function appOf(cluster: TestCluster, ns: string): Promise<{ pod: string; ip: string; port: number }> {
+  const selector = 'app.kubernetes.io/component=app';
+  const pods = await getJson<ListOf<Obj>>(cluster, ['get', 'pods', '-n', ns, '-l', selector]);
+  const services = await getJson<ListOf<Obj>>(cluster, ['get', 'services', '-n', ns, '-l', selector]);
+  const pod = pods.items?.[0]?.['metadata'] as { name?: string } | undefined;
+  const spec = services.items?.[0]?.['spec'] as { clusterIP?: string; ports?: { port: number }[] } | undefined;
+  return { pod: pod?.name ?? '', ip: spec?.clusterIP ?? '', port: spec?.ports?.[0]?.port ?? 80 };
+}
+
+/** An HTTP GET from inside a pod (busybox nc), the answer's body or why there was none. */
+async function getFrom(cluster: TestCluster, ns: string, pod: string, ip: string, port: number): Promise<string> {
+  const script = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} ${String(port)} | tail -n 1`;
+  const res = await cluster.kubectl(['exec', '-n', ns, pod, '--', 'sh', '-c', script], { allowFail: true });
+  const body = res.stdout.trim();
+  return body !== '' ? `answered: ${body}` : `no answer within 3 s (${res.stderr.trim() || 'connection dropped'})`;
+}
+
+async function showIsolation(cluster: TestCluster): Promise<void> {
+  step(6, 'the environments run, and the network keeps them apart');
+  const mine = await appOf(cluster, NAMESPACE);
+  const other = await appOf(cluster, SHORT_LIVED);
+  out(indent(`pod ${mine.pod} in ${NAMESPACE} asks its own Service (${mine.ip}:${String(mine.port)}):`));
+  out(indent(`  ${await getFrom(cluster, NAMESPACE, mine.pod, mine.ip, mine.port)}`));
+  out(indent(`pod ${other.pod} in ${SHORT_LIVED}, another PR, asks the same Service:`));
+  out(indent(`  ${await getFrom(cluster, SHORT_LIVED, other.pod, mine.ip, mine.port)}`));
+  out(
+    indent(
+      '  (refused by k8s-ee-default-deny: only the namespace itself, the ingress controller and monitoring get in)',
+    ),
+  );
+}
+
 async function namespaceGone(cluster: TestCluster, name: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -231,10 +320,7 @@ async function sweeperSawRelease(cluster: TestCluster, name: string, timeoutMs: 
 }
 
 async function showSweep(demo: Demo, cluster: TestCluster): Promise<void> {
-  step(6, `helm uninstall: the sweeper removes the environment (a second one, ${SHORT_LIVED})`);
-  const chart = await chartPath(demo);
-  await cluster.helm(['upgrade', '--install', SHORT_LIVED, chart, '-n', SHORT_LIVED, '--create-namespace']);
-  out(indent(`$ helm upgrade --install ${SHORT_LIVED} … -n ${SHORT_LIVED} --create-namespace   (installed)`));
+  step(demo.node ? 7 : 6, `helm uninstall: the sweeper removes the environment ${SHORT_LIVED}`);
   await sweeperSawRelease(cluster, SHORT_LIVED, 30_000);
   out(indent(`$ helm uninstall ${SHORT_LIVED} -n ${SHORT_LIVED}`));
   const started = Date.now();
@@ -245,7 +331,7 @@ async function showSweep(demo: Demo, cluster: TestCluster): Promise<void> {
     indent(
       gone
         ? `namespace ${SHORT_LIVED} is gone, ${seconds} s after helm uninstall`
-        : `namespace ${SHORT_LIVED} is still there after ${seconds} s; see ${join(demo.dir, 'sweeper.log')}`,
+        : `namespace ${SHORT_LIVED} is still there after ${seconds} s; see the sweeper's log`,
     ),
   );
   const events = await cluster.kubectl(
@@ -268,9 +354,17 @@ async function showSweep(demo: Demo, cluster: TestCluster): Promise<void> {
 }
 
 function showAccess(demo: Demo, cluster: TestCluster): void {
-  step(7, 'try it yourself');
+  step(steps, 'try it yourself');
   out(indent(`export KUBECONFIG=${cluster.kubeconfig}`));
   out(indent(`kubectl and helm: ${join(cacheDir, 'tools', 'bin')}/`));
+  if (demo.platform) {
+    const ns = PLATFORM_NAMESPACE;
+    out(indent(`k8s-ee's pods: kubectl get pods -n ${ns}; logs: kubectl logs -n ${ns} deploy/k8s-ee -c webhook`));
+    out(indent(`webhook metrics: kubectl port-forward -n ${ns} deploy/k8s-ee 8080 → http://127.0.0.1:8080/metrics`));
+    out(indent(`sweeper metrics: kubectl port-forward -n ${ns} deploy/k8s-ee 9090 → http://127.0.0.1:9090/metrics`));
+    out(indent(`the app: kubectl port-forward -n ${NAMESPACE} svc/${NAMESPACE} 8081:80 → http://127.0.0.1:8081/`));
+    return;
+  }
   out(indent(`webhook metrics: http://127.0.0.1:${String(demo.metricsPort)}/metrics`));
   out(indent(`webhook (HTTPS): ${demo.webhook?.url ?? ''}/metrics`));
   out(indent(`sweeper metrics: ${demo.sweeper?.metricsUrl ?? ''}`));
@@ -278,7 +372,9 @@ function showAccess(demo: Demo, cluster: TestCluster): void {
 
 async function cleanUp(demo: Demo): Promise<void> {
   if (!demo.startedCluster) return;
-  out('\ncleaning up: stopping the webhook and the control plane');
+  out(
+    `\ncleaning up: stopping ${demo.platform ? 'the cluster (k8s-ee with it)' : 'the webhook and the control plane'}`,
+  );
   await demo.sweeper?.stop().catch(() => undefined);
   await demo.webhook?.stop().catch(() => undefined);
   await clusterDown(join(demo.dir, 'cluster'));
@@ -322,11 +418,14 @@ export async function run(argv: string[]): Promise<number> {
   try {
     demo.cluster = await startControlPlane(demo);
     checkInterrupted(demo);
-    demo.webhook = await runWebhook(demo, demo.cluster);
+    if (demo.node) await installK8sEe(demo, demo.cluster);
+    else demo.webhook = await runWebhook(demo, demo.cluster);
     checkInterrupted(demo);
     await installEnvironment(demo, demo.cluster);
     checkInterrupted(demo);
     await showWhatHappened(demo.cluster);
+    checkInterrupted(demo);
+    if (demo.node) await showIsolation(demo.cluster);
     checkInterrupted(demo);
     await showSweep(demo, demo.cluster);
     showAccess(demo, demo.cluster);
