@@ -14,8 +14,10 @@
 // configurations match a request, the API server calls both, and each one's reconciler and guard would fight over
 // the other's baseline objects (each refuses the other's identity). So: the e2e files run one at a time
 // (--test-concurrency=1), this install manages only `dp-pr-N` namespaces (config.namespacePattern, used by no other
-// file), and it is uninstalled, namespace and all, before this file ends, with a check that no configuration of
-// it is left.
+// file), the file refuses to start while a k8s-ee-e2e-* registration is live, and the install is removed,
+// namespace and all, before this file ends, with a check that no configuration of it is left. The policy's name is
+// the one e2e/baseline.test.ts applies by hand (policies/vap.ts) and deletes again: run one at a time, they never
+// meet (should one be left behind, helm refuses to adopt it and says so).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -304,6 +306,13 @@ describe('data plane: k8s-ee in-cluster, PR environments with running pods', () 
       const t0 = Date.now();
       const log = (line: string): void =>
         console.log(`e2e/dataplane: ${line} (+${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      // Another file's out-of-cluster webhook (k8s-ee-e2e-<port>) would be called for these namespaces too.
+      const others = (
+        await cluster.kubectl(['get', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', '-o', 'name'])
+      ).stdout
+        .split('\n')
+        .filter((n) => n.includes('/k8s-ee-e2e-'));
+      assert.deepEqual(others, [], 'out-of-cluster k8s-ee registrations of another test file (or a dead run) are live');
       // A run that died may have left all of it behind.
       await cleanUp();
       await uninstallPlatform(cluster);
