@@ -8,8 +8,11 @@ import { checkManifests, type CheckedObject, type CheckResult } from './check.ts
 
 const HELP = `Usage: k8s-ee check [-n NAMESPACE] [--config FILE] [--output text|json] FILE|-
 
-Answers "would the cluster admit this?" for rendered manifests, before anything is deployed:
-applies k8s-ee's mutations, then its validations, to every object, as admission does.
+Answers "would the cluster admit this, and would it fit?" for rendered manifests, before anything is
+deployed: applies k8s-ee's mutations, then its validations, to every object, as admission does; then adds up
+what the objects of each PR namespace would use (replicas x requests and limits after the LimitRange's
+defaults, volumes, pods, services, PVCs) against the quota k8s-ee gives that namespace (the base plus one
+increment per database the rendered k8s-ee-environment ConfigMap declares).
 
   helm template shop charts/k8s-ee-app -f k8s-ee.yaml | k8s-ee check -n shop-pr-42 -
 
@@ -19,8 +22,9 @@ Options:
   --output FORMAT      text (default) or json
   --now RFC3339        the clock for time-dependent rules (default: now)
 
-Exit status: 0 when everything would be admitted, 1 when anything would be refused or a document is not a
-Kubernetes object, 2 on usage errors. Checks that need the cluster (pin limits, the baseline gate) are skipped.
+Exit status: 0 when everything would be admitted and fits, 1 when anything would be refused, a quota would be
+exceeded, a document is not a Kubernetes object or the input holds none, 2 on usage errors. Checks that need
+the cluster (pin limits, the baseline gate) are skipped.
 `;
 
 const FLAGS = {
@@ -45,7 +49,17 @@ function readInput(file: string): Promise<string> {
 
 function describeObject(o: CheckedObject): string {
   const where = o.kind ? `${o.kind}/${o.name}${o.namespace ? ` in ${o.namespace}` : ''}` : 'document';
+  if (o.origin) return o.kind ? `${where} (${o.origin})` : o.origin;
   return `${where} (document ${o.document}, line ${o.line})`;
+}
+
+/** One line per namespace: every quota resource, used of allowed. */
+function quotaLines(result: CheckResult): string[] {
+  return result.quotas.map((q) => {
+    const amounts = Object.keys(q.hard).map((k) => `${k} ${q.used[k] ?? '0'}/${q.hard[k] ?? ''}`);
+    const origin = q.databases.length ? `base + ${q.databases.join(' + ')}` : 'base';
+    return `quota of ${q.namespace} (${origin}), used/allowed: ${amounts.join(', ')}`;
+  });
 }
 
 export function formatText(result: CheckResult): string {
@@ -57,13 +71,19 @@ export function formatText(result: CheckResult): string {
     lines.push(`✗ ${describeObject(o)}: ${o.violations.length} problem${o.violations.length === 1 ? '' : 's'}`);
     for (const v of o.violations) lines.push(`    ${v.path}: ${v.message} [${v.rule}]`, `      fix: ${v.fix}`);
   }
-  const checked = result.objects.filter((o) => o.managed).length;
-  const refused = result.objects.filter((o) => o.violations.length > 0 || o.error).length;
-  lines.push(
-    result.problems === 0
-      ? `k8s-ee check: ${checked} object${checked === 1 ? '' : 's'} in PR namespaces would be admitted`
-      : `k8s-ee check: ${refused} of ${result.objects.length} objects would be refused (${result.problems} problem${result.problems === 1 ? '' : 's'})`,
-  );
+  lines.push(...quotaLines(result));
+  const documents = result.objects.filter((o) => o.document > 0);
+  const checked = documents.filter((o) => o.managed).length;
+  const refused = documents.filter((o) => o.violations.length > 0 || o.error).length;
+  const overQuota = result.objects.filter((o) => o.document === 0 && o.violations.length > 0).length;
+  const quotaNote = overQuota > 0 ? `, ${overQuota} quota${overQuota === 1 ? '' : 's'} exceeded` : '';
+  if (documents.length === 0) lines.push(`k8s-ee check: no object to check (${result.problems} problem)`);
+  else
+    lines.push(
+      result.problems === 0
+        ? `k8s-ee check: ${checked} object${checked === 1 ? '' : 's'} in PR namespaces would be admitted, and fit their quota`
+        : `k8s-ee check: ${refused} of ${documents.length} objects would be refused${quotaNote} (${result.problems} problem${result.problems === 1 ? '' : 's'})`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

@@ -128,3 +128,62 @@ test('manifests are read as kubectl reads them (YAML 1.1): hostNetwork: yes is t
   const result = await checkManifests(pod, options);
   assert.ok(result.objects[0]?.violations.some((v) => v.path === 'spec.hostNetwork'));
 });
+
+test('input without any object is a problem: a failed helm template piped into check does not pass', async () => {
+  for (const text of ['', '---\n', '# only a comment\n']) {
+    const result = await checkManifests(text, options);
+    assert.equal(result.problems, 1, JSON.stringify(text));
+    assert.match(result.objects[0]?.error ?? '', /holds no Kubernetes object/);
+  }
+  const cli = spawnSync(process.execPath, ['cli/main.ts', 'check', '-n', 'shop-pr-42', '-'], {
+    input: '',
+    encoding: 'utf8',
+  });
+  assert.equal(cli.status, 1, cli.stdout + cli.stderr);
+  assert.match(cli.stdout, /no object to check/);
+});
+
+test('the quota: what the objects use of their namespace, and one problem per exceeded resource', async () => {
+  const deployment = (replicas: number) =>
+    goodDeployment.replace('spec:\n  selector', `spec:\n  replicas: ${replicas}\n  selector`);
+  const fits = await checkManifests(deployment(2), options);
+  assert.equal(fits.problems, 0);
+  assert.deepEqual(fits.quotas[0]?.used['pods'], '2');
+  assert.equal(fits.quotas[0]?.hard['limits.memory'], '1Gi');
+  const over = await checkManifests(deployment(5), options);
+  const quota = over.objects.find((o) => o.kind === 'ResourceQuota');
+  assert.deepEqual(
+    quota?.violations.map((v) => v.rule),
+    ['quota:limits.memory'], // 5 x 200m of limits.cpu is exactly the quota's 1: that fits
+  );
+  assert.equal(quota?.namespace, 'shop-pr-42');
+  assert.equal(quota?.document, 0);
+  assert.match(quota?.violations[0]?.message ?? '', /Deployment\/web 5 x 256Mi = 1280Mi/);
+  const cli = spawnSync(process.execPath, ['cli/main.ts', 'check', '-n', 'shop-pr-42', '-'], {
+    input: deployment(5),
+    encoding: 'utf8',
+  });
+  assert.equal(cli.status, 1);
+  assert.match(cli.stdout, /✗ ResourceQuota\/k8s-ee-quota in shop-pr-42 \(the quota k8s-ee gives shop-pr-42: base/);
+  assert.match(cli.stdout, /quota of shop-pr-42 \(base\), used\/allowed: requests.cpu 250m\/300m/);
+  assert.match(cli.stdout, /0 of 1 objects would be refused, 1 quota exceeded \(1 problem\)/);
+});
+
+test('the environment ConfigMap in the input grows the quota, and the LimitRange maximum is checked per container', async () => {
+  const environment =
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: k8s-ee-environment }\ndata: { databases: postgresql }\n---\n';
+  const big = goodDeployment.replace(
+    'image: nginxinc/nginx-unprivileged:1.27',
+    'image: nginxinc/nginx-unprivileged:1.27\n          resources: { limits: { cpu: "2", memory: 128Mi } }',
+  );
+  const result = await checkManifests(environment + big, options);
+  assert.deepEqual(result.quotas[0]?.databases, ['postgresql']);
+  const web = result.objects.find((o) => o.kind === 'Deployment');
+  assert.deepEqual(
+    web?.violations.map((v) => [v.rule, v.path]),
+    [
+      ['limit-range:max', 'spec.template.spec.containers[0].resources.limits.cpu'],
+      ['limit-range:max', 'spec.template.spec.containers[0].resources.requests.cpu'],
+    ],
+  );
+});
