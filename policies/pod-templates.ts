@@ -5,7 +5,7 @@ import { clone } from './objects.ts';
 import { ensureObject, isFields, type Fields } from './pss-fields.ts';
 
 /** Where the pod spec and pod metadata sit in one kind of object. */
-interface Location {
+export interface Location {
   groups: readonly string[];
   spec: readonly string[];
   metadata: readonly string[];
@@ -14,7 +14,8 @@ interface Location {
 const TEMPLATE = { spec: ['spec', 'template', 'spec'], metadata: ['spec', 'template', 'metadata'] } as const;
 const APPS = ['apps', 'extensions'] as const;
 
-const LOCATIONS: Readonly<Record<string, Location>> = {
+/** Where each kind that carries pods keeps its pod spec and pod metadata (paths from the object's root). */
+export const POD_LOCATIONS: Readonly<Record<string, Location>> = {
   Pod: { groups: [''], spec: ['spec'], metadata: ['metadata'] },
   PodTemplate: { groups: [''], spec: ['template', 'spec'], metadata: ['template', 'metadata'] },
   ReplicationController: { groups: [''], ...TEMPLATE },
@@ -31,7 +32,7 @@ const LOCATIONS: Readonly<Record<string, Location>> = {
 };
 
 /** The kinds whose pods k8s-ee checks and defaults. */
-export const POD_KINDS: readonly string[] = Object.keys(LOCATIONS);
+export const POD_KINDS: readonly string[] = Object.keys(POD_LOCATIONS);
 
 /** One pod spec found in an object. */
 export interface PodTemplate {
@@ -53,15 +54,23 @@ function groupOf(apiVersion: unknown): string | undefined {
   return slash < 0 ? '' : apiVersion.slice(0, slash);
 }
 
-/** Where the pods of an object of this apiVersion and kind sit; undefined for kinds without pods. */
-function locationOf(object: Fields): Location | undefined {
-  const kind = object['kind'];
-  if (typeof kind !== 'string' || !Object.hasOwn(LOCATIONS, kind)) return undefined;
-  const location = LOCATIONS[kind];
-  const group = groupOf(object['apiVersion']);
+/** The kind an object is known to be from elsewhere (an admission request's `kind`), whatever its own fields say. */
+export interface KindRef {
+  group: string;
+  kind: string;
+}
+
+function locationFor(kind: unknown, group: string | undefined): Location | undefined {
+  if (typeof kind !== 'string' || !Object.hasOwn(POD_LOCATIONS, kind)) return undefined;
+  const location = POD_LOCATIONS[kind];
   // Without an apiVersion the kind alone decides; with one, a CRD that reuses a built-in kind name is not ours.
   if (!location || (group !== undefined && !location.groups.includes(group))) return undefined;
   return location;
+}
+
+/** Where the pods of an object of this apiVersion and kind (or of the kind given) sit; undefined without pods. */
+function locationOf(object: Fields, as?: KindRef): Location | undefined {
+  return as ? locationFor(as.kind, as.group) : locationFor(object['kind'], groupOf(object['apiVersion']));
 }
 
 function at(object: unknown, path: readonly string[]): unknown {
@@ -79,20 +88,20 @@ function joinPath(prefix: string, path: readonly string[]): string {
   return prefix === '' ? rest : `${prefix}.${rest}`;
 }
 
-function collect(object: unknown, prefix: string, out: PodTemplate[]): void {
+function collect(object: unknown, prefix: string, out: PodTemplate[], as?: KindRef): void {
   if (!isFields(object)) return;
-  if (typeof object['kind'] === 'string' && object['kind'].endsWith('List')) {
+  if (!as && typeof object['kind'] === 'string' && object['kind'].endsWith('List')) {
     const items = object['items'];
     if (Array.isArray(items)) items.forEach((item, i) => collect(item, `${prefix}items[${i}]`, out));
     return;
   }
-  const location = locationOf(object);
+  const location = locationOf(object, as);
   if (!location) return;
   const spec = at(object, location.spec);
   if (!isFields(spec)) return;
   const metadata = at(object, location.metadata);
   out.push({
-    kind: String(object['kind']),
+    kind: as?.kind ?? String(object['kind']),
     specPath: joinPath(prefix, location.spec),
     metadataPath: joinPath(prefix, location.metadata),
     spec,
@@ -104,11 +113,12 @@ function collect(object: unknown, prefix: string, out: PodTemplate[]): void {
  * The pod specs an object carries, with their field paths: a Pod (`spec`), the pod template of a Deployment,
  * StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job or PodTemplate (`spec.template.spec`), a CronJob
  * (`spec.jobTemplate.spec.template.spec`), and those of the items of a List. The returned specs are the object's
- * own (not copies): read them, or use {@link withPodTemplates} to change a clone.
+ * own (not copies): read them, or use {@link withPodTemplates} to change a clone. With `as`, the object is taken
+ * to be of that kind (an admission request's), whatever its own kind and apiVersion fields say or lack.
  */
-export function podTemplatesOf(object: unknown): PodTemplate[] {
+export function podTemplatesOf(object: unknown, as?: KindRef): PodTemplate[] {
   const out: PodTemplate[] = [];
-  collect(object, '', out);
+  collect(object, '', out, as);
   return out;
 }
 
@@ -125,9 +135,10 @@ export function carriesPods(object: unknown): boolean {
 export function withPodTemplates<T>(
   object: T,
   change: (spec: Fields, metadata: Fields, where: PodTemplate) => void,
+  as?: KindRef,
 ): T {
   const copy = clone(object);
-  for (const template of podTemplatesOf(copy)) {
+  for (const template of podTemplatesOf(copy, as)) {
     const metadata = template.metadata ?? metadataParent(copy, template);
     if (metadata) change(template.spec, metadata, { ...template, metadata });
   }

@@ -41,7 +41,16 @@ function requestProblem(request: Record<string, unknown>): string | undefined {
     return 'request.operation must be one of CREATE, UPDATE, DELETE, CONNECT';
   }
   if (request['userInfo'] !== undefined && !isObject(request['userInfo'])) return 'request.userInfo must be an object';
-  return undefined;
+  return optionalFieldProblem(request);
+}
+
+/** Which namespace and object a request is about decides whether and how it is judged: never guessed. */
+function optionalFieldProblem(request: Record<string, unknown>): string | undefined {
+  const wrong = (key: string, type: string): boolean =>
+    request[key] !== undefined && request[key] !== null && typeof request[key] !== type;
+  const text = ['name', 'namespace', 'subResource'].find((key) => wrong(key, 'string'));
+  if (text) return `request.${text} must be a string`;
+  return wrong('dryRun', 'boolean') ? 'request.dryRun must be true or false' : undefined;
 }
 
 /** Checks the shape of a decoded body; says exactly what is wrong when it is not an AdmissionReview. */

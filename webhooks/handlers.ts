@@ -6,8 +6,9 @@ import { validateIngress, validateRouteHostnames, validateService } from '../pol
 import { matchNamespace, type ManagedNamespace } from '../policies/namespace.ts';
 import { mutateNamespace, pinAppears, validateNamespace, type NamespaceChange } from '../policies/namespace-labels.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
-import { clone, isObj, metadataOf, nameOf, str } from '../policies/objects.ts';
-import type { Violation } from '../policies/violation.ts';
+import { clone, isObj, metadataOf, nameOf, obj, str } from '../policies/objects.ts';
+import { shapeViolations } from '../policies/shapes.ts';
+import { violation, type Violation } from '../policies/violation.ts';
 import { validateEnvironment } from './environment.ts';
 import { mutatePodCarrier, POD_CARRIERS, validatePodCarrier } from './pods.ts';
 import {
@@ -83,7 +84,7 @@ function writes(request: AdmissionRequest): boolean {
 }
 
 const validateGuarded: KindHandler = (request, ns, context) => {
-  const name = request.name || nameOf(request.object) || nameOf(request.oldObject);
+  const name = requestName(request);
   const guard = validateBaselineChange(
     { kind: request.kind.kind, name, operation: request.operation, user: request.userInfo },
     context.config,
@@ -103,8 +104,11 @@ const onWrite =
     writes(request) ? denyAll(check(request.object, ns.name, context)) : allow();
 
 const validateConfigMap: KindHandler = (request, _ns, context) => {
-  if (!writes(request) || nameOf(request.object) !== ENVIRONMENT_CONFIGMAP) return allow();
-  return denyAll(validateEnvironment(request.object, context.config));
+  const name = request.name || nameOf(request.object);
+  if (!writes(request) || name !== ENVIRONMENT_CONFIGMAP) return allow();
+  // Judged as the object the request names, even when the object leaves its name out.
+  const object = { ...obj(request.object), metadata: { ...metadataOf(request.object), name } };
+  return denyAll(validateEnvironment(object, context.config));
 };
 
 const MUTATORS: Record<string, KindHandler> = { Namespace: mutateNamespaceHandler };
@@ -133,12 +137,85 @@ const SKIPS: { reason: string; applies: (r: AdmissionRequest) => boolean }[] = [
   },
 ];
 
+/** Kinds whose rules read the name on DELETE (baseline objects are known by name). */
+const NAMED_ON_DELETE = new Set(['ResourceQuota', 'LimitRange', 'NetworkPolicy']);
+
+function apiVersionOf(kind: AdmissionRequest['kind']): string {
+  return kind.group ? `${kind.group}/${kind.version}` : kind.version;
+}
+
+/** An object that calls itself another kind (or version) than the request says is not judged as either. */
+function identityViolations(request: AdmissionRequest, object: unknown, root: string): Violation[] {
+  if (!isObj(object)) return [];
+  const expected = { kind: request.kind.kind, apiVersion: apiVersionOf(request.kind) };
+  return (['kind', 'apiVersion'] as const).flatMap((key) => {
+    const value = object[key];
+    if (value === undefined || value === expected[key]) return [];
+    return [
+      violation(
+        'shape',
+        root ? `${root}.${key}` : key,
+        `is ${JSON.stringify(value)}, but the request is for ${expected.apiVersion} ${expected.kind}`,
+        `send the object the request is about (${key}: ${expected[key]})`,
+      ),
+    ];
+  });
+}
+
+/** The object must be the one the request names (rules read one or the other). */
+function nameViolations(request: AdmissionRequest, object: unknown, root: string): Violation[] {
+  const name = metadataOf(object)['name'];
+  if (!request.name || name === undefined || name === request.name) return [];
+  return [
+    violation(
+      'shape',
+      root ? `${root}.metadata.name` : 'metadata.name',
+      `is ${JSON.stringify(name ?? null)}, but the request is for ${request.kind.kind}/${request.name}`,
+      'send the object the request is about',
+    ),
+  ];
+}
+
+function objectProblems(request: AdmissionRequest, object: unknown, root: string): Violation[] {
+  const shape = shapeViolations(request.kind.kind, object, root);
+  return [
+    ...identityViolations(request, object, root),
+    ...(shape.length ? shape : nameViolations(request, object, root)),
+  ];
+}
+
+/**
+ * The parts of a request the rules read but cannot: the object (and on UPDATE the old object) in a shape its
+ * kind's rules expect, and on DELETE of a guarded kind, its name. Refused rather than read as "unset".
+ */
+function unreadableParts(request: AdmissionRequest): Violation[] {
+  if (request.operation === 'CREATE') return objectProblems(request, request.object, '');
+  if (request.operation === 'UPDATE')
+    return [...objectProblems(request, request.object, ''), ...objectProblems(request, request.oldObject, 'oldObject')];
+  if (request.operation === 'DELETE' && NAMED_ON_DELETE.has(request.kind.kind) && !requestName(request))
+    return [
+      violation(
+        'shape',
+        'metadata.name',
+        `is unknown: k8s-ee cannot tell whether this deletes one of its baseline objects`,
+        'send request.name (the API server always does)',
+      ),
+    ];
+  return [];
+}
+
+function requestName(request: AdmissionRequest): string | undefined {
+  return request.name || nameOf(request.object) || nameOf(request.oldObject);
+}
+
 function route(table: Record<string, KindHandler>): Handler {
   return (request, context) => {
     const handler = table[request.kind.kind];
     if (!handler || SKIPS.some((s) => s.applies(request))) return allow();
     const ns = managedNamespaceOf(request, context);
     if (!ns) return allow();
+    const unreadable = unreadableParts(request);
+    if (unreadable.length > 0) return denyAll(unreadable);
     return handler(request, ns, context);
   };
 }

@@ -12,8 +12,9 @@ function isPodUpdate(request: AdmissionRequest): boolean {
   return request.kind.kind === 'Pod' && request.operation === 'UPDATE';
 }
 
-function securityViolations(object: unknown, context: HandlerContext) {
-  return podTemplatesOf(object).flatMap((t) =>
+function securityViolations(object: unknown, request: AdmissionRequest, context: HandlerContext) {
+  // Located by the request's kind: an object is judged as what the API server says it is, not as it labels itself.
+  return podTemplatesOf(object, request.kind).flatMap((t) =>
     checkRestricted(t.spec, t.metadata, t.specPath, context.config.podSecurity.version),
   );
 }
@@ -35,18 +36,22 @@ export async function mutatePodCarrier(
   // An UPDATE that leaves the templates alone (scaling, a controller's bookkeeping) is not touched: some
   // templates (a Job's) are immutable, and an unasked-for change would make the API server refuse the update.
   if (request.operation === 'UPDATE' && !templatesChanged(request)) return allow();
-  const mutated = withPodTemplates(request.object, (spec, metadata) =>
-    applyPodDefaults(spec, metadata, ns, context.config),
+  const mutated = withPodTemplates(
+    request.object,
+    (spec, metadata) => applyPodDefaults(spec, metadata, ns, context.config),
+    request.kind,
   );
-  const violations = securityViolations(mutated, context);
+  const violations = securityViolations(mutated, request, context);
   if (violations.length > 0) return deny('denied', violations);
   const gated = await gate(request, ns, context);
   return gated.allowed ? mutate(mutated) : gated;
 }
 
 function templatesChanged(request: AdmissionRequest): boolean {
-  const before = JSON.stringify(podTemplatesOf(request.oldObject).map((t) => [t.spec, t.metadata?.['annotations']]));
-  const after = JSON.stringify(podTemplatesOf(request.object).map((t) => [t.spec, t.metadata?.['annotations']]));
+  const templates = (object: unknown) =>
+    JSON.stringify(podTemplatesOf(object, request.kind).map((t) => [t.spec, t.metadata?.['annotations']]));
+  const before = templates(request.oldObject);
+  const after = templates(request.object);
   return before !== after;
 }
 
@@ -75,7 +80,7 @@ export async function validatePodCarrier(
   context: HandlerContext,
 ): Promise<Decision> {
   if (!needsSecurityCheck(request)) return allow();
-  const violations = securityViolations(request.object, context);
+  const violations = securityViolations(request.object, request, context);
   if (violations.length > 0) return deny('denied', violations);
   return gate(request, ns, context);
 }
