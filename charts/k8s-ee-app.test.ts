@@ -189,6 +189,15 @@ describe('charts/k8s-ee-app', { skip }, () => {
     }
   });
 
+  it("the base quota's object counts alone fit it with every database enabled", () => {
+    const base = quotaHard([], defaultConfig());
+    const totals = podTotals(all);
+    const services = BigInt(all.filter((o) => o.kind === 'Service').length);
+    assert.ok(services <= BigInt(base['services'] ?? '0'), `services ${services} > base ${base['services']}`);
+    for (const key of ['pods', 'persistentvolumeclaims'] as const)
+      assert.ok(totals[key]! <= BigInt(base[key] ?? '0'), `${key} ${totals[key]} > base ${base[key]}`);
+  });
+
   it('is admitted by `k8s-ee check -n shop-pr-42 -` with every database enabled', async () => {
     const result = await k8sEeCheck(await renderText(ALL_DATABASES));
     assert.equal(result.code, 0, result.output);

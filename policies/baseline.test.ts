@@ -57,8 +57,8 @@ test('quota: the configured base when no database is declared', () => {
       'limits.memory': '1Gi',
       'requests.storage': '1Gi',
       pods: '10',
-      services: '5',
-      persistentvolumeclaims: '2',
+      services: '8',
+      persistentvolumeclaims: '6',
     },
   });
 });
@@ -71,8 +71,8 @@ test('quota: base plus one increment per declared database (postgresql + redis)'
     'limits.memory': '1664Mi', // 1Gi + 512Mi + 128Mi
     'requests.storage': '4Gi', // 1Gi + 2Gi + 1Gi
     pods: '14',
-    services: '9',
-    persistentvolumeclaims: '4',
+    services: '12',
+    persistentvolumeclaims: '8',
   });
 });
 

@@ -118,8 +118,10 @@ export function defaultConfig(): Config {
         limitsMemory: '1Gi',
         requestsStorage: '1Gi',
         pods: 10,
-        services: 5,
-        persistentVolumeClaims: 2,
+        // Room for the app chart with every database enabled (6 Services, 5 volume claims) before its
+        // environment ConfigMap adds the increments.
+        services: 8,
+        persistentVolumeClaims: 6,
       },
       perDatabase: {
         postgresql: { ...DEFAULT_DB_INCREMENT },

@@ -66,7 +66,12 @@ export function createClusterServicesWith(
     queue = result.catch(() => undefined);
     return result;
   };
-  return { ensureBaseline: (namespace, options) => gate.ensure(namespace, options), pinnedNamespaces, reservePin };
+  return {
+    ensureBaseline: (namespace, options) => gate.ensure(namespace, options),
+    ensureEnvironment: (namespace, configMap, options) => gate.ensureEnvironment(namespace, configMap, options),
+    pinnedNamespaces,
+    reservePin,
+  };
 }
 
 /** The ClusterServices of the webhook process, backed by the API server of `kc`. */

@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../lib/log.ts';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
+import { PENDING_DATABASES } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { createClusterServicesWith } from './cluster-services.ts';
 import { createGate } from './gate.ts';
@@ -235,4 +236,46 @@ test('once per namespace and hash, the gate waits until the API server admission
   gate.forget(NS);
   await gate.ensure(NS, { dryRun: true });
   assert.equal(cluster.calls.filter((c) => c.startsWith('probe')).length, 0, 'dry-run requests never probe');
+});
+
+test('an environment ConfigMap: the quota it implies is in place (and accounted for) before it is admitted', async () => {
+  const { cluster, gate } = setup({ quotaWaitMs: 2000 });
+  addNamespace(cluster, NS);
+  cluster.quotaStatusDelayMs = 50;
+  const incoming = {
+    kind: 'ConfigMap',
+    metadata: { name: 'k8s-ee-environment' },
+    data: { databases: 'postgresql,mariadb,mongodb,redis,minio' },
+  };
+  assert.deepEqual(await gate.ensureEnvironment(NS, incoming, { dryRun: true }), { ok: true });
+  assert.deepEqual(writes(cluster), [], 'a dry run writes nothing');
+  assert.deepEqual(await gate.ensureEnvironment(NS, incoming, { dryRun: false }), { ok: true });
+  const all = ['postgresql', 'mariadb', 'mongodb', 'redis', 'minio'] as const;
+  const quota = cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`);
+  assert.deepEqual(quota?.status?.hard, buildBaseline(NS, [...all], config)[0]?.spec['hard']);
+  assert.equal(quota?.metadata?.annotations?.[PENDING_DATABASES], all.join(','));
+  assert.equal(
+    cluster.namespaces.get(NS)?.labels[LABELS.baselineHash],
+    baselineHash(buildBaseline(NS, [...all], config)),
+  );
+  // A pod admitted before the reconciler has seen the stored ConfigMap does not shrink the quota back.
+  gate.forget(NS);
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(writes(cluster), []);
+  // Nothing new declared: nothing to wait for.
+  cluster.environments.set(NS, { databases: all.join(',') });
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensureEnvironment(NS, incoming, { dryRun: false }), { ok: true });
+  assert.deepEqual(writes(cluster), []);
+});
+
+test('an environment ConfigMap whose quota cannot be written is refused with a retry hint', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  cluster.failWrites = new Error('etcd is sad');
+  const incoming = { kind: 'ConfigMap', metadata: { name: 'k8s-ee-environment' }, data: { databases: 'redis' } };
+  const result = await gate.ensureEnvironment(NS, incoming, { dryRun: false });
+  assert.equal(result.ok, false);
+  assert.match(result.ok ? '' : result.reason, /could not put the quota of shop-pr-7 in place .*etcd is sad.*retry/);
 });

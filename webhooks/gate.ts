@@ -5,15 +5,9 @@
 import { Counter, type Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../lib/log.ts';
-import {
-  baselineHash,
-  buildBaseline,
-  declaredDatabases,
-  missingOrStale,
-  quotaStatusCurrent,
-  type BaselineObject,
-} from '../policies/baseline.ts';
+import { missingOrStale, quotaStatusCurrent, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
+import { baselineForNewEnvironment, desiredBaseline, type DesiredBaseline } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { describeApiError, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
 
@@ -35,6 +29,12 @@ export interface GateOptions {
 
 export interface Gate {
   ensure(namespace: string, options: { dryRun: boolean }): Promise<GateResult>;
+  /**
+   * Before an environment ConfigMap is admitted: puts in place the quota it implies (with the rest of the baseline)
+   * when it declares a database the namespace's quota does not count yet, and waits until the quota controller
+   * has accounted for it. Dry-run requests change nothing.
+   */
+  ensureEnvironment(namespace: string, configMap: unknown, options: { dryRun: boolean }): Promise<GateResult>;
   /** Drops what the cache knows about a namespace (after a deletion was seen, for example). */
   forget(namespace: string): void;
 }
@@ -127,12 +127,59 @@ class BaselineGate implements Gate {
     }
   }
 
+  ensureEnvironment(namespace: string, configMap: unknown, { dryRun }: { dryRun: boolean }): Promise<GateResult> {
+    return this.growForEnvironment(namespace, configMap, dryRun).catch((error: unknown) => {
+      this.waits.inc({ outcome: 'failed' });
+      this.opts.log.error({ namespace, err: error }, 'baseline gate: could not grow the quota for the environment');
+      return {
+        ok: false,
+        reason: `k8s-ee could not put the quota of ${namespace} in place for its databases (${describeApiError(error)}); ${RETRY}`,
+      };
+    });
+  }
+
+  private async growForEnvironment(namespace: string, configMap: unknown, dryRun: boolean): Promise<GateResult> {
+    const { client, config } = this.opts;
+    const [stored, ns, live] = await Promise.all([
+      client.readEnvironment(namespace),
+      client.readNamespace(namespace),
+      client.listBaseline(namespace),
+    ]);
+    // Without a live namespace the ConfigMap cannot be stored either: the API server says why.
+    if (!ns || ns.terminating) return { ok: true };
+    const desired = baselineForNewEnvironment({ namespace, stored, incoming: configMap, live }, config, this.now());
+    if (!desired || dryRun) return { ok: true };
+    const todo = missingOrStale(desired.objects, live);
+    const quota = desired.objects[0];
+    if (quota && !todo.includes(quota)) todo.unshift(quota); // it carries the pending declaration
+    this.opts.log.info(
+      { namespace, databases: desired.databases },
+      'baseline gate: growing the quota before the environment ConfigMap is admitted',
+    );
+    return this.complete(namespace, this.inspection(desired, todo, live, ns.labels));
+  }
+
+  private inspection(
+    desired: DesiredBaseline,
+    todo: BaselineObject[],
+    live: LiveBaselineObject[],
+    labels: Record<string, string>,
+  ): Inspection {
+    return {
+      hash: desired.hash,
+      todo,
+      hard: (desired.objects[0]?.spec['hard'] ?? {}) as Record<string, string>,
+      quota: live.find((o) => o.kind === 'ResourceQuota' && o.metadata?.name === BASELINE_NAMES.quota),
+      stamped: labels[LABELS.baselineHash] === desired.hash,
+    };
+  }
+
   private async check(namespace: string, dryRun: boolean): Promise<GateResult> {
     const environment = await this.opts.client.readEnvironment(namespace);
-    const desired = buildBaseline(namespace, declaredDatabases(environment).databases, this.opts.config);
-    const hash = baselineHash(desired);
+    // The cache is keyed by the stored declaration; a pending one (see environment-pending.ts) is read below.
+    const stored = desiredBaseline(namespace, environment, [], this.opts.config, this.now());
     const cached = this.verified.get(namespace);
-    if (cached?.hash === hash && this.now() - cached.at < this.cacheMs) return { ok: true };
+    if (cached?.hash === stored.hash && this.now() - cached.at < this.cacheMs) return { ok: true };
     this.prune();
     const [ns, live] = await Promise.all([
       this.opts.client.readNamespace(namespace),
@@ -144,15 +191,9 @@ class BaselineGate implements Gate {
         ok: false,
         reason: `namespace ${namespace} is being deleted; wait until it is gone and create it again`,
       };
-    const quota = live.find((o) => o.kind === 'ResourceQuota' && o.metadata?.name === BASELINE_NAMES.quota);
-    const hard = (desired[0]?.spec['hard'] ?? {}) as Record<string, string>;
-    const inspection = {
-      hash,
-      todo: missingOrStale(desired, live),
-      hard,
-      quota,
-      stamped: ns.labels[LABELS.baselineHash] === hash,
-    };
+    const desired = desiredBaseline(namespace, environment, live, this.opts.config, this.now());
+    const inspection = this.inspection(desired, missingOrStale(desired.objects, live), live, ns.labels);
+    const { hash, hard, quota } = inspection;
     if (inspection.todo.length === 0 && inspection.stamped && quotaStatusCurrent(hard, quota?.status?.hard)) {
       this.verified.set(namespace, { hash, at: this.now() });
       return { ok: true };

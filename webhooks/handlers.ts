@@ -9,7 +9,7 @@ import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { clone, isObj, metadataOf, nameOf, obj, str } from '../policies/objects.ts';
 import { shapeViolations } from '../policies/shapes.ts';
 import { violation, type Violation } from '../policies/violation.ts';
-import { validateEnvironment } from './environment.ts';
+import { environmentGate, validateEnvironment } from './environment.ts';
 import { mutatePodCarrier, POD_CARRIERS, validatePodCarrier } from './pods.ts';
 import {
   allow,
@@ -103,12 +103,14 @@ const onWrite =
   (request, ns, context) =>
     writes(request) ? denyAll(check(request.object, ns.name, context)) : allow();
 
-const validateConfigMap: KindHandler = (request, _ns, context) => {
+const validateConfigMap: KindHandler = (request, ns, context) => {
   const name = request.name || nameOf(request.object);
   if (!writes(request) || name !== ENVIRONMENT_CONFIGMAP) return allow();
   // Judged as the object the request names, even when the object leaves its name out.
   const object = { ...obj(request.object), metadata: { ...metadataOf(request.object), name } };
-  return denyAll(validateEnvironment(object, context.config));
+  const violations = validateEnvironment(object, context.config);
+  // The quota it implies is in place before it is admitted: what helm creates next meets the grown quota.
+  return violations.length > 0 ? denyAll(violations) : environmentGate(object, request, ns, context);
 };
 
 const MUTATORS: Record<string, KindHandler> = { Namespace: mutateNamespaceHandler };

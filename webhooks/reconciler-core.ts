@@ -52,6 +52,7 @@ export class ReconcilerCore {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
+  private readonly rechecks = new Map<string, NodeJS.Timeout>();
   private idleWaiters: (() => void)[] = [];
   private leading = false;
   private stopped = false;
@@ -142,8 +143,9 @@ export class ReconcilerCore {
   async stop(): Promise<void> {
     this.stopped = true;
     this.pending.clear();
-    for (const timer of this.retries.values()) clearTimeout(timer);
+    for (const timer of [...this.retries.values(), ...this.rechecks.values()]) clearTimeout(timer);
     this.retries.clear();
+    this.rechecks.clear();
     await this.whenIdle();
   }
 
@@ -182,6 +184,20 @@ export class ReconcilerCore {
     }
   }
 
+  /** Plans the namespace again once a pending declaration stops counting (the stored ConfigMap decides then). */
+  private recheckAt(namespace: string, at: number): void {
+    if (this.rechecks.has(namespace) || this.stopped) return;
+    const timer = setTimeout(
+      () => {
+        this.rechecks.delete(namespace);
+        this.enqueue(namespace);
+      },
+      Math.max(0, at - Date.now()) + 50,
+    );
+    timer.unref();
+    this.rechecks.set(namespace, timer);
+  }
+
   private retryLater(namespace: string, error: unknown): void {
     const failures = (this.failures.get(namespace) ?? 0) + 1;
     this.failures.set(namespace, failures);
@@ -205,9 +221,10 @@ export class ReconcilerCore {
     if (!entry) return false;
     const live = [...(this.objects.get(namespace)?.values() ?? [])];
     const plan = planNamespace(
-      { name: namespace, ...entry, environment: this.environments.get(namespace), live },
+      { name: namespace, ...entry, environment: this.environments.get(namespace), live, now: Date.now() },
       this.opts.config,
     );
+    if (plan?.recheckAt !== undefined) this.recheckAt(namespace, plan.recheckAt);
     if (!plan || isNoop(plan)) return false;
     if (plan.unknownDatabases.length > 0) {
       this.opts.log.warn(

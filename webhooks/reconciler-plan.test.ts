@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
+import { baselineForNewEnvironment, PENDING_MS } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
 import { isNoop, planNamespace, type NamespaceState } from './reconciler-plan.ts';
 
@@ -84,4 +85,32 @@ test('internet egress switched off: its policy is removed; an app object carryin
 test('unmanaged and terminating namespaces get no plan', () => {
   assert.equal(planNamespace({ ...complete(), name: 'kube-system' }, config), undefined);
   assert.equal(planNamespace({ ...complete(), terminating: true }, config), undefined);
+});
+
+test('a quota grown for a ConfigMap not stored yet is not shrunk back while its pending declaration counts', () => {
+  const now = Date.parse('2026-12-01T12:00:00Z');
+  const grown = baselineForNewEnvironment(
+    { namespace: NS, stored: undefined, incoming: env('postgresql,redis'), live: [] },
+    config,
+    now,
+  );
+  assert.ok(grown);
+  const state: NamespaceState = {
+    name: NS,
+    labels: { [LABELS.baselineHash]: grown.hash },
+    terminating: false,
+    environment: undefined, // the reconciler has not seen the ConfigMap yet
+    live: structuredClone(grown.objects),
+    now: now + 100,
+  };
+  const plan = planNamespace(state, config);
+  assert.ok(plan && isNoop(plan), JSON.stringify(plan));
+  assert.equal(plan.recheckAt, now + PENDING_MS);
+  // Past its deadline with the ConfigMap never stored (refused after all): back to the stored declaration.
+  const later = planNamespace({ ...state, now: now + PENDING_MS }, config);
+  assert.deepEqual(later?.apply[0]?.spec, buildBaseline(NS, [], config)[0]?.spec);
+  // Stored meanwhile: nothing to do, nothing to recheck.
+  const stored = planNamespace({ ...state, environment: env('postgresql,redis'), now: now + PENDING_MS }, config);
+  assert.ok(stored && isNoop(stored));
+  assert.equal(stored.recheckAt, undefined);
 });

@@ -1,16 +1,9 @@
 // What the reconciler does for one namespace, as a pure function of what its caches hold: which baseline objects
 // to apply (missing, outdated, or drifted), which to delete (no longer configured), whether to stamp the namespace,
 // and which applications are repairs (the baseline was complete and current, and someone changed or deleted a part).
-import {
-  baselineHash,
-  buildBaseline,
-  declaredDatabases,
-  objectKey,
-  objectMatches,
-  type BaselineKind,
-  type BaselineObject,
-} from '../policies/baseline.ts';
+import { objectKey, objectMatches, type BaselineKind, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
+import { desiredBaseline } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import type { LiveBaselineObject } from './reconciler-kube.ts';
@@ -23,6 +16,11 @@ export interface NamespaceState {
   environment: unknown;
   /** The namespace's objects carrying the baseline label. */
   live: readonly LiveBaselineObject[];
+  /**
+   * Epoch milliseconds, for a pending declaration on the quota (policies/environment-pending.ts); without it a
+   * pending declaration is not honoured.
+   */
+  now?: number;
 }
 
 export interface ReconcilePlan {
@@ -32,6 +30,8 @@ export interface ReconcilePlan {
   stamp: boolean;
   repairs: BaselineKind[];
   unknownDatabases: string[];
+  /** When a pending declaration the plan honours stops counting: plan again then. */
+  recheckAt?: number;
 }
 
 const KNOWN_NAMES = new Set<string>(Object.values(BASELINE_NAMES));
@@ -39,9 +39,8 @@ const KNOWN_NAMES = new Set<string>(Object.values(BASELINE_NAMES));
 /** The plan for a managed, live namespace; undefined for namespaces k8s-ee does not manage or that are going away. */
 export function planNamespace(state: NamespaceState, config: Config): ReconcilePlan | undefined {
   if (state.terminating || !matchNamespace(state.name, config)) return undefined;
-  const declared = declaredDatabases(state.environment);
-  const desired = buildBaseline(state.name, declared.databases, config);
-  const hash = baselineHash(desired);
+  const baseline = desiredBaseline(state.name, state.environment, state.live, config, state.now ?? 0);
+  const { objects: desired, hash } = baseline;
   const live = new Map(state.live.map((o) => [objectKey(o), o]));
   const apply = desired.filter((d) => !objectMatches(d, live.get(objectKey(d))));
   const wanted = new Set(desired.map(objectKey));
@@ -53,7 +52,8 @@ export function planNamespace(state: NamespaceState, config: Config): ReconcileP
     remove,
     stamp: !current,
     repairs: current ? apply.map((o) => o.kind) : [],
-    unknownDatabases: declared.unknown,
+    unknownDatabases: baseline.unknown,
+    ...(baseline.recheckAt === undefined ? {} : { recheckAt: baseline.recheckAt }),
   };
 }
 

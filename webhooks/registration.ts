@@ -175,7 +175,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
         name: 'environment.validate.k8s-ee.io',
         rules: [rule('', ['configmaps'], ['CREATE', 'UPDATE'])],
         subject: 'namespaced',
-        sideEffects: 'None',
+        sideEffects: 'NoneOnDryRun', // the quota is grown before the ConfigMap is admitted (never on dry-run)
         extraConditions: [
           { name: 'environment-configmap', expression: `object.metadata.name == ${celString(ENVIRONMENT_CONFIGMAP)}` },
         ],

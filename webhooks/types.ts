@@ -61,6 +61,15 @@ export interface ClusterServices {
     namespace: string,
     options: { dryRun: boolean },
   ): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /**
+   * Before an environment ConfigMap is admitted: makes sure the quota it implies is in place (the baseline gate's
+   * ensureEnvironment). Absent: the ConfigMap is admitted without waiting.
+   */
+  ensureEnvironment?(
+    namespace: string,
+    configMap: unknown,
+    options: { dryRun: boolean },
+  ): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
 export interface HandlerContext {
