@@ -59,6 +59,51 @@ test('semantic checks: the pattern must compile and name its groups', () => {
   assert.throws(() => configFromYaml('pins:\n  warnBefore: 3d\n'), /pins\.warnBefore: must be shorter/);
 });
 
+test("one run reports every problem: the schema's and the semantic ones together", () => {
+  const text = [
+    'namespacePattern: "^(.*)-pr-([0-9]+)$"', // semantic: no named groups
+    'previewDomain: "Not A Domain"', // schema
+    'pins:',
+    '  warnBefore: 3d', // semantic: not shorter than maxDuration
+    '  maxPinnd: 3', // schema: unknown field
+    'sweeper:',
+    '  schedule: "61 * * * *"', // semantic: not a cron expression
+    '  diskSchedule: 5', // schema: wrong type (not judged again as a cron expression)
+    'networkPolicy:',
+    '  internetEgress:',
+    '    exceptCidrs: ["10.0.0.0/33", 7]', // semantic (not a CIDR) and schema (not a string)
+  ].join('\n');
+  assert.throws(
+    () => configFromYaml(text),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(err.problems.map((p) => p.path).sort(), [
+        'namespacePattern',
+        'networkPolicy.internetEgress.exceptCidrs.0',
+        'networkPolicy.internetEgress.exceptCidrs.1',
+        'pins.maxPinnd',
+        'pins.warnBefore',
+        'previewDomain',
+        'sweeper.diskSchedule',
+        'sweeper.schedule',
+      ]);
+      assert.match(err.message, /namespacePattern: must have named groups/);
+      assert.match(err.message, /sweeper\.schedule: "61 \* \* \* \*" is not a valid cron expression/);
+      return true;
+    },
+  );
+});
+
+test('a field of the wrong type is reported once, and the semantic checks do not trip over it', () => {
+  for (const text of ['sweeper: 5', 'pins: []', 'networkPolicy:\n  internetEgress: "all"', 'namespacePattern: 7']) {
+    assert.throws(
+      () => configFromYaml(text),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 1,
+      text,
+    );
+  }
+});
+
 test('YAML that does not parse, or is not a mapping, is reported', () => {
   assert.throws(() => configFromYaml('quota: [unclosed'), /not valid YAML/);
   assert.throws(() => configFromYaml('- a\n- b\n'), /expected a mapping of fields/);
@@ -92,9 +137,10 @@ test('private ranges must be CIDRs in plain notation; the cluster domain must be
     () => configFromYaml(text),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
+      // The schema's problem and the CIDRs' together, in one run.
       assert.deepEqual(
         err.problems.map((p) => p.path),
-        ['clusterDomain'],
+        ['clusterDomain', ...[2, 3, 4, 5].map((i) => `networkPolicy.internetEgress.exceptCidrs.${i}`)],
       );
       return true;
     },

@@ -83,30 +83,60 @@ function cidrProblems(cidrs: string[]): ConfigProblem[] {
   });
 }
 
-function semanticProblems(config: Config): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+/** True when the schema already reported `path`, a field around it or one inside it: its meaning is unknown. */
+function reported(schemaProblems: readonly ConfigProblem[], path: string): boolean {
+  return schemaProblems.some((p) => p.path === path || path.startsWith(`${p.path}.`) || p.path.startsWith(`${path}.`));
+}
+
+function patternProblems(pattern: unknown): ConfigProblem[] {
+  if (typeof pattern !== 'string') return [];
   try {
-    const re = new RegExp(config.namespacePattern);
-    if (!/\(\?<project>/.test(re.source) || !/\(\?<number>/.test(re.source)) {
-      problems.push({ path: 'namespacePattern', message: 'must have named groups (?<project>…) and (?<number>…)' });
-    }
+    const re = new RegExp(pattern);
+    if (!/\(\?<project>/.test(re.source) || !/\(\?<number>/.test(re.source))
+      return [{ path: 'namespacePattern', message: 'must have named groups (?<project>…) and (?<number>…)' }];
   } catch (err) {
-    problems.push({ path: 'namespacePattern', message: `not a valid regular expression: ${(err as Error).message}` });
+    return [{ path: 'namespacePattern', message: `not a valid regular expression: ${(err as Error).message}` }];
   }
-  for (const field of ['schedule', 'diskSchedule'] as const) {
-    const result = cron.validateDetailed(config.sweeper[field]);
-    if (!result.valid) {
-      const detail = result.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-      problems.push({
-        path: `sweeper.${field}`,
-        message: `"${config.sweeper[field]}" is not a valid cron expression (${detail})`,
-      });
-    }
-  }
-  problems.push(...cidrProblems(config.networkPolicy.internetEgress.exceptCidrs));
-  if ((parseDuration(config.pins.warnBefore) ?? 0) >= (parseDuration(config.pins.maxDuration) ?? 0)) {
-    problems.push({ path: 'pins.warnBefore', message: 'must be shorter than pins.maxDuration' });
-  }
+  return [];
+}
+
+function cronProblems(sweeper: Partial<Config['sweeper']>, field: 'schedule' | 'diskSchedule'): ConfigProblem[] {
+  const expression = sweeper[field];
+  if (typeof expression !== 'string') return [];
+  const result = cron.validateDetailed(expression);
+  if (result.valid) return [];
+  const detail = result.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+  return [{ path: `sweeper.${field}`, message: `"${expression}" is not a valid cron expression (${detail})` }];
+}
+
+function exceptCidrProblems(config: Config, skip: (path: string) => boolean): ConfigProblem[] {
+  const cidrs: unknown = isPlainObject(config.networkPolicy) ? config.networkPolicy.internetEgress?.exceptCidrs : [];
+  if (!Array.isArray(cidrs)) return [];
+  const texts = cidrs.map((c) => (typeof c === 'string' ? c : ''));
+  return cidrProblems(texts).filter((p, i) => typeof cidrs[i] === 'string' && !skip(p.path));
+}
+
+function pinProblems(config: Config, skip: (path: string) => boolean): ConfigProblem[] {
+  const pins = isPlainObject(config.pins) ? config.pins : undefined;
+  if (!pins || skip('pins.warnBefore') || skip('pins.maxDuration')) return [];
+  const warn = typeof pins.warnBefore === 'string' ? parseDuration(pins.warnBefore) : undefined;
+  const max = typeof pins.maxDuration === 'string' ? parseDuration(pins.maxDuration) : undefined;
+  if (warn === undefined || max === undefined || warn < max) return [];
+  return [{ path: 'pins.warnBefore', message: 'must be shorter than pins.maxDuration' }];
+}
+
+/**
+ * The checks the schema cannot express. They run next to the schema's, so one run reports every problem: a field
+ * the schema already found wrong is not judged again (its value may not even have the right type).
+ */
+function semanticProblems(config: Config, schemaProblems: readonly ConfigProblem[] = []): ConfigProblem[] {
+  const skip = (path: string): boolean => reported(schemaProblems, path);
+  const problems: ConfigProblem[] = [];
+  if (!skip('namespacePattern')) problems.push(...patternProblems(config.namespacePattern));
+  const sweeper = isPlainObject(config.sweeper) ? config.sweeper : {};
+  for (const field of ['schedule', 'diskSchedule'] as const)
+    if (!skip(`sweeper.${field}`)) problems.push(...cronProblems(sweeper, field));
+  problems.push(...exceptCidrProblems(config, skip), ...pinProblems(config, skip));
   return problems;
 }
 
@@ -114,9 +144,10 @@ function semanticProblems(config: Config): ConfigProblem[] {
 export function configFromObject(document: unknown, source = 'config'): Config {
   if (document === null || document === undefined) return defaultConfig();
   if (!isPlainObject(document)) throw new ConfigError(source, [{ path: '', message: 'expected a mapping of fields' }]);
-  if (!validate(document)) throw new ConfigError(source, (validate.errors ?? []).map(describe));
+  // Schema and semantic problems together, so one run of `config check` shows them all.
+  const schemaProblems = validate(document) ? [] : (validate.errors ?? []).map(describe);
   const config = mergeConfig(defaultConfig(), document);
-  const problems = semanticProblems(config);
+  const problems = [...schemaProblems, ...semanticProblems(config, schemaProblems)];
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;
 }
