@@ -58,6 +58,26 @@ function podOf(c: CorpusCase, withEphemeral: boolean): V1Pod {
   } as unknown as V1Pod;
 }
 
+/**
+ * Replaces the pod's ephemeral containers (dry run) on its latest version: with a node the kubelet updates the
+ * pod's status meanwhile, so a conflict (409) is retried on a fresh read.
+ */
+async function addEphemeralContainers(core: CoreV1Api, c: CorpusCase): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await core.readNamespacedPod({ name: c.name, namespace });
+    const body = {
+      ...current,
+      spec: { ...current.spec, ephemeralContainers: podOf(c, true).spec?.ephemeralContainers },
+    } as V1Pod;
+    try {
+      await core.replaceNamespacedPodEphemeralcontainers({ name: c.name, namespace, body, dryRun: 'All' });
+      return;
+    } catch (error) {
+      if (errorMessage(error).code !== 409 || attempt >= 5) throw error;
+    }
+  }
+}
+
 async function serverVerdict(core: CoreV1Api, c: CorpusCase): Promise<ServerVerdict> {
   const ephemeral = Array.isArray(c.pod.spec['ephemeralContainers']);
   try {
@@ -66,12 +86,8 @@ async function serverVerdict(core: CoreV1Api, c: CorpusCase): Promise<ServerVerd
       return { verdict: 'allow', message: '', reasons: [] };
     }
     // Ephemeral containers can only be added to an existing Pod, through their subresource.
-    const created = await core.createNamespacedPod({ namespace, body: podOf(c, false) });
-    const body = {
-      ...created,
-      spec: { ...created.spec, ephemeralContainers: podOf(c, true).spec?.ephemeralContainers },
-    } as V1Pod;
-    await core.replaceNamespacedPodEphemeralcontainers({ name: c.name, namespace, body, dryRun: 'All' });
+    await core.createNamespacedPod({ namespace, body: podOf(c, false) });
+    await addEphemeralContainers(core, c);
     return { verdict: 'allow', message: '', reasons: [] };
   } catch (error) {
     return verdictOf(error);
