@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { validateAppNetworkPolicy, pinnedNamespaceNames } from './app-network-policy.ts';
+import { dnsEgressRule, validateAppNetworkPolicy, pinnedNamespaceNames } from './app-network-policy.ts';
 import { defaultConfig } from './config.ts';
+import { BASELINE_NAMES } from './names.ts';
+import { formatViolation } from './violation.ts';
 
 const config = defaultConfig();
 const ns = 'shop-pr-42';
@@ -67,7 +69,7 @@ test('refused: open ingress, any-namespace selectors, other PR namespaces, priva
     'spec.ingress[0].from[0].namespaceSelector',
   ]);
   assert.deepEqual(paths({ ingress: [{ from: [{ ipBlock: { cidr: '10.42.0.0/16' } }] }] }), [
-    'spec.ingress[0].from[0].ipBlock.cidr',
+    'spec.ingress[0].from[0].ipBlock',
   ]);
   assert.deepEqual(paths({ egress: [{ ports: [{ port: 443 }] }] }), ['spec.egress[0].to']);
   assert.deepEqual(paths({ egress: [{ to: [byName('shop-pr-41')] }] }), ['spec.egress[0].to[0].namespaceSelector']);
@@ -142,7 +144,7 @@ test('address ranges: every notation the API server accepts that reaches a priva
     '::/1',
     'f000::/4',
   ];
-  for (const direction of ['egress', 'ingress'] as const) {
+  for (const direction of ['egress'] as const) {
     for (const cidr of privateRanges) {
       const violations = block({ cidr }, direction);
       assert.ok(
@@ -228,4 +230,108 @@ test('address ranges: anything that cannot be read is refused, naming the field 
     assert.ok(found, `${JSON.stringify(ipBlock)}: ${JSON.stringify(violations)}`);
     assert.match(found.fix, /203\.0\.113\.0\/24 or 2001:db8::\/32/);
   }
+});
+
+test('an egress rule without "to" says which ports it opens to every destination, and the rule to write', () => {
+  const dnsRule = JSON.stringify(dnsEgressRule(config));
+  // [rule, what the message names, what the fix must say]
+  const cases: [unknown, RegExp, RegExp][] = [
+    [{ ports: [{ protocol: 'UDP', port: 53 }] }, /opens port 53 \(UDP\) to every destination/, /DNS is already open/],
+    [
+      {
+        ports: [
+          { protocol: 'UDP', port: 53 },
+          { protocol: 'TCP', port: 53 },
+        ],
+      },
+      /opens port 53 \(UDP, TCP\) to every destination/,
+      /DNS is already open/,
+    ],
+    [{ ports: [{ port: 53 }] }, /opens port 53 \(TCP\)/, /DNS is already open/],
+    [{ ports: [{ port: 443 }] }, /opens port 443 \(TCP\) to every destination/, /list the destinations/],
+    [{ ports: [{ port: 53 }, { port: 443 }] }, /opens ports 53, 443 \(TCP\)/, /list the destinations/],
+    [{ ports: [{ port: 53, endPort: 60 }] }, /opens port 53-60 \(TCP\)/, /list the destinations/],
+    [{ ports: [{ port: 'dns' }] }, /opens port dns \(TCP\)/, /list the destinations/],
+    [{ ports: [{ protocol: 'UDP' }] }, /opens port every port \(UDP\)/, /list the destinations/],
+    [{}, /opens every port to every destination/, /list the destinations/],
+    [{ to: [] }, /opens every port to every destination/, /list the destinations/],
+  ];
+  for (const [rule, message, fix] of cases) {
+    const violations = validateAppNetworkPolicy(policy({ egress: [rule] }), ns, config);
+    assert.equal(violations.length, 1, JSON.stringify(rule));
+    const [v] = violations;
+    assert.equal(v?.path, 'spec.egress[0].to');
+    assert.match(v?.message ?? '', message, JSON.stringify(rule));
+    assert.match(v?.message ?? '', /including other PR environments/);
+    assert.match(v?.fix ?? '', fix, JSON.stringify(rule));
+    if (fix.source === 'DNS is already open') {
+      assert.ok(v?.fix.includes(BASELINE_NAMES.allowDns));
+      assert.ok(v?.fix.includes(dnsRule), v?.fix);
+    } else {
+      assert.ok(v?.fix.includes(BASELINE_NAMES.allowInternetEgress), v?.fix);
+    }
+  }
+});
+
+test('the DNS rule the fix shows is the baseline one (kube-dns in kube-system) and passes', () => {
+  assert.deepEqual(dnsEgressRule(config), {
+    to: [
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+        podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+      },
+    ],
+    ports: [
+      { protocol: 'UDP', port: 53 },
+      { protocol: 'TCP', port: 53 },
+    ],
+  });
+  assert.deepEqual(validateAppNetworkPolicy(policy({ egress: [dnsEgressRule(config)] }), ns, config), []);
+  const [v] = validateAppNetworkPolicy(policy({ egress: [{ ports: [{ protocol: 'UDP', port: 53 }] }] }), ns, config);
+  assert.ok(v);
+  const rule = JSON.parse(/send it to the cluster DNS only: (.*)$/.exec(v.fix)?.[1] ?? 'null') as unknown;
+  assert.deepEqual(validateAppNetworkPolicy(policy({ egress: [rule] }), ns, config), []);
+  // A configured DNS follows the configuration; without internet egress the fix does not promise it.
+  const custom = defaultConfig();
+  custom.networkPolicy.dns = { namespace: 'dns', podLabels: {}, ports: [5353] };
+  custom.networkPolicy.internetEgress.enabled = false;
+  const [c] = validateAppNetworkPolicy(policy({ egress: [{ ports: [{ port: 5353 }] }] }), ns, custom);
+  assert.match(
+    c?.fix ?? '',
+    /"to":\[\{"namespaceSelector":\{"matchLabels":\{"kubernetes.io\/metadata.name":"dns"\}\}\}\]/,
+  );
+  const [o] = validateAppNetworkPolicy(policy({ egress: [{ ports: [{ port: 443 }] }] }), ns, custom);
+  assert.doesNotMatch(o?.fix ?? '', /internet/);
+});
+
+test('ingress by address is refused whatever the range; the fix names the ingress controller and monitoring', () => {
+  const cases: unknown[] = [
+    { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'] },
+    { cidr: '::/0', except: ['fc00::/7', 'fe80::/10', '::1/128'] },
+    { cidr: '2000::/3' },
+    { cidr: '203.0.113.0/24' },
+    { cidr: '8.8.8.8/32' },
+    { cidr: '10.42.0.0/16' },
+    { cidr: '010.0.0.0/8' },
+    { cidr: 'not a range' },
+    {},
+  ];
+  for (const ipBlock of cases) {
+    const violations = block(ipBlock, 'ingress');
+    assert.equal(violations.length, 1, JSON.stringify(violations));
+    const [v] = violations;
+    assert.equal(v?.path, 'spec.ingress[0].from[0].ipBlock');
+    assert.match(v?.message ?? '', /admits traffic by address/);
+    assert.match(v?.message ?? '', /only its own namespace, the ingress controller and monitoring/);
+    assert.match(v?.fix ?? '', /k8s-ee-allow-ingress-controller/);
+    assert.match(v?.fix ?? '', /namespace kube-system/);
+    assert.match(v?.fix ?? '', /namespace observability/);
+  }
+  // Beside an allowed peer in the same rule, only the ipBlock is refused.
+  assert.deepEqual(paths({ ingress: [{ from: [byName('kube-system'), { ipBlock: { cidr: '0.0.0.0/0' } }] }] }), [
+    'spec.ingress[0].from[1].ipBlock',
+  ]);
+  // The formatted line a developer reads names the range.
+  const [v] = block({ cidr: '203.0.113.0/24' }, 'ingress');
+  assert.match(formatViolation(v!), /ipBlock 203\.0\.113\.0\/24/);
 });

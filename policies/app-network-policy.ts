@@ -1,7 +1,9 @@
 // NetworkPolicies written by the app are additive to k8s-ee's default deny, so each one may only open paths
-// that keep PR environments apart: ingress from its own namespace, the ingress controller and monitoring;
-// egress anywhere but into another PR namespace or the private ranges where other pods live.
+// that keep PR environments apart: ingress from its own namespace, the ingress controller and monitoring (by
+// namespace, never by address: see ingressIpBlockViolation); egress anywhere but into another PR namespace or the
+// private ranges where other pods live.
 import type { Config } from './config.ts';
+import { BASELINE_NAMES } from './names.ts';
 import { matchNamespace } from './namespace.ts';
 import { arr, describeType, isObj, obj, str, type Obj } from './objects.ts';
 import { violation, type Violation } from './violation.ts';
@@ -143,12 +145,99 @@ function namespacePeerViolations(peer: Record<string, unknown>, ctx: PeerContext
   );
 }
 
+/**
+ * Ingress by address is refused whatever the range. The README's rule is that only the namespace itself, the
+ * ingress controller and monitoring get in, and those are named by namespace. An ipBlock instead admits whatever
+ * holds such an address, and which pods and nodes do is the cluster's address plan, not the app's: pods with
+ * global IPv6 addresses, pod or node ranges outside the configured private list, hostNetwork pods on nodes, all
+ * of which other PR environments can be or reach. Nothing legitimate needs it either: outside clients come in
+ * through the ingress controller (NodePort and LoadBalancer Services are refused), so the source a pod sees is
+ * the controller's pod, which k8s-ee-allow-ingress-controller already admits.
+ */
+function ingressIpBlockViolation(ipBlock: Obj, ctx: PeerContext): Violation {
+  const np = ctx.config.networkPolicy;
+  const cidr = typeof ipBlock['cidr'] === 'string' ? ` ${ipBlock['cidr']}` : '';
+  const except = arr(ipBlock['except']).length > 0 ? ' (its exceptions included)' : '';
+  return violation(
+    'network-policy',
+    `${ctx.path}.ipBlock`,
+    `admits traffic by address (ipBlock${cidr}${except}): whatever has such an address gets in, other PR environments included wherever their pods or nodes are not in the private ranges; a PR environment admits only its own namespace, the ingress controller and monitoring, by namespace`,
+    `remove the ipBlock: visitors come through the ingress controller (namespace ${np.ingressController.namespace}), which ${BASELINE_NAMES.allowIngressController} already admits, and monitoring (namespace ${np.monitoring.namespace}) through ${BASELINE_NAMES.allowMonitoring}; to name one of them yourself write namespaceSelector.matchLabels["${NAME_LABEL}"]: ${np.ingressController.namespace}`,
+  );
+}
+
 function peerViolations(peer: unknown, ctx: PeerContext): Violation[] {
   const p = obj(peer);
   const out: Violation[] = [];
   if (isObj(p['namespaceSelector'])) out.push(...namespacePeerViolations(p, ctx));
-  if (isObj(p['ipBlock'])) out.push(...ipBlockViolations(p['ipBlock'], `${ctx.path}.ipBlock`, ctx.config));
+  if (isObj(p['ipBlock']))
+    out.push(
+      ...(ctx.direction === 'ingress'
+        ? [ingressIpBlockViolation(p['ipBlock'], ctx)]
+        : ipBlockViolations(p['ipBlock'], `${ctx.path}.ipBlock`, ctx.config)),
+    );
   return out;
+}
+
+/** A rule's ports as written (`port 53 (UDP, TCP)`, `ports 80, 443 (TCP)`), or undefined when it has none. */
+function describePorts(rule: Obj): { text: string; numbers: unknown[] } | undefined {
+  const ports = arr(rule['ports']).map(obj);
+  if (ports.length === 0) return undefined;
+  const label = (p: Obj): string => {
+    const value = p['port'];
+    const port =
+      value === undefined
+        ? 'every port'
+        : typeof value === 'number' || typeof value === 'string'
+          ? String(value)
+          : JSON.stringify(value);
+    return typeof p['endPort'] === 'number' ? `${port}-${p['endPort']}` : port;
+  };
+  const list = [...new Set(ports.map(label))];
+  const protocols = [...new Set(ports.map((p) => str(p['protocol']) ?? 'TCP'))];
+  const text = `${list.length === 1 ? 'port' : 'ports'} ${list.join(', ')} (${protocols.join(', ')})`;
+  // A range or a missing port never counts as DNS only.
+  const numbers = ports.map((p) => (p['endPort'] === undefined ? p['port'] : undefined));
+  return { text, numbers };
+}
+
+/** The egress rule that reaches the cluster's DNS, as k8s-ee-allow-dns writes it, in a form to paste (JSON is YAML). */
+export function dnsEgressRule(config: Config): Obj {
+  const dns = config.networkPolicy.dns;
+  const peer: Obj = { namespaceSelector: { matchLabels: { [NAME_LABEL]: dns.namespace } } };
+  if (Object.keys(dns.podLabels).length > 0) peer['podSelector'] = { matchLabels: { ...dns.podLabels } };
+  return {
+    to: [peer],
+    ports: dns.ports.flatMap((port) => [
+      { protocol: 'UDP', port },
+      { protocol: 'TCP', port },
+    ]),
+  };
+}
+
+/** An egress rule without `to`: what it opens, and the rule to write instead. */
+function openEgressViolation(rule: Obj, path: string, config: Config): Violation {
+  const np = config.networkPolicy;
+  const ports = describePorts(rule);
+  const what = ports ? ports.text : 'every port';
+  const message = `an egress rule without "to" opens ${what} to every destination, including other PR environments (their pods and Services) and the private ranges`;
+  const dnsPorts: unknown[] = np.dns.ports;
+  const onlyDns = ports !== undefined && ports.numbers.every((n) => dnsPorts.includes(n));
+  if (onlyDns) {
+    return violation(
+      'network-policy',
+      path,
+      message,
+      `DNS is already open through ${BASELINE_NAMES.allowDns}, so remove this rule; to keep it, send it to the cluster DNS only: ${JSON.stringify(dnsEgressRule(config))}`,
+    );
+  }
+  const internet = np.internetEgress.enabled ? `, the internet through ${BASELINE_NAMES.allowInternetEgress}` : '';
+  return violation(
+    'network-policy',
+    path,
+    message,
+    `list the destinations in "to": a podSelector for pods of this namespace, a namespace by name (namespaceSelector.matchLabels["${NAME_LABEL}"]), or an ipBlock outside the private ranges; DNS is already open through ${BASELINE_NAMES.allowDns}${internet}`,
+  );
 }
 
 function ruleViolations(
@@ -162,14 +251,9 @@ function ruleViolations(
     const peers = arr(obj(rule)[key]);
     const path = `spec.${direction}[${i}].${key}`;
     if (peers.length === 0) {
-      const message =
-        direction === 'ingress'
-          ? 'an ingress rule without "from" admits traffic from every namespace, including other PR environments'
-          : 'an egress rule without "to" sends traffic to every destination, including other PR environments';
-      const fix =
-        direction === 'ingress'
-          ? 'list the peers: a podSelector for pods of this namespace, or the ingress controller namespace by name'
-          : "list the destinations; DNS and the internet are already open through k8s-ee's own policies";
+      if (direction === 'egress') return [openEgressViolation(obj(rule), path, config)];
+      const message = `an ingress rule without "from" admits traffic from every namespace and address, including other PR environments`;
+      const fix = `list the peers: a podSelector for pods of this namespace, or the ingress controller's namespace by name (namespaceSelector.matchLabels["${NAME_LABEL}"]: ${config.networkPolicy.ingressController.namespace})`;
       return [violation('network-policy', path, message, fix)];
     }
     return peers.flatMap((peer, j) => peerViolations(peer, { path: `${path}[${j}]`, direction, namespace, config }));
