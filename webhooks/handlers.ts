@@ -134,10 +134,19 @@ for (const kind of POD_CARRIERS) {
 const SKIPS: { reason: string; applies: (r: AdmissionRequest) => boolean }[] = [
   { reason: 'connect operations (exec, attach, port-forward)', applies: (r) => r.operation === 'CONNECT' },
   {
-    reason: 'status or scale subresource',
-    applies: (r) => r.subResource !== undefined && r.subResource !== '' && r.subResource !== 'ephemeralcontainers',
+    reason: 'a subresource that writes no field the rules read (status and scale of workloads)',
+    applies: (r) => r.subResource !== undefined && r.subResource !== '' && !judgedSubresource(r),
   },
 ];
+
+/**
+ * Subresources judged like the object itself: a pod's ephemeral containers, and a namespace's finalize and status,
+ * which store the labels and annotations they carry (so labels and pins cannot be changed through them).
+ */
+function judgedSubresource(request: AdmissionRequest): boolean {
+  if (request.subResource === 'ephemeralcontainers') return true;
+  return request.kind.kind === 'Namespace' && (request.subResource === 'finalize' || request.subResource === 'status');
+}
 
 /** Kinds whose rules read the name on DELETE (baseline objects are known by name). */
 const NAMED_ON_DELETE = new Set(['ResourceQuota', 'LimitRange', 'NetworkPolicy']);

@@ -138,3 +138,28 @@ test('isNewer compares resource versions as numbers', () => {
   assert.equal(isNewer(undefined, '10'), true);
   assert.equal(isNewer('abc', '10'), true);
 });
+
+test('managed labels removed or downgraded by anyone are restored on the next event, and counted', async () => {
+  const { cluster, core, metrics } = setup();
+  addNamespace(cluster, NS); // as if created while the webhooks were away: only k8s-ee.io/managed
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  await core.whenIdle();
+  const labels = cluster.namespaces.get(NS)?.labels ?? {};
+  assert.equal(labels['k8s-ee.io/project'], 'shop');
+  assert.equal(labels['k8s-ee.io/pr'], '9');
+  assert.equal(labels['pod-security.kubernetes.io/enforce'], 'restricted');
+  cluster.calls.length = 0;
+  // Someone allowed to skip the webhooks downgrades enforce and removes managed.
+  labels['pod-security.kubernetes.io/enforce'] = 'privileged';
+  delete labels['k8s-ee.io/managed'];
+  core.onNamespace('MODIFIED', nsObject(cluster, NS));
+  await core.whenIdle();
+  assert.deepEqual(cluster.calls, ['label shop-pr-9 k8s-ee.io/managed,pod-security.kubernetes.io/enforce']);
+  assert.equal(cluster.namespaces.get(NS)?.labels['pod-security.kubernetes.io/enforce'], 'restricted');
+  assert.equal(cluster.namespaces.get(NS)?.labels['k8s-ee.io/managed'], 'true');
+  assert.equal(await repairsOf(metrics, 'Namespace'), 2, 'the labels it slipped in without, then these');
+  cluster.calls.length = 0;
+  core.onNamespace('MODIFIED', nsObject(cluster, NS));
+  await core.whenIdle();
+  assert.deepEqual(cluster.calls, [], 'nothing more to restore');
+});

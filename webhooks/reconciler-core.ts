@@ -242,6 +242,7 @@ export class ReconcilerCore {
     await Promise.all(
       plan.remove.map((o) => client.remove(o.kind as BaselineObject['kind'], namespace, o.metadata?.name ?? '')),
     );
+    await this.restoreLabels(namespace, entry, plan.labels);
     if (plan.stamp) {
       try {
         await client.stampNamespace(namespace, plan.hash);
@@ -251,6 +252,7 @@ export class ReconcilerCore {
       }
     }
     for (const kind of plan.repairs) this.opts.metrics.repairs.inc({ kind });
+    if (Object.keys(plan.labels).length > 0) this.opts.metrics.repairs.inc({ kind: 'Namespace' });
     this.opts.log.info(
       {
         namespace,
@@ -258,9 +260,25 @@ export class ReconcilerCore {
         applied: plan.apply.map((o) => `${o.kind}/${o.metadata.name}`),
         removed: plan.remove.map((o) => `${o.kind}/${o.metadata?.name ?? ''}`),
         repairs: plan.repairs.length,
+        ...(Object.keys(plan.labels).length > 0 ? { restoredLabels: Object.keys(plan.labels) } : {}),
       },
       plan.repairs.length > 0 ? 'baseline reconciler: repaired drift' : 'baseline reconciler: baseline applied',
     );
+  }
+
+  /**
+   * Puts back the managed labels (k8s-ee.io/*, Pod Security) that drifted, whoever changed them: an identity that
+   * may skip the webhooks, a subresource, a namespace created while the webhooks were away.
+   */
+  private async restoreLabels(namespace: string, entry: NamespaceEntry, labels: Record<string, string>): Promise<void> {
+    if (Object.keys(labels).length === 0) return;
+    try {
+      await this.opts.client.labelNamespace(namespace, labels);
+      Object.assign(entry.labels, labels);
+      this.opts.log.warn({ namespace, labels }, 'baseline reconciler: restored managed namespace labels');
+    } catch (error) {
+      if (statusCodeOf(error) !== 404) throw error; // deleted meanwhile
+    }
   }
 
   /** Server-side apply; if fields someone else added survive it (apply cannot take them away), replace. */

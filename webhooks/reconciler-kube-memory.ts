@@ -77,6 +77,7 @@ export function memoryCluster(): MemoryCluster {
       ns.labels[LABELS.baselineHash] = hash;
       return Promise.resolve();
     },
+    labelNamespace: (name, labels) => labelIn(cluster, name, labels),
     probeStamp: (namespace) => {
       cluster.calls.push(`probe ${namespace}`);
       const answer = cluster.probeAnswer;
@@ -92,6 +93,15 @@ export function memoryCluster(): MemoryCluster {
     },
   };
   return cluster;
+}
+
+function labelIn(cluster: MemoryCluster, name: string, labels: Record<string, string>): Promise<void> {
+  cluster.calls.push(`label ${name} ${Object.keys(labels).sort().join(',')}`);
+  if (cluster.failWrites) return Promise.reject(cluster.failWrites);
+  const ns = cluster.namespaces.get(name);
+  if (!ns) return Promise.reject(Object.assign(new Error('not found'), { code: 404 }));
+  Object.assign(ns.labels, labels);
+  return Promise.resolve();
 }
 
 function followQuota(cluster: MemoryCluster, k: string, hard: Record<string, string>): void {

@@ -44,6 +44,8 @@ export interface BaselineClient {
   readEnvironment(namespace: string): Promise<unknown>;
   /** Sets the namespace's baseline-hash label; never creates the namespace. */
   stampNamespace(name: string, hash: string): Promise<void>;
+  /** Sets these labels on the namespace (a merge patch; never creates the namespace). */
+  labelNamespace(name: string, labels: Record<string, string>): Promise<void>;
   listNamespaces(labelSelector: string): Promise<NamespaceInfo[]>;
   /**
    * Asks the API server whether it would admit the stamp probe in the namespace now (a dry-run create): undefined
@@ -175,6 +177,10 @@ export function kubeBaselineClient(kc: KubeConfig, http: KubeHttp = kubeHttp(kc)
     stampNamespace: async (name, hash) => {
       // A merge patch, not an apply: an apply would re-create a namespace deleted a moment ago.
       const body = { metadata: { labels: { [LABELS.baselineHash]: hash } } };
+      await http.request('PATCH', nsPath(name), { query: write, body, contentType: 'application/merge-patch+json' });
+    },
+    labelNamespace: async (name, labels) => {
+      const body = { metadata: { labels } };
       await http.request('PATCH', nsPath(name), { query: write, body, contentType: 'application/merge-patch+json' });
     },
     probeStamp: async (namespace) => {

@@ -4,10 +4,12 @@ import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { baselineForNewEnvironment, PENDING_MS } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
+import { requiredNamespaceLabels } from '../policies/namespace-labels.ts';
 import { isNoop, planNamespace, type NamespaceState } from './reconciler-plan.ts';
 
 const config = defaultConfig();
 const NS = 'shop-pr-3';
+const REQUIRED = requiredNamespaceLabels({ name: NS, project: 'shop', number: 3 }, config);
 const names = (objects: { kind: string; metadata?: { name?: string } }[]): string[] =>
   objects.map((o) => `${o.kind}/${o.metadata?.name ?? ''}`);
 const env = (databases: string): unknown => ({
@@ -20,7 +22,7 @@ function complete(databases: ('postgresql' | 'redis')[] = []): NamespaceState {
   const desired = buildBaseline(NS, databases, config);
   return {
     name: NS,
-    labels: { [LABELS.baselineHash]: baselineHash(desired) },
+    labels: { ...REQUIRED, [LABELS.baselineHash]: baselineHash(desired) },
     terminating: false,
     environment: databases.length ? env(databases.join(',')) : undefined,
     live: structuredClone(desired),
@@ -38,6 +40,29 @@ test('a new namespace: apply everything, stamp, no repairs', () => {
 test('a complete, current baseline: nothing to do', () => {
   const plan = planNamespace(complete(['redis']), config);
   assert.ok(plan && isNoop(plan));
+});
+
+test('managed labels that drifted are restored, whoever removed them; others are left alone', () => {
+  const state = complete();
+  const labels: Record<string, string> = {
+    ...state.labels,
+    'pod-security.kubernetes.io/enforce': 'privileged',
+    team: 'a',
+  };
+  delete labels['k8s-ee.io/managed'];
+  delete labels['k8s-ee.io/pr'];
+  const plan = planNamespace({ ...state, labels }, config);
+  assert.deepEqual(plan?.labels, {
+    'k8s-ee.io/managed': 'true',
+    'k8s-ee.io/pr': '3',
+    'pod-security.kubernetes.io/enforce': 'restricted',
+  });
+  assert.ok(plan && !isNoop(plan));
+  assert.deepEqual(plan.apply, []);
+  // A namespace that slipped in without any label (created while the webhooks were away) gets all of them.
+  const bare = planNamespace({ name: NS, labels: {}, terminating: false, environment: undefined, live: [] }, config);
+  assert.deepEqual(bare?.labels, REQUIRED);
+  assert.deepEqual(planNamespace(complete(), config)?.labels, {});
 });
 
 test('a deleted or edited object is re-applied and counted as a repair of its kind', () => {
@@ -97,7 +122,7 @@ test('a quota grown for a ConfigMap not stored yet is not shrunk back while its 
   assert.ok(grown);
   const state: NamespaceState = {
     name: NS,
-    labels: { [LABELS.baselineHash]: grown.hash },
+    labels: { ...REQUIRED, [LABELS.baselineHash]: grown.hash },
     terminating: false,
     environment: undefined, // the reconciler has not seen the ConfigMap yet
     live: structuredClone(grown.objects),

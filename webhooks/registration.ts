@@ -101,6 +101,17 @@ function webhook(options: RegistrationOptions, path: string, entry: Entry) {
   };
 }
 
+/**
+ * The namespace itself and every subresource that writes its metadata: an UPDATE of `namespaces/finalize` or
+ * `namespaces/status` stores the labels and annotations it carries, so the rules on labels and pins apply there too.
+ */
+export const NAMESPACE_SUBRESOURCES = ['namespaces/finalize', 'namespaces/status'] as const;
+
+const namespaceRules = (): V1RuleWithOperations[] => [
+  rule('', ['namespaces'], ['CREATE', 'UPDATE']),
+  rule('', [...NAMESPACE_SUBRESOURCES], ['UPDATE']),
+];
+
 const podRules = (operations: V1RuleWithOperations['operations']): V1RuleWithOperations[] =>
   POD_RESOURCES.map(([g, r]) => rule(g, r, operations));
 
@@ -118,7 +129,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
       {
         ...webhook(options, '/mutate', {
           name: 'namespaces.mutate.k8s-ee.io',
-          rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])],
+          rules: namespaceRules(),
           subject: 'namespace-object',
           sideEffects: 'None',
         }),
@@ -142,7 +153,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
     webhooks: [
       webhook(options, '/validate', {
         name: 'namespaces.validate.k8s-ee.io',
-        rules: [rule('', ['namespaces'], ['CREATE', 'UPDATE'])],
+        rules: namespaceRules(),
         subject: 'namespace-object',
         sideEffects: 'None',
       }),

@@ -3,6 +3,12 @@ The webhook entries, the same as webhooks/registration.ts builds (a test renders
 Namespace webhooks select by name with a CEL matchCondition on object.metadata.name; namespaced ones with
 request.namespace (and a namespaceSelector that skips the excluded namespaces before any CEL runs).
 */}}
+{{/* The namespace and the subresources that write its metadata (finalize, status): labels and pins are judged there too. */}}
+{{- define "k8s-ee.namespaceRules" -}}
+- { apiGroups: [""], apiVersions: ["*"], resources: [namespaces], operations: [CREATE, UPDATE], scope: "*" }
+- { apiGroups: [""], apiVersions: ["*"], resources: [namespaces/finalize, namespaces/status], operations: [UPDATE], scope: "*" }
+{{- end -}}
+
 {{- define "k8s-ee.podRules" -}}
 - { apiGroups: [""], apiVersions: ["*"], resources: [pods, replicationcontrollers, podtemplates], operations: [CREATE, UPDATE], scope: "*" }
 - { apiGroups: [apps], apiVersions: ["*"], resources: [deployments, statefulsets, daemonsets, replicasets], operations: [CREATE, UPDATE], scope: "*" }
