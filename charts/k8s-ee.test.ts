@@ -250,6 +250,17 @@ describe('charts/k8s-ee', { skip }, () => {
     const binding = find(defaults, 'ValidatingAdmissionPolicyBinding', 'k8s-ee-baseline-required') as Any;
     assert.deepEqual(vap['spec'], expected.policy.spec);
     assert.deepEqual(binding['spec'], expected.binding.spec);
+    // PR namespaces are selected by the configured pattern, whatever it is.
+    const namespacePattern = '^(?<project>shop|blog)-pr-(?<number>[0-9]+)$';
+    const custom = find(
+      await render({ config: { namespacePattern } }),
+      'ValidatingAdmissionPolicy',
+      'k8s-ee-baseline-required',
+    ) as Any;
+    assert.deepEqual(
+      custom['spec'],
+      buildBaselineVap('k8s-ee-baseline-required', mergeConfig(defaultConfig(), { namespacePattern })).policy.spec,
+    );
     const warn = find(
       await render({ validatingAdmissionPolicy: { validationActions: ['Warn', 'Audit'] } }),
       'ValidatingAdmissionPolicyBinding',

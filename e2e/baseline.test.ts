@@ -378,8 +378,16 @@ describe('baseline objects with a zero window', () => {
 
   test('with the webhook gone, the ValidatingAdmissionPolicy alone refuses pods in unstamped managed namespaces', async () => {
     await webhook.stop();
-    await cluster.kubectl(['create', 'namespace', 'blvap-pr-1']);
-    await cluster.kubectl(['label', 'namespace', 'blvap-pr-1', `${LABELS.managed}=true`]);
+    // Selected by name: without the webhook, the namespace is not created unlabelled...
+    const unlabelled = await cluster.kubectl(['create', 'namespace', 'blvap-pr-1'], { allowFail: true });
+    assert.notEqual(unlabelled.code, 0, 'an unlabelled PR namespace was created');
+    assert.match(unlabelled.stderr, /metadata\.labels: a PR namespace is created only with .*\[vap:namespace-labels\]/);
+    // ...only with the labels the webhook would have added.
+    const pss = ['enforce', 'audit', 'warn'].map((m) => [`pod-security.kubernetes.io/${m}`, 'restricted']);
+    const labels = Object.fromEntries([[LABELS.managed, 'true'], ...pss]);
+    await cluster.kubectl(['create', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'blvap-pr-1', labels } }),
+    });
     const refused = await cluster.kubectl(['apply', '-n', 'blvap-pr-1', '-f', '-'], {
       input: restrictedPod('early', '10m'),
       allowFail: true,

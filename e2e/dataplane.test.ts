@@ -51,7 +51,6 @@ const QUOTA_NS = 'dp-pr-5';
 const SWEPT_NS = 'dp-pr-6';
 const PR_NAMESPACES = [...ENVS, FRESH_NS, USERS_NS, QUOTA_NS, SWEPT_NS];
 /** Not a PR namespace (the pattern does not match): the policy alone judges it. */
-const VAP_NS = 'dp-vap';
 /** Not a PR namespace, no policies: a neutral peer (target of the egress check, source of ingress checks). */
 const OUTSIDE_NS = 'dp-outside';
 
@@ -438,20 +437,11 @@ describe('data plane: k8s-ee in-cluster, PR environments with running pods', () 
         assert.equal(pdb['status']['currentHealthy'], 2);
         assert.equal(pdb['status']['disruptionsAllowed'], 1);
 
-        // The policy in the API server: a pod in a namespace labelled managed but never stamped is refused, by the
-        // policy alone (the name does not match the pattern, so no webhook is called).
-        await cluster.kubectl(['apply', '-f', '-'], {
-          input: JSON.stringify(
-            namespaceManifest(VAP_NS, { 'k8s-ee.io/managed': 'true', 'app.kubernetes.io/part-of': PART_OF }),
-          ),
-        });
-        const refused = await cluster.kubectl(['create', '-f', '-'], {
-          input: JSON.stringify(samplePod({ ns: VAP_NS, name: 'unstamped' }, { secure: true })),
-          allowFail: true,
-        });
-        assert.notEqual(refused.code, 0, 'a pod in an unstamped managed namespace was admitted');
-        assert.match(refused.stderr, /ValidatingAdmissionPolicy 'k8s-ee-baseline-required'/);
-        assert.match(refused.stderr, /its baseline .* is not in place/);
+        // The policy in the API server selects PR namespaces by NAME (policies/vap.ts; e2e/backstop.test.ts shows it
+        // refusing with the webhooks deleted): here, that the chart's policy is that one and compiled without warnings.
+        const vap = await getJson(['get', 'validatingadmissionpolicy', `${PLATFORM_FULLNAME}-baseline-required`]);
+        assert.equal(vap['spec']['matchConditions'][0]['name'], 'pr-namespace');
+        assert.deepEqual(vap['status']?.['typeChecking']?.['expressionWarnings'] ?? [], []);
 
         // Metrics of every container, read through the API server's pod proxy.
         const podNames = pods.map((p) => String(p['metadata']['name']));

@@ -31,6 +31,17 @@ export function matchNamespace(
   return { name, project, number };
 }
 
+/**
+ * The managed-namespace pattern for CEL, whose RE2 has no JavaScript-style named groups: `(?<name>…)` is written
+ * `(?P<name>…)` there (same groups, same matches).
+ */
+export function celPattern(pattern: string): string {
+  return pattern.replace(/\(\?<(?=[A-Za-z])/g, '(?P<');
+}
+
+/** A CEL string literal of a value: backslashes and single quotes escaped. */
+export const celString = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
 /** The preview host of a namespace: {namespace}.{previewDomain}. */
 export function previewHost(namespace: string, config: Pick<Config, 'previewDomain'>): string {
   return `${namespace}.${config.previewDomain}`;

@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import { LABELS } from './names.ts';
-import { buildBaselineVap, STAMP_PROBE_NAME, VAP_NAME } from './vap.ts';
+import { defaultConfig } from './config.ts';
+import { buildBaselineVap, requiredAtCreate, STAMP_PROBE_NAME, VAP_NAME } from './vap.ts';
 import { vapYaml } from './vap-print.ts';
 
-test('the policy judges CREATE of pods, every pod controller and the stamp probe in managed namespaces, bound with Deny', () => {
+test('the policy judges CREATE of namespaces, pods, every pod controller and the stamp probe, bound with Deny', () => {
   const { policy, binding } = buildBaselineVap();
   const rules = policy.spec?.matchConstraints?.resourceRules ?? [];
   assert.deepEqual(
@@ -24,16 +25,16 @@ test('the policy judges CREATE of pods, every pod controller and the stamp probe
       'batch/cronjobs:CREATE',
       'batch/jobs:CREATE',
       'networking.k8s.io/networkpolicies:CREATE',
-    ],
+      '/namespaces:CREATE',
+    ].sort(),
   );
-  assert.deepEqual(policy.spec?.matchConstraints?.namespaceSelector, { matchLabels: { [LABELS.managed]: 'true' } });
   assert.equal(policy.spec?.failurePolicy, 'Fail');
   assert.match(
-    policy.spec?.validations?.[0]?.expression ?? '',
+    policy.spec?.validations?.[1]?.expression ?? '',
     new RegExp(`'${LABELS.baselineHash.replace(/\./g, '\\.')}' in namespaceObject\\.metadata\\.labels`),
   );
   // Of NetworkPolicies, only the gate's probe is judged: the baseline's own must be creatable before the stamp.
-  assert.deepEqual(policy.spec?.matchConditions, [
+  assert.deepEqual(policy.spec?.matchConditions?.slice(1), [
     {
       name: 'pod-makers-and-the-stamp-probe',
       expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
@@ -41,6 +42,54 @@ test('the policy judges CREATE of pods, every pod controller and the stamp probe
   ]);
   assert.equal(binding.spec?.policyName, VAP_NAME);
   assert.deepEqual(binding.spec?.validationActions, ['Deny']);
+});
+
+test('PR namespaces are selected by NAME (the configured pattern as RE2), never by a label the webhook adds', () => {
+  const { policy, binding } = buildBaselineVap();
+  assert.equal(policy.spec?.matchConstraints?.namespaceSelector, undefined);
+  assert.equal(binding.spec?.matchResources, undefined);
+  const selection = policy.spec?.matchConditions?.[0];
+  assert.equal(selection?.name, 'pr-namespace');
+  const pattern = "'^(?P<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?P<number>[1-9][0-9]*)$'";
+  assert.equal(
+    selection?.expression,
+    `request.resource.resource == 'namespaces' ? object.metadata.name.matches(${pattern}) : namespaceObject.metadata.name.matches(${pattern})`,
+  );
+  assert.doesNotMatch(JSON.stringify(policy), /\(\?</, 'RE2 has no (?<name> groups');
+  assert.doesNotMatch(JSON.stringify(policy.spec?.matchConditions), new RegExp(LABELS.managed));
+  const custom = buildBaselineVap(VAP_NAME, {
+    ...defaultConfig(),
+    namespacePattern: '^(?<project>shop)-pr-(?<number>[0-9]+)$',
+  });
+  assert.match(
+    custom.policy.spec?.matchConditions?.[0]?.expression ?? '',
+    /matches\('\^\(\?P<project>shop\)-pr-\(\?P<number>\[0-9\]\+\)\$'\)/,
+  );
+});
+
+test('creating a PR namespace requires the managed and Pod Security labels (the webhook adds them)', () => {
+  const { policy } = buildBaselineVap();
+  const rule = policy.spec?.validations?.[0];
+  assert.deepEqual(requiredAtCreate(defaultConfig()), {
+    [LABELS.managed]: 'true',
+    'pod-security.kubernetes.io/enforce': 'restricted',
+    'pod-security.kubernetes.io/audit': 'restricted',
+    'pod-security.kubernetes.io/warn': 'restricted',
+  });
+  assert.ok(
+    rule?.expression?.startsWith("request.resource.resource != 'namespaces' || (has(object.metadata.labels) && "),
+  );
+  for (const [key, value] of Object.entries(requiredAtCreate(defaultConfig())))
+    assert.ok(
+      rule?.expression?.includes(
+        `'${key}' in object.metadata.labels && object.metadata.labels['${key}'] == '${value}'`,
+      ),
+      key,
+    );
+  assert.match(rule?.messageExpression ?? '', /metadata\.labels: .*\[vap:namespace-labels\]\. Fix: /);
+  assert.equal(rule?.reason, 'Forbidden');
+  // The stamp rule is not asked of the namespace itself.
+  assert.ok(policy.spec?.validations?.[1]?.expression?.startsWith("request.resource.resource == 'namespaces' || ("));
 });
 
 test('vapYaml prints both objects as YAML that reads back to the same data', () => {

@@ -1,10 +1,15 @@
-// A ValidatingAdmissionPolicy (CEL, evaluated inside the API server) that backs the baseline gate: in a managed
-// namespace (label k8s-ee.io/managed=true), no Pod or pod controller is created unless the namespace carries the
-// baseline stamp (label k8s-ee.io/baseline-hash), which k8s-ee sets only once every baseline object exists. It
-// holds while the webhook is down or unregistered. Pure: the objects are data; `node policies/vap-print.ts`
-// prints them as YAML for the chart.
+// A ValidatingAdmissionPolicy (CEL, evaluated inside the API server) that backs the webhooks while they are down,
+// unregistered or mid-upgrade. It selects PR namespaces by NAME (the configured pattern, in CEL), never by a label
+// the webhook adds, so a namespace that slipped in unlabelled is still covered:
+// - a PR namespace is not created without k8s-ee.io/managed=true and the Pod Security labels (restricted, all three
+//   modes), which the mutating webhook adds: with the webhook away, the namespace does not come into existence;
+// - in a PR namespace, no Pod or pod controller is created unless the namespace carries the baseline stamp (label
+//   k8s-ee.io/baseline-hash), which k8s-ee sets only once every baseline object exists.
+// Pure: the objects are data; `node policies/vap-print.ts` prints them as YAML.
 import type { V1ValidatingAdmissionPolicy, V1ValidatingAdmissionPolicyBinding } from '@kubernetes/client-node';
-import { LABELS } from './names.ts';
+import { defaultConfig, type Config } from './config.ts';
+import { LABELS, PSS_MODES, pssLabel } from './names.ts';
+import { celPattern, celString } from './namespace.ts';
 
 export const VAP_NAME = 'k8s-ee-baseline-required';
 
@@ -22,33 +27,75 @@ export const GUARDED_RESOURCES: readonly { apiGroup: string; resources: string[]
   { apiGroup: 'batch', resources: ['jobs', 'cronjobs'] },
 ];
 
-const managedSelector = { matchLabels: { [LABELS.managed]: 'true' } };
-
 /** The CEL condition: the namespace carries a non-empty baseline stamp. */
 export const STAMPED_EXPRESSION = `has(namespaceObject.metadata.labels) && '${LABELS.baselineHash}' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['${LABELS.baselineHash}'] != ''`;
 
-export function buildBaselineVap(name: string = VAP_NAME): {
+type VapConfig = Pick<Config, 'namespacePattern' | 'podSecurity'>;
+
+/** The labels a PR namespace must carry when it is created (what the mutating webhook adds). */
+export function requiredAtCreate(config: VapConfig): Record<string, string> {
+  const labels: Record<string, string> = { [LABELS.managed]: 'true' };
+  for (const mode of PSS_MODES) labels[pssLabel(mode)] = config.podSecurity.level;
+  return labels;
+}
+
+/** CEL: the object (a namespace being created) carries every label of `requiredAtCreate`. */
+export function labelledExpression(config: VapConfig): string {
+  const checks = Object.entries(requiredAtCreate(config)).map(([key, value]) => {
+    const k = celString(key);
+    return `${k} in object.metadata.labels && object.metadata.labels[${k}] == ${celString(value)}`;
+  });
+  return ['has(object.metadata.labels)', ...checks].join(' && ');
+}
+
+/** CEL: the request is about a PR namespace, by name (the namespace itself, or the namespace of the object). */
+export function prNamespaceExpression(config: VapConfig): string {
+  const pattern = celString(celPattern(config.namespacePattern));
+  return `request.resource.resource == 'namespaces' ? object.metadata.name.matches(${pattern}) : namespaceObject.metadata.name.matches(${pattern})`;
+}
+
+function labelsMessage(config: VapConfig): string {
+  const wanted = Object.entries(requiredAtCreate(config))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  return `'k8s-ee: Namespace ' + object.metadata.name + ': metadata.labels: a PR namespace is created only with ${wanted} (the k8s-ee mutating webhook adds them: it is not running or not registered) [vap:namespace-labels]. Fix: retry once the k8s-ee webhook is back (kubectl get mutatingwebhookconfigurations), or create the namespace with these labels'`;
+}
+
+const STAMP_MESSAGE = `'k8s-ee: ' + request.resource.resource + ' may not be created in ' + namespaceObject.metadata.name + ' yet: its baseline (quota, limits, network policies) is not in place (the namespace has no ${LABELS.baselineHash} label). k8s-ee sets it within moments of the namespace; if this persists, the k8s-ee webhook is not running. Retry in a few seconds.'`;
+
+const metadataOf = (name: string) => ({
+  name,
+  labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'app.kubernetes.io/part-of': 'k8s-ee' },
+});
+
+export function buildBaselineVap(
+  name: string = VAP_NAME,
+  config: VapConfig = defaultConfig(),
+): {
   policy: V1ValidatingAdmissionPolicy;
   binding: V1ValidatingAdmissionPolicyBinding;
 } {
+  const rules = [
+    ...GUARDED_RESOURCES,
+    { apiGroup: 'networking.k8s.io', resources: ['networkpolicies'] },
+    { apiGroup: '', resources: ['namespaces'] },
+  ];
   const policy: V1ValidatingAdmissionPolicy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
-    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'app.kubernetes.io/part-of': 'k8s-ee' } },
+    metadata: metadataOf(name),
     spec: {
       failurePolicy: 'Fail',
       matchConstraints: {
-        namespaceSelector: managedSelector,
-        resourceRules: [...GUARDED_RESOURCES, { apiGroup: 'networking.k8s.io', resources: ['networkpolicies'] }].map(
-          (r) => ({
-            apiGroups: [r.apiGroup],
-            apiVersions: ['*'],
-            resources: [...r.resources],
-            operations: ['CREATE'],
-          }),
-        ),
+        resourceRules: rules.map((r) => ({
+          apiGroups: [r.apiGroup],
+          apiVersions: ['*'],
+          resources: [...r.resources],
+          operations: ['CREATE'],
+        })),
       },
       matchConditions: [
+        { name: 'pr-namespace', expression: prNamespaceExpression(config) },
         {
           name: 'pod-makers-and-the-stamp-probe',
           expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
@@ -56,8 +103,13 @@ export function buildBaselineVap(name: string = VAP_NAME): {
       ],
       validations: [
         {
-          expression: STAMPED_EXPRESSION,
-          messageExpression: `'k8s-ee: ' + request.resource.resource + ' may not be created in ' + namespaceObject.metadata.name + ' yet: its baseline (quota, limits, network policies) is not in place (the namespace has no ${LABELS.baselineHash} label). k8s-ee sets it within moments of the namespace; if this persists, the k8s-ee webhook is not running. Retry in a few seconds.'`,
+          expression: `request.resource.resource != 'namespaces' || (${labelledExpression(config)})`,
+          messageExpression: labelsMessage(config),
+          reason: 'Forbidden',
+        },
+        {
+          expression: `request.resource.resource == 'namespaces' || (${STAMPED_EXPRESSION})`,
+          messageExpression: STAMP_MESSAGE,
           reason: 'Forbidden',
         },
       ],
@@ -66,8 +118,8 @@ export function buildBaselineVap(name: string = VAP_NAME): {
   const binding: V1ValidatingAdmissionPolicyBinding = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'app.kubernetes.io/part-of': 'k8s-ee' } },
-    spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: managedSelector } },
+    metadata: metadataOf(name),
+    spec: { policyName: name, validationActions: ['Deny'] },
   };
   return { policy, binding };
 }

@@ -9,6 +9,7 @@ import type {
 } from '@kubernetes/client-node';
 import type { Config } from '../policies/config.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
+import { celPattern, celString } from '../policies/namespace.ts';
 
 export interface RegistrationOptions {
   /** Name of both configurations (default "k8s-ee"). */
@@ -24,13 +25,6 @@ export interface RegistrationOptions {
   excludeNamespaces?: string[];
   timeoutSeconds?: number;
 }
-
-/** The managed-namespace pattern for CEL (RE2 writes named groups as (?P<name>…)). */
-export function celPattern(pattern: string): string {
-  return pattern.replace(/\(\?<(?=[A-Za-z])/g, '(?P<');
-}
-
-const celString = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 const POD_RESOURCES: [string, string[]][] = [
   ['', ['pods', 'replicationcontrollers', 'podtemplates']],
