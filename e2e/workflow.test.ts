@@ -2,7 +2,8 @@
 // (docs/examples/preview.yml): actionlint accepts both (the caller also against the reusable workflow's declared
 // inputs and secrets), the workflow reaches the cluster only through plain helm (upgrade --install, uninstall,
 // template) and never kubectl, its triggers, permissions and concurrency are as documented, and its comment
-// script creates one comment per environment and then updates it.
+// script creates one comment per environment and then updates it, with the URL the app chart itself gives
+// (http or https as its Ingress says) and, when a Grafana URL is configured, a link to the environment's dashboard.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { projectRoot, toolsBinDir } from '../local/cluster/paths.ts';
 import { findGo } from '../local/cluster/setup.ts';
+import { findHelm, parseObjects, runHelm, withValuesFile, type HelmResult } from '../charts/render.ts';
 import { runCommand } from '../local/harness/cluster.ts';
 
 const WORKFLOW = join(projectRoot, '.github', 'workflows', 'k8s-ee-preview.yml');
@@ -235,7 +237,9 @@ describe('the reusable preview workflow', () => {
       workflow['env']['NAMESPACE'],
       /^\$\{\{ inputs\.project \}\}-pr-\$\{\{ github\.event\.pull_request\.number \}\}$/,
     );
-    assert.match(workflow['env']['PREVIEW_URL'], /^https:\/\/.*\.\$\{\{ inputs\.preview-domain \}\}$/);
+    // No URL is assumed (https or not): it comes from the rendered chart (see the scheme test below).
+    assert.equal(workflow['env']['PREVIEW_URL'], undefined);
+    assert.equal(call['inputs']['grafana-url']['default'], '');
 
     const { deploy, uninstall, comment } = workflow['jobs'] as Record<string, Json>;
     assert.ok(deploy && uninstall && comment);
@@ -344,6 +348,7 @@ describe('the reusable preview workflow', () => {
     const mine = comments[1]?.body ?? '';
     assert.ok(mine.startsWith('<!-- k8s-ee-preview:shop-pr-42 -->'), mine);
     assert.match(mine, /Deployed `0123456`: \*\*https:\/\/shop-pr-42\.preview\.example\.com\*\*/);
+    assert.doesNotMatch(mine, /Grafana|Dashboard/, 'no dashboard link without a Grafana URL');
 
     await run(github, context, env({ DEPLOY_RESULT: 'failure', UNINSTALL_RESULT: 'skipped' }));
     await run(github, context, env({ DEPLOY_RESULT: 'skipped', UNINSTALL_RESULT: 'success' }));
@@ -351,5 +356,100 @@ describe('the reusable preview workflow', () => {
     assert.equal(comments.length, 2, 'still one comment of ours');
     assert.match(comments[1]?.body ?? '', /Removed/);
     assert.equal(comments[0]?.body, '> <!-- k8s-ee-preview:shop-pr-42 --> quoted by a human');
+
+    // The comment's URL is the deploy job's output as it is (http here), never rewritten to https.
+    const deployed = { DEPLOY_RESULT: 'success', UNINSTALL_RESULT: 'skipped' };
+    await run(github, context, env({ ...deployed, PREVIEW_URL: 'http://shop-pr-42.preview.example.com' }));
+    assert.match(comments[1]?.body ?? '', /Deployed `0123456`: \*\*http:\/\/shop-pr-42\.preview\.example\.com\*\*/);
+    await run(github, context, env({ ...deployed, PREVIEW_URL: '' }));
+    assert.match(comments[1]?.body ?? '', /no Ingress of the chart routes the environment's host/);
+    assert.doesNotMatch(comments[1]?.body ?? '', /Deployed `0123456`: \*\*/);
+
+    // With a Grafana URL: the dashboard opened on the environment's namespace, for a deploy and a failed one.
+    const grafana = {
+      GRAFANA_URL: 'https://grafana.example.com/',
+      GRAFANA_DASHBOARD: 'd/85a562078cdf77779eaa1add43ccec1e/kubernetes-compute-resources-namespace-pods',
+    };
+    const link =
+      '(https://grafana.example.com/d/85a562078cdf77779eaa1add43ccec1e/kubernetes-compute-resources-namespace-pods?var-namespace=shop-pr-42)';
+    for (const result of ['success', 'failure']) {
+      await run(github, context, env({ ...grafana, DEPLOY_RESULT: result, UNINSTALL_RESULT: 'skipped' }));
+      assert.ok(
+        (comments[1]?.body ?? '').includes(`Dashboard: [Grafana, namespace \`shop-pr-42\`]${link}`),
+        comments[1]?.body,
+      );
+    }
+    await run(github, context, env({ ...grafana, GRAFANA_DASHBOARD: '/d/abc/env?orgId=2', ...deployed }));
+    assert.ok(
+      (comments[1]?.body ?? '').includes('(https://grafana.example.com/d/abc/env?orgId=2&var-namespace=shop-pr-42)'),
+    );
+    await run(github, context, env({ ...grafana, DEPLOY_RESULT: 'skipped', UNINSTALL_RESULT: 'success' }));
+    assert.doesNotMatch(comments[1]?.body ?? '', /Grafana/, 'a removed environment has no dashboard to show');
+    assert.equal(comments.length, 2);
+
+    // The workflow passes what the script reads: the deploy job's URL output and the Grafana inputs.
+    const commentEnv = step?.['env'] as Record<string, string>;
+    assert.equal(commentEnv['PREVIEW_URL'], '${{ needs.deploy.outputs.preview-url }}');
+    assert.equal(commentEnv['GRAFANA_URL'], '${{ inputs.grafana-url }}');
+    assert.equal(commentEnv['GRAFANA_DASHBOARD'], '${{ inputs.grafana-dashboard }}');
+  });
+
+  test('the PR comment and the app chart say the same URL: http without TLS, https with it', async () => {
+    const workflow = await loadYaml(WORKFLOW);
+    const deploy = workflow['jobs']['deploy'] as Json;
+    const steps = deploy['steps'] as Json[];
+    // The deploy job's output is the URL its check step works out from the same rendered manifests it checks.
+    const check = steps.find((s) => s['id'] === 'check');
+    assert.ok(check, 'no step with id "check"');
+    assert.equal(deploy['outputs']['preview-url'], '${{ steps.check.outputs.url }}');
+    const script = String(check['run']);
+    assert.match(script, /\| tee "\$RUNNER_TEMP\/k8s-ee-rendered\.yaml" \\\n\s*\| npx .*k8s-ee check/);
+    const urlLine =
+      /^url="\$\(node "\$GITHUB_WORKSPACE\/\.k8s-ee\/(\S+)" "\$NAMESPACE\.\$PREVIEW_DOMAIN" < "\$RUNNER_TEMP\/k8s-ee-rendered\.yaml"\)"$/m.exec(
+        script,
+      );
+    assert.ok(urlLine?.[1], `the check step does not work out the URL:\n${script}`);
+    assert.match(script, /^echo "url=\$url" >> "\$GITHUB_OUTPUT"$/m);
+    const scriptFile = join(projectRoot, urlLine[1]);
+
+    const helm = await findHelm();
+    assert.ok(helm, 'helm (npm ci)');
+    const namespace = 'shop-pr-42';
+    const domain = 'preview.example.com';
+    for (const [tls, scheme] of [
+      [false, 'http'],
+      [true, 'https'],
+    ] as const) {
+      const values = {
+        previewDomain: domain,
+        image: { repository: 'ghcr.io/acme/shop', tag: 'abc' },
+        ingress: { tls: { enabled: tls }, subdomains: ['api'] },
+      };
+      const chartDir = join(projectRoot, 'charts', 'k8s-ee-app');
+      const both = async (file: string): Promise<[HelmResult, HelmResult]> => [
+        await runHelm(helm, ['template', namespace, chartDir, '-n', namespace, '-f', file]),
+        await runHelm(helm, ['install', namespace, chartDir, '-n', namespace, '-f', file, '--dry-run=client']),
+      ];
+      const [rendered, installed] = await withValuesFile(values, both);
+      assert.equal(rendered.code, 0, rendered.stderr);
+      assert.equal(installed.code, 0, installed.stderr);
+      // What the workflow comments: the step's own command on the rendered manifests.
+      const fromWorkflow = await runCommand(process.execPath, [scriptFile, `${namespace}.${domain}`], {
+        input: rendered.stdout,
+      });
+      const url = fromWorkflow.stdout.trim();
+      assert.equal(url, `${scheme}://${namespace}.${domain}`);
+      // What the chart says: the app's PREVIEW_URL and the NOTES helm prints after the install.
+      const app = parseObjects(rendered.stdout).find((o) => o.kind === 'Deployment') as Json | undefined;
+      const envs = (app?.['spec']['template']['spec']['containers'][0]['env'] ?? []) as Json[];
+      assert.equal(envs.find((e) => e['name'] === 'PREVIEW_URL')?.['value'], url, `PREVIEW_URL with tls ${tls}`);
+      const notes = installed.stdout.slice(installed.stdout.indexOf('NOTES:'));
+      assert.ok(notes.includes(`  ${url}\n`), `NOTES with tls ${tls}:\n${notes}`);
+    }
+    // A chart without an Ingress for the host has no URL (the comment says so instead of guessing).
+    const none = await runCommand(process.execPath, [scriptFile, `${namespace}.${domain}`], {
+      input: 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\n',
+    });
+    assert.equal(none.stdout, '');
   });
 });
