@@ -11,7 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { readState } from '../local/cluster/controlplane.ts';
 import { projectRoot } from '../local/cluster/paths.ts';
 import { isRunning } from '../local/cluster/processes.ts';
-import { builtInSkipReason, runCommand, startWatchdog, type TestCluster, testClusterFor } from '../local/harness/cluster.ts';
+import {
+  builtInSkipReason,
+  runCommand,
+  startWatchdog,
+  type TestCluster,
+  testClusterFor,
+} from '../local/harness/cluster.ts';
 
 const cli = (args: string[]): ReturnType<typeof runCommand> =>
   runCommand(process.execPath, [join(projectRoot, 'cli', 'main.ts'), ...args], { allowFail: true });
