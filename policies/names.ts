@@ -14,6 +14,11 @@ export const LABELS = {
 export const ANNOTATIONS = {
   createdAt: 'k8s-ee.io/created-at',
   pinnedAt: 'k8s-ee.io/pinned-at',
+  /**
+   * When the namespace was pinned for the first time in its life; kept when the pin goes. A pin's maxDuration
+   * counts from here, so unpinning and pinning again does not restart the clock.
+   */
+  firstPinnedAt: 'k8s-ee.io/first-pinned-at',
 } as const;
 
 export const PSS_MODES = ['enforce', 'audit', 'warn'] as const;

@@ -129,3 +129,75 @@ test('CREATE: a label the manifest leaves out is a gap for the mutation, not a v
   const object = namespace({ team: 'payments' });
   assert.deepEqual(validateNamespace(change('CREATE', object), dev, config), []);
 });
+
+const HOUR = 3_600_000;
+const at = (ms: number): Date => new Date(now.getTime() + ms);
+
+test('the first pin of the namespace life is recorded once; unpinning and pinning again keeps it', () => {
+  const base = requiredNamespaceLabels(ns, config);
+  const first = namespace({ ...base, preserve: 'true' });
+  mutateNamespace(change('UPDATE', first, namespace(base)), config, now);
+  assert.equal(first.metadata.annotations?.['k8s-ee.io/first-pinned-at'], now.toISOString());
+  // Unpinned an hour later: pinned-at goes, first-pinned-at stays.
+  const unpinned = namespace(base, { ...first.metadata.annotations });
+  mutateNamespace(change('UPDATE', unpinned, first), config, at(HOUR));
+  assert.deepEqual(unpinned.metadata.annotations, { 'k8s-ee.io/first-pinned-at': now.toISOString() });
+  // Pinned again: a new pinned-at, the same first-pinned-at, even when the manifest leaves it out or forges it.
+  for (const annotations of [undefined, { 'k8s-ee.io/first-pinned-at': at(40 * HOUR).toISOString() }]) {
+    const again = namespace({ ...base, preserve: 'true' }, annotations);
+    mutateNamespace(change('UPDATE', again, unpinned), config, at(2 * HOUR));
+    assert.equal(again.metadata.annotations?.['k8s-ee.io/first-pinned-at'], now.toISOString());
+    assert.equal(again.metadata.annotations?.['k8s-ee.io/pinned-at'], at(2 * HOUR).toISOString());
+    assert.deepEqual(validateNamespace(change('UPDATE', again, unpinned), dev, config, at(2 * HOUR)), []);
+  }
+});
+
+test('a pin does not come back once maxDuration from the first pin has passed; the record cannot be forged', () => {
+  const base = requiredNamespaceLabels(ns, config);
+  const old = namespace(base, { 'k8s-ee.io/first-pinned-at': now.toISOString() });
+  const again = namespace({ ...base, preserve: 'true' }, { 'k8s-ee.io/first-pinned-at': now.toISOString() });
+  assert.deepEqual(validateNamespace(change('UPDATE', again, old), dev, config, at(47 * HOUR)), []);
+  const late = validateNamespace(change('UPDATE', again, old), dev, config, at(48 * HOUR));
+  assert.equal(late.length, 1);
+  assert.equal(late[0]?.rule, 'pins');
+  assert.equal(late[0]?.path, 'metadata.labels["preserve"]');
+  assert.match(
+    late[0]?.message ?? '',
+    /first pinned at 2026-11-25T12:00:00\.000Z .* 48h in its life \(unpinning does not restart the clock\)/,
+  );
+  assert.match(late[0]?.fix ?? '', /remove preserve=true/);
+  // Forged or removed by hand: refused (a mutation that did not run does not open a way around).
+  const forged = namespace(base, { 'k8s-ee.io/first-pinned-at': at(100 * HOUR).toISOString() });
+  const removed = namespace(base);
+  for (const object of [forged, removed]) {
+    const v = validateNamespace(change('UPDATE', object, old), dev, config, at(HOUR));
+    assert.deepEqual(
+      v.map((x) => [x.rule, x.path]),
+      [['pins', 'metadata.annotations["k8s-ee.io/first-pinned-at"]']],
+    );
+  }
+  const forgedAtCreate = namespace(base, { 'k8s-ee.io/first-pinned-at': at(100 * HOUR).toISOString() });
+  assert.equal(validateNamespace(change('CREATE', forgedAtCreate), dev, config, now).length, 1);
+  // k8s-ee (and platform identities) may write it: the sweeper stamps pins set while the webhook was away.
+  assert.deepEqual(validateNamespace(change('UPDATE', forged, old), { username: config.selfUser }, config, now), []);
+});
+
+test('the pin label with any other spelling is refused, naming the accepted value', () => {
+  const base = requiredNamespaceLabels(ns, config);
+  for (const value of ['True', 'TRUE', 'yes', '1', 'on', 'true ', 'false']) {
+    for (const operation of ['CREATE', 'UPDATE'] as const) {
+      const object = namespace({ ...base, preserve: value });
+      const v = validateNamespace(change(operation, object, namespace(base)), dev, config, now);
+      assert.deepEqual(
+        v.map((x) => [x.rule, x.path]),
+        [['pins', 'metadata.labels["preserve"]']],
+        `${operation} preserve=${value}`,
+      );
+      assert.match(v[0]?.message ?? '', new RegExp(`is "${value}", but a pin is preserve=true exactly`));
+      assert.match(v[0]?.fix ?? '', /set preserve=true to pin the namespace, or remove the label/);
+    }
+  }
+  // A value the namespace already had is not this change's doing.
+  const old = namespace({ ...base, preserve: 'yes' });
+  assert.deepEqual(validateNamespace(change('UPDATE', namespace({ ...base, preserve: 'yes' }), old), dev, config), []);
+});

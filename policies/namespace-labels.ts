@@ -2,6 +2,7 @@
 // webhook defends. Rule of thumb: mutation fills gaps, validation refuses conflicts, so nothing a developer
 // writes is silently overwritten.
 import type { Config } from './config.ts';
+import { parseDuration } from '../lib/duration.ts';
 import { isPlatform, type Identity } from './identity.ts';
 import { ANNOTATIONS, LABELS, PSS_MODES, pssLabel, pssVersionLabel } from './names.ts';
 import type { ManagedNamespace } from './namespace.ts';
@@ -39,10 +40,31 @@ export interface NamespaceChange {
   oldObject?: unknown;
 }
 
+/** Pin stamps: pinned-at for the current pin, first-pinned-at for the first pin of the namespace's life. */
+function stampPin(change: NamespaceChange, annotations: Record<string, unknown>, config: Config, now: Date): void {
+  const { object, oldObject, operation } = change;
+  const pinnedNow = isPinned(object, config);
+  const pinnedBefore = operation === 'UPDATE' && isPinned(oldObject, config);
+  // The first pin of the namespace's life is k8s-ee's record: kept as it was, set when the first pin appears
+  // (on a pin kept from before the record existed, what the change brings is left to the validation: k8s-ee's
+  // sweeper stamps it, anyone else is refused).
+  const firstPinnedAt = annotationsOf(oldObject)[ANNOTATIONS.firstPinnedAt];
+  if (firstPinnedAt !== undefined) annotations[ANNOTATIONS.firstPinnedAt] = firstPinnedAt;
+  else if (pinnedNow && !pinnedBefore) annotations[ANNOTATIONS.firstPinnedAt] = now.toISOString();
+  else if (!pinnedNow) delete annotations[ANNOTATIONS.firstPinnedAt];
+  if (pinnedNow && !pinnedBefore) {
+    annotations[ANNOTATIONS.pinnedAt] = now.toISOString(); // a new pin starts now, whatever the manifest says
+  } else if (pinnedNow && annotations[ANNOTATIONS.pinnedAt] === undefined) {
+    annotations[ANNOTATIONS.pinnedAt] = annotationsOf(oldObject)[ANNOTATIONS.pinnedAt] ?? now.toISOString();
+  } else if (!pinnedNow) {
+    delete annotations[ANNOTATIONS.pinnedAt];
+  }
+}
+
 /**
  * Mutates `change.object` in place (pass a clone): fills in missing managed labels (on UPDATE only those the old
- * object lacked too, which adopts namespaces created before k8s-ee), stamps created-at on CREATE and pinned-at when
- * the pin appears, and drops pinned-at when the pin goes.
+ * object lacked too, which adopts namespaces created before k8s-ee), stamps created-at on CREATE, pinned-at when
+ * the pin appears (first-pinned-at too, once in the namespace's life), and drops pinned-at when the pin goes.
  */
 export function mutateNamespace(change: NamespaceChange, config: Config, now: Date): void {
   const { object, oldObject, operation } = change;
@@ -56,15 +78,7 @@ export function mutateNamespace(change: NamespaceChange, config: Config, now: Da
   if (operation === 'CREATE' && annotations[ANNOTATIONS.createdAt] === undefined) {
     annotations[ANNOTATIONS.createdAt] = now.toISOString();
   }
-  const pinnedNow = isPinned(object, config);
-  const pinnedBefore = operation === 'UPDATE' && isPinned(oldObject, config);
-  if (pinnedNow && !pinnedBefore) {
-    annotations[ANNOTATIONS.pinnedAt] = now.toISOString(); // a new pin starts now, whatever the manifest says
-  } else if (pinnedNow && annotations[ANNOTATIONS.pinnedAt] === undefined) {
-    annotations[ANNOTATIONS.pinnedAt] = annotationsOf(oldObject)[ANNOTATIONS.pinnedAt] ?? now.toISOString();
-  } else if (!pinnedNow) {
-    delete annotations[ANNOTATIONS.pinnedAt];
-  }
+  stampPin(change, annotations, config, now);
   if (Object.keys(annotations).length === 0) delete metadata['annotations'];
 }
 
@@ -123,10 +137,74 @@ function stampConflicts(change: NamespaceChange, config: Config): Violation[] {
   return out;
 }
 
-/** Everything wrong with a managed namespace's labels and stamps after this change (platform identities pass). */
-export function validateNamespace(change: NamespaceChange, user: Identity, config: Config): Violation[] {
+/** The pin label with a value other than the configured one is no pin and would not count: refused. */
+function pinSpelling(change: NamespaceChange, config: Config): Violation[] {
+  const { label, value: accepted } = config.pins;
+  const value = labelsOf(change.object)[label];
+  if (value === undefined || value === accepted) return [];
+  if (change.operation === 'UPDATE' && labelsOf(change.oldObject)[label] === value) return []; // not this change's
+  return [
+    violation(
+      'pins',
+      labelPath(label),
+      `is "${value}", but a pin is ${label}=${accepted} exactly (any other value is no pin and does not count)`,
+      `set ${label}=${accepted} to pin the namespace, or remove the label`,
+    ),
+  ];
+}
+
+/** When the first pin of the namespace's life was set, as epoch milliseconds (undefined when never or unreadable). */
+export function firstPinnedAtOf(object: unknown): number | undefined {
+  const text = annotationsOf(object)[ANNOTATIONS.firstPinnedAt];
+  const ms = text === undefined ? NaN : Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * The record of the first pin may not be forged or changed, and a pin does not come back once the namespace's
+ * pin time (maxDuration from its first pin) is used up: unpinning and pinning again does not restart the clock.
+ */
+function firstPinConflicts(change: NamespaceChange, config: Config, now: Date | undefined): Violation[] {
+  const { label, value, maxDuration } = config.pins;
+  const old = annotationsOf(change.oldObject)[ANNOTATIONS.firstPinnedAt];
+  const current = annotationsOf(change.object)[ANNOTATIONS.firstPinnedAt];
+  const appears = pinAppears(change, config);
+  if (current !== old && !(appears && old === undefined)) {
+    return [
+      violation(
+        'pins',
+        annotationPath(ANNOTATIONS.firstPinnedAt),
+        `records when the namespace was first pinned (pins last ${maxDuration} from then) and is written only by k8s-ee`,
+        'remove it from your manifest and do not edit it',
+      ),
+    ];
+  }
+  const first = firstPinnedAtOf(change.oldObject);
+  const maxMs = parseDuration(maxDuration);
+  if (!appears || first === undefined || maxMs === undefined || now === undefined) return [];
+  if (now.getTime() - first < maxMs) return [];
+  return [
+    violation(
+      'pins',
+      labelPath(label),
+      `pins ${change.ns.name} again, but it was first pinned at ${new Date(first).toISOString()} and a namespace may be pinned for ${maxDuration} in its life (unpinning does not restart the clock)`,
+      `remove ${label}=${value}; to keep the environment, redeploy it (the sweeper keeps a namespace with a live release)`,
+    ),
+  ];
+}
+
+/**
+ * Everything wrong with a managed namespace's labels and stamps after this change (platform identities pass).
+ * Without `now`, the used-up pin time is not judged.
+ */
+export function validateNamespace(change: NamespaceChange, user: Identity, config: Config, now?: Date): Violation[] {
   if (isPlatform(user, config)) return [];
-  return [...labelConflicts(change, config), ...stampConflicts(change, config)];
+  return [
+    ...labelConflicts(change, config),
+    ...stampConflicts(change, config),
+    ...pinSpelling(change, config),
+    ...firstPinConflicts(change, config, now),
+  ];
 }
 
 /** True when this change makes the namespace pinned (it was not before). */

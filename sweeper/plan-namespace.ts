@@ -80,12 +80,23 @@ export interface PinVerdict {
   ageMs: number;
 }
 
-/** Pins: stamp a missing (or untrustworthy) pinned-at, warn before expiry, remove the pin after maxDuration. */
+/** A stamp that is readable and not in the future (beyond the clock skew): trusted. */
+function trusted(stamp: string | undefined, nowMs: number): number | undefined {
+  const ms = timeOf(stamp);
+  return ms !== undefined && ms <= nowMs + CLOCK_SKEW_MS ? ms : undefined;
+}
+
+/**
+ * Pins: stamp a missing (or untrustworthy) pinned-at, warn before expiry, remove the pin after maxDuration. The
+ * clock runs from the first pin of the namespace's life (k8s-ee.io/first-pinned-at, kept when a pin goes), so
+ * unpinning and pinning again does not restart it; pinned-at counts when it is earlier (or the first is unknown).
+ */
 export function planPin(ns: NamespaceInfo, config: Config, d: Durations, now: Date): PinVerdict {
   const nowMs = now.getTime();
   const stamp = ns.annotations[ANNOTATIONS.pinnedAt];
-  const pinnedAt = timeOf(stamp);
-  if (pinnedAt === undefined || pinnedAt > nowMs + CLOCK_SKEW_MS) {
+  const first = trusted(ns.annotations[ANNOTATIONS.firstPinnedAt], nowMs);
+  const latest = trusted(stamp, nowMs);
+  if (latest === undefined && first === undefined) {
     const why = stamp === undefined ? 'no pinned-at stamp' : `untrustworthy pinned-at stamp "${stamp}"`;
     const action: Action = {
       kind: 'stamp-pin',
@@ -93,10 +104,13 @@ export function planPin(ns: NamespaceInfo, config: Config, d: Durations, now: Da
       reason: stamp === undefined ? 'pin-unstamped' : 'pin-stamp-invalid',
       message: `pinned with ${why}: treated as pinned now, expires in ${formatDuration(d.pinMax)}`,
       details: { pinnedAt: now.toISOString(), expiresAt: new Date(nowMs + d.pinMax).toISOString() },
-      patch: { annotations: { [ANNOTATIONS.pinnedAt]: now.toISOString() } },
+      patch: {
+        annotations: { [ANNOTATIONS.pinnedAt]: now.toISOString(), [ANNOTATIONS.firstPinnedAt]: now.toISOString() },
+      },
     };
     return { actions: [action], protects: true, ageMs: 0 };
   }
+  const pinnedAt = Math.min(first ?? Infinity, latest ?? Infinity);
   const ageMs = nowMs - pinnedAt;
   const expiresAt = new Date(pinnedAt + d.pinMax).toISOString();
   if (ageMs >= d.pinMax) {

@@ -73,7 +73,7 @@ async function pinLimit(change: NamespaceChange, dryRun: boolean, context: Handl
 const validateNamespaceHandler: KindHandler = async (request, ns, context) => {
   const change = namespaceChange(request, ns);
   if (!change) return allow();
-  const violations = validateNamespace(change, request.userInfo, context.config);
+  const violations = validateNamespace(change, request.userInfo, context.config, context.now());
   // A pin is reserved only for a change that is otherwise admitted.
   if (violations.length > 0) return denyAll(violations);
   return denyAll(await pinLimit(change, request.dryRun === true, context));
