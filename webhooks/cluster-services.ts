@@ -7,7 +7,10 @@ import type { Config } from '../policies/config.ts';
 import { LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { createGate } from './gate.ts';
-import { kubeBaselineClient, type BaselineClient } from './reconciler-kube.ts';
+import { reservePinSlot, kubePinSlots, type PinAnswer, type PinSlotStore } from './pin-slots.ts';
+import { ownNamespace } from './reconciler.ts';
+import { kubeHttp } from './reconciler-http.ts';
+import { kubeBaselineClient, statusCodeOf, type BaselineClient } from './reconciler-kube.ts';
 import type { ClusterServices } from './types.ts';
 
 export interface ClusterServicesOptions {
@@ -18,6 +21,8 @@ export interface ClusterServicesOptions {
   pinsCacheMs?: number;
   /** How long a granted pin counts before the API server is expected to show it (default 10 s). */
   pinGrantMs?: number;
+  /** Where pins are arbitrated across replicas (webhooks/pin-slots.ts); without it, per process. */
+  pinSlots?: PinSlotStore;
 }
 
 export function createClusterServicesWith(
@@ -53,15 +58,38 @@ export function createClusterServicesWith(
   const granted = new Map<string, number>();
   const grantMs = opts.pinGrantMs ?? 10_000;
   let queue: Promise<unknown> = Promise.resolve();
+  /** Without slots in the API server (no store, or its namespace missing): this process's grants only. */
+  const decideInProcess = async (namespace: string, limit: number, dryRun: boolean): Promise<PinAnswer> => {
+    for (const [name, until] of granted) if (until <= now()) granted.delete(name);
+    const pinned = (await pinnedNamespaces()).filter((n) => n !== namespace).sort();
+    const others = new Set([...pinned, ...granted.keys()]);
+    others.delete(namespace);
+    if (others.size >= limit) return { ok: false, pinned, pending: others.size - pinned.length };
+    if (!dryRun) granted.set(namespace, now() + grantMs);
+    return { ok: true };
+  };
+  let slotsMissing = false;
+  const decideBySlots = async (store: PinSlotStore, namespace: string, limit: number, dryRun: boolean) => {
+    try {
+      const pinned = await pinnedNamespaces();
+      return await reservePinSlot(store, { namespace, limit, pinned, grantMs, now, dryRun });
+    } catch (error) {
+      if (statusCodeOf(error) !== 404) throw error;
+      if (!slotsMissing) {
+        opts.log.warn(
+          { err: error },
+          'pins: the namespace of the pin slots does not exist, so pins are counted by this replica alone (run k8s-ee in its own namespace)',
+        );
+      }
+      slotsMissing = true;
+      return decideInProcess(namespace, limit, dryRun);
+    }
+  };
   const reservePin: ClusterServices['reservePin'] = (namespace, limit, { dryRun }) => {
-    const decide = async (): Promise<{ ok: true } | { ok: false; pinned: string[] }> => {
-      for (const [name, until] of granted) if (until <= now()) granted.delete(name);
-      const others = new Set([...(await pinnedNamespaces()), ...granted.keys()]);
-      others.delete(namespace);
-      if (others.size >= limit) return { ok: false, pinned: [...others].sort() };
-      if (!dryRun) granted.set(namespace, now() + grantMs);
-      return { ok: true };
-    };
+    const decide = (): Promise<PinAnswer> =>
+      opts.pinSlots
+        ? decideBySlots(opts.pinSlots, namespace, limit, dryRun)
+        : decideInProcess(namespace, limit, dryRun);
     const result = queue.then(decide, decide);
     queue = result.catch(() => undefined);
     return result;
@@ -76,5 +104,9 @@ export function createClusterServicesWith(
 
 /** The ClusterServices of the webhook process, backed by the API server of `kc`. */
 export function createClusterServices(opts: ClusterServicesOptions): ClusterServices {
-  return createClusterServicesWith(kubeBaselineClient(opts.kc), opts);
+  const http = kubeHttp(opts.kc);
+  return createClusterServicesWith(kubeBaselineClient(opts.kc, http), {
+    pinSlots: kubePinSlots(http, ownNamespace(opts.config)),
+    ...opts,
+  });
 }

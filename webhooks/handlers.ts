@@ -60,11 +60,14 @@ async function pinLimit(change: NamespaceChange, dryRun: boolean, context: Handl
   if (!pinAppears(change, context.config) || !context.cluster) return [];
   const reserved = await context.cluster.reservePin(change.ns.name, pins.maxPinned, { dryRun });
   if (reserved.ok) return [];
+  const pending = reserved.pending ?? 0;
+  const names = reserved.pinned.length > 0 ? reserved.pinned.join(', ') : 'none yet';
+  const granting = pending > 0 ? ` (and ${pending} being pinned at this moment)` : '';
   return [
     {
       rule: 'pins',
       path: `metadata.labels["${pins.label}"]`,
-      message: `at most ${pins.maxPinned} PR environments may be pinned at once; pinned now: ${reserved.pinned.join(', ')}`,
+      message: `at most ${pins.maxPinned} PR environments may be pinned at once; pinned now: ${names}${granting}`,
       fix: `unpin one first (kubectl label namespace ${reserved.pinned[0] ?? 'NAME'} ${pins.label}-), or let a pin expire (pins last ${pins.maxDuration})`,
     },
   ];

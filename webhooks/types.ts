@@ -44,15 +44,16 @@ export interface ClusterServices {
   /** Names of the managed namespaces that carry the pin label now. */
   pinnedNamespaces(): Promise<string[]>;
   /**
-   * Grants a new pin to `namespace` unless `limit` others are pinned. Decisions are serialized in this process
-   * and a granted pin counts until the API server shows it, so a burst of pin requests cannot pass the limit
-   * together. A dry-run request is answered without reserving anything.
+   * Grants a new pin to `namespace` unless `limit` others are pinned or being pinned. The API server arbitrates
+   * (a pin slot per pin, webhooks/pin-slots.ts), so a burst of pin requests cannot pass the limit together, on one
+   * replica or several. A refusal names the namespaces really pinned, and counts those being pinned (`pending`).
+   * A dry-run request is answered without reserving anything.
    */
   reservePin(
     namespace: string,
     limit: number,
     options: { dryRun: boolean },
-  ): Promise<{ ok: true } | { ok: false; pinned: string[] }>;
+  ): Promise<{ ok: true } | { ok: false; pinned: string[]; pending?: number }>;
   /**
    * Makes sure every baseline object exists in the namespace before a pod is admitted (the zero-window gate).
    * With dryRun nothing is written: it only reports whether the baseline is in place.
