@@ -20,6 +20,7 @@ import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 const ID = `bs${Date.now().toString(36).slice(-5)}`;
 const NS = `${ID}-pr-1`;
 const LABELLED = `${ID}-pr-13`;
+const SLIPPED = `${ID}-pr-14`;
 const SLOTS_NS = `${ID}-system`;
 const DEV_USER = 'dev-backstop@example.com';
 const DEV = [`--as=${DEV_USER}`, '--as-group=system:authenticated'];
@@ -111,7 +112,7 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
     await cluster?.kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: vapYaml(), allowFail: true });
     await cluster?.kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: devRbac, allowFail: true });
     await cluster?.kubectl(
-      ['delete', 'namespace', NS, LABELLED, `${ID}-pr-12`, SLOTS_NS, '--ignore-not-found', '--wait=false'],
+      ['delete', 'namespace', NS, LABELLED, SLIPPED, `${ID}-pr-12`, SLOTS_NS, '--ignore-not-found', '--wait=false'],
       { allowFail: true },
     );
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -173,6 +174,21 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
     }
     assert.equal(labels['pod-security.kubernetes.io/enforce'], 'restricted', 'the reconciler restored enforce');
     assert.equal(labels['k8s-ee.io/managed'], 'true', 'the reconciler restored managed');
+    // A PR namespace that slips in unlabelled (no webhook, no policy yet) is labelled by the reconciler.
+    const slipped = await cluster.kubectl(['create', 'namespace', SLIPPED, ...DEV], { allowFail: true });
+    assert.equal(slipped.code, 0, slipped.stderr);
+    const until = Date.now() + 20_000;
+    let got = await labelsOf(SLIPPED);
+    while (Date.now() < until && got['pod-security.kubernetes.io/enforce'] !== 'restricted') {
+      await sleep(250);
+      got = await labelsOf(SLIPPED);
+    }
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(got).filter(([k]) => !k.startsWith('kubernetes.io/') && k !== 'k8s-ee.io/baseline-hash'),
+      ),
+      requiredNamespaceLabels({ name: SLIPPED, project: ID, number: 14 }, config),
+    );
   });
 
   test('with both webhook configurations deleted, the policy refuses an unlabelled PR namespace; no hostNetwork pod', async () => {
