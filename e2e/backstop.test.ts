@@ -207,6 +207,15 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
       await sleep(250);
     }
     assert.ok(refused, 'an unlabelled PR namespace was created with the webhooks gone');
+    // The API server type-checked every expression of the policy without a warning.
+    const status = JSON.parse(
+      (await cluster.kubectl(['get', 'validatingadmissionpolicy', 'k8s-ee-baseline-required', '-o', 'json'])).stdout,
+    ) as Json;
+    assert.deepEqual(
+      status['status']?.['typeChecking']?.['expressionWarnings'] ?? [],
+      [],
+      JSON.stringify(status['status']),
+    );
     assert.match(refused.stderr, /ValidatingAdmissionPolicy 'k8s-ee-baseline-required'/);
     assert.match(
       refused.stderr,
