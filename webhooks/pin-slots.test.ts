@@ -124,3 +124,36 @@ test('decidePin: two takers of one released slot: the resourceVersion preconditi
   const second = await reservePinSlot(slots, { ...state, namespace: 'shop-pr-2', now: () => 100_000, dryRun: false });
   assert.deepEqual(second, { ok: false, pinned: [], pending: 1 });
 });
+
+test('without the slots namespace (404), a replica falls back to counting its own grants, still at most three', async () => {
+  const cluster = memoryCluster();
+  const missing = Object.assign(new Error('namespaces "k8s-ee-system" not found'), { code: 404 });
+  const services = createClusterServicesWith(cluster, {
+    config,
+    log: silentLogger(),
+    registry: new Registry(),
+    pinSlots: {
+      list: () => Promise.resolve([]),
+      create: () => Promise.reject(missing),
+      takeOver: () => Promise.reject(missing),
+    },
+  });
+  const answers = await Promise.all(names(5).map((name) => services.reservePin(name, 3, { dryRun: false })));
+  assert.equal(answers.filter((a) => a.ok).length, 3);
+  const forbidden = Object.assign(new Error('leases is forbidden'), { code: 403 });
+  const broken = createClusterServicesWith(cluster, {
+    config,
+    log: silentLogger(),
+    registry: new Registry(),
+    pinSlots: {
+      list: () => Promise.reject(forbidden),
+      create: () => Promise.reject(forbidden),
+      takeOver: () => Promise.reject(forbidden),
+    },
+  });
+  await assert.rejects(
+    broken.reservePin('shop-pr-1', 3, { dryRun: false }),
+    /forbidden/,
+    'any other error is not a grant',
+  );
+});
