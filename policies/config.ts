@@ -27,7 +27,7 @@ export interface PeerSelector {
 export interface Config {
   /** Regular expression with named groups `project` and `number` that a managed namespace name matches. */
   namespacePattern: string;
-  /** Preview URLs are https://{namespace}.{previewDomain}. */
+  /** Preview hosts are {namespace}.{previewDomain} (https when the Ingress has TLS for them, else http). */
   previewDomain: string;
   /** The cluster's DNS domain (the kubelet's clusterDomain): services are {name}.{namespace}.svc.{clusterDomain}. */
   clusterDomain: string;

@@ -142,7 +142,7 @@ export function validateService(service: unknown, namespace: string, config: Con
         'service-type',
         'spec.type',
         `type ${type} opens the environment outside the ingress`,
-        `use type ClusterIP (the default) and reach the app at https://${previewHost(namespace, config)} through the Ingress`,
+        `use type ClusterIP (the default) and reach the app at its preview host ${previewHost(namespace, config)} through the Ingress`,
       ),
     );
   }
