@@ -7,7 +7,7 @@ import type { Config } from '../policies/config.ts';
 import { LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { createGate } from './gate.ts';
-import { reservePinSlot, kubePinSlots, type PinAnswer, type PinSlotStore } from './pin-slots.ts';
+import { releasePinSlot, reservePinSlot, kubePinSlots, type PinAnswer, type PinSlotStore } from './pin-slots.ts';
 import { ownNamespace } from './reconciler.ts';
 import { kubeHttp } from './reconciler-http.ts';
 import { kubeBaselineClient, statusCodeOf, type BaselineClient } from './reconciler-kube.ts';
@@ -94,7 +94,12 @@ export function createClusterServicesWith(
     queue = result.catch(() => undefined);
     return result;
   };
+  const releasePin = async (namespace: string): Promise<void> => {
+    granted.delete(namespace);
+    if (opts.pinSlots) await releasePinSlot(opts.pinSlots, namespace);
+  };
   return {
+    releasePin,
     ensureBaseline: (namespace, options) => gate.ensure(namespace, options),
     ensureEnvironment: (namespace, configMap, options) => gate.ensureEnvironment(namespace, configMap, options),
     pinnedNamespaces,

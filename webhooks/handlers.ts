@@ -4,7 +4,13 @@ import { validateBaselineChange } from '../policies/baseline-guard.ts';
 import { validateAppNetworkPolicy } from '../policies/app-network-policy.ts';
 import { validateIngress, validateRouteHostnames, validateService } from '../policies/exposure.ts';
 import { matchNamespace, type ManagedNamespace } from '../policies/namespace.ts';
-import { mutateNamespace, pinAppears, validateNamespace, type NamespaceChange } from '../policies/namespace-labels.ts';
+import {
+  isPinned,
+  mutateNamespace,
+  pinAppears,
+  validateNamespace,
+  type NamespaceChange,
+} from '../policies/namespace-labels.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { clone, isObj, metadataOf, nameOf, obj, str } from '../policies/objects.ts';
 import { shapeViolations } from '../policies/shapes.ts';
@@ -79,8 +85,22 @@ const validateNamespaceHandler: KindHandler = async (request, ns, context) => {
   const violations = validateNamespace(change, request.userInfo, context.config, context.now());
   // A pin is reserved only for a change that is otherwise admitted.
   if (violations.length > 0) return denyAll(violations);
+  if (pinGoes(change, context.config) && request.dryRun !== true) await releasePin(change.ns.name, context);
   return denyAll(await pinLimit(change, request.dryRun === true, context));
 };
+
+/** True when this change removes the pin the namespace had. */
+const pinGoes = (change: NamespaceChange, config: HandlerContext['config']): boolean =>
+  change.operation === 'UPDATE' && isPinned(change.oldObject, config) && !isPinned(change.object, config);
+
+/** Frees the namespace's pin slot for the next pin; a failure only delays that (slots are freed lazily too). */
+async function releasePin(namespace: string, context: HandlerContext): Promise<void> {
+  try {
+    await context.cluster?.releasePin?.(namespace);
+  } catch (error) {
+    context.log.warn({ err: error, namespace }, 'pins: could not free the pin slot now; it is freed lazily');
+  }
+}
 
 function writes(request: AdmissionRequest): boolean {
   return request.operation === 'CREATE' || request.operation === 'UPDATE';

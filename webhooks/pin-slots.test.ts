@@ -157,3 +157,38 @@ test('without the slots namespace (404), a replica falls back to counting its ow
     'any other error is not a grant',
   );
 });
+
+test('an admitted unpin frees its slot at once, on any replica', async () => {
+  const { cluster, slots, replicas } = api();
+  const contexts: HandlerContext[] = replicas.map((services) => ({
+    config,
+    log: silentLogger(),
+    now: () => new Date('2026-12-01T00:00:00Z'),
+    cluster: services,
+  }));
+  const update = (name: string, pinned: boolean, context: HandlerContext) =>
+    validateHandler(
+      request(namespaceOf(name, pinned), 'Namespace', { operation: 'UPDATE', oldObject: namespaceOf(name, !pinned) }),
+      context,
+    );
+  for (const name of names(4)) addNamespace(cluster, name);
+  for (const name of names(3)) {
+    assert.deepEqual(await update(name, true, contexts[0]!), { allowed: true });
+    cluster.namespaces.get(name)!.labels['preserve'] = 'true';
+  }
+  assert.equal((await update('shop-pr-4', true, contexts[1]!)).allowed, false);
+  assert.deepEqual(await update('shop-pr-2', false, contexts[1]!), { allowed: true });
+  delete cluster.namespaces.get('shop-pr-2')!.labels['preserve'];
+  assert.ok(!(await slots.list()).some((s) => s.holder === 'shop-pr-2'), 'the slot is free');
+  assert.deepEqual(await update('shop-pr-4', true, contexts[0]!), { allowed: true }, 'no wait for the grant window');
+  const dryRun = request(namespaceOf('shop-pr-3', false), 'Namespace', {
+    operation: 'UPDATE',
+    oldObject: namespaceOf('shop-pr-3', true),
+    dryRun: true,
+  });
+  await validateHandler(dryRun, contexts[0]!);
+  assert.ok(
+    (await slots.list()).some((s) => s.holder === 'shop-pr-3'),
+    'a dry-run unpin frees nothing',
+  );
+});

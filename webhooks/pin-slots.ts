@@ -5,7 +5,8 @@
 // namespace. A pin is admitted only once its namespace holds a slot: it creates a free one (the API server refuses
 // a second create of the same name: 409) or takes over a released one with a resourceVersion precondition (a
 // concurrent taker gets 409). A slot is released when its holder is no longer pinned (unpinned, expired, or the
-// namespace gone), once the grant window has passed: the window covers a pin that is still in admission. Pinned
+// namespace gone), once the grant window has passed (the window covers a pin that is still in admission), or at
+// once when the webhook admits the unpin (its holder is then emptied). Pinned
 // namespaces that hold no slot (pinned while the webhook was away) count too, and shrink the slots that may be
 // taken. A refusal names only namespaces that really are pinned, and says how many pins are being granted.
 import { FIELD_MANAGER } from '../policies/names.ts';
@@ -96,6 +97,18 @@ export async function reservePinSlot(
   // Lost every race: the free slots went to other namespaces that are being pinned right now.
   const others = input.pinned.filter((n) => n !== input.namespace).sort();
   return { ok: false, pinned: others, pending: Math.max(0, input.limit - others.length) };
+}
+
+/**
+ * Gives back the slot(s) `namespace` holds (its pin was removed): free at once for the next pin. Safe even if the
+ * unpin is refused later on: a pinned namespace without a slot still counts. A slot changed meanwhile is left alone.
+ */
+export async function releasePinSlot(store: PinSlotStore, namespace: string): Promise<number> {
+  let released = 0;
+  for (const slot of await store.list()) {
+    if (slot.holder === namespace && (await store.takeOver(slot, '', 0))) released += 1;
+  }
+  return released;
 }
 
 interface LeaseJson {

@@ -54,6 +54,8 @@ export interface ClusterServices {
     limit: number,
     options: { dryRun: boolean },
   ): Promise<{ ok: true } | { ok: false; pinned: string[]; pending?: number }>;
+  /** Frees the pin slot of a namespace whose pin is being removed (best effort: a slot is freed lazily anyway). */
+  releasePin?(namespace: string): Promise<void>;
   /**
    * Makes sure every baseline object exists in the namespace before a pod is admitted (the zero-window gate).
    * With dryRun nothing is written: it only reports whether the baseline is in place.
