@@ -53,7 +53,7 @@ test('PR namespaces are selected by NAME (the configured pattern as RE2), never 
   const pattern = "'^(?P<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?P<number>[1-9][0-9]*)$'";
   assert.equal(
     selection?.expression,
-    `request.resource.resource == 'namespaces' ? object.metadata.name.matches(${pattern}) : namespaceObject.metadata.name.matches(${pattern})`,
+    `request.resource.resource == 'namespaces' ? object.metadata.name.matches(${pattern}) : request.namespace.matches(${pattern})`,
   );
   assert.doesNotMatch(JSON.stringify(policy), /\(\?</, 'RE2 has no (?<name> groups');
   assert.doesNotMatch(JSON.stringify(policy.spec?.matchConditions), new RegExp(LABELS.managed));

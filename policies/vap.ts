@@ -48,10 +48,14 @@ export function labelledExpression(config: VapConfig): string {
   return ['has(object.metadata.labels)', ...checks].join(' && ');
 }
 
-/** CEL: the request is about a PR namespace, by name (the namespace itself, or the namespace of the object). */
+/**
+ * CEL: the request is about a PR namespace, by name (the namespace itself, or the namespace of the object). Match
+ * conditions see no namespaceObject (it is empty there: "no such key: metadata"), so a namespaced object's
+ * namespace is read from the request.
+ */
 export function prNamespaceExpression(config: VapConfig): string {
   const pattern = celString(celPattern(config.namespacePattern));
-  return `request.resource.resource == 'namespaces' ? object.metadata.name.matches(${pattern}) : namespaceObject.metadata.name.matches(${pattern})`;
+  return `request.resource.resource == 'namespaces' ? object.metadata.name.matches(${pattern}) : request.namespace.matches(${pattern})`;
 }
 
 function labelsMessage(config: VapConfig): string {
