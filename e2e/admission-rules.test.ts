@@ -144,6 +144,42 @@ describe('admission rules through kubectl and helm', () => {
     assert.equal(fine.code, 0, fine.stderr);
   });
 
+  test('NetworkPolicy refusals say what is too wide and what passes: port 53 to everyone, ingress by address', async () => {
+    const create = (name: string, spec: unknown) =>
+      cluster.kubectl(['create', '-f', '-', ...DEV], {
+        input: JSON.stringify({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name, namespace: NS },
+          spec: { podSelector: {}, ...(spec as object) },
+        }),
+        allowFail: true,
+      });
+    const dns = await create('dns-anywhere', {
+      policyTypes: ['Egress'],
+      egress: [{ ports: [{ protocol: 'UDP', port: 53 }] }],
+    });
+    assert.notEqual(dns.code, 0);
+    assert.match(
+      dns.stderr,
+      /spec\.egress\[0\]\.to: an egress rule without "to" opens port 53 \(UDP\) to every destination, including other PR environments/,
+    );
+    const rule = /send it to the cluster DNS only: (\{.*?\})(?:\n|$)/.exec(dns.stderr)?.[1];
+    assert.ok(rule, dns.stderr);
+    // The rule the message shows is admitted as it is.
+    const shown = await create('dns-kube-system', { policyTypes: ['Egress'], egress: [JSON.parse(rule)] });
+    assert.equal(shown.code, 0, shown.stderr);
+    const byAddress = await create('internet-in', {
+      policyTypes: ['Ingress'],
+      ingress: [
+        { from: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] } }] },
+      ],
+    });
+    assert.notEqual(byAddress.code, 0);
+    assert.match(byAddress.stderr, /spec\.ingress\[0\]\.from\[0\]\.ipBlock: admits traffic by address/);
+    assert.match(byAddress.stderr, /k8s-ee-allow-ingress-controller already admits/);
+  });
+
   test('downgrading the namespace to privileged is refused; an unrelated label is fine', async () => {
     const downgrade = await cluster.kubectl(
       ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged', '--overwrite', ...DEV],
