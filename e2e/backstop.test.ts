@@ -269,7 +269,7 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
     assert.equal(allowed, Math.max(0, 3 - already.length), JSON.stringify(answers.map((a) => a['response'])));
     for (const answer of answers.filter((a) => a['response']?.['allowed'] !== true)) {
       const message = String(answer['response']?.['status']?.['message'] ?? '');
-      const named = /pinned now: (.*?)(?: \(and \d+ being pinned at this moment\))?(?:\n|$)/.exec(message)?.[1] ?? '';
+      const named = /pinned now: (.*?)(?: \(and \d+ being pinned at this moment\))? \[pins\]/.exec(message)?.[1] ?? '';
       for (const n of named === 'none yet' ? [] : named.split(', '))
         assert.ok(already.includes(n), `the refusal names ${n}, which is not pinned: ${message}`);
     }

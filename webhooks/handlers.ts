@@ -74,7 +74,10 @@ async function pinLimit(change: NamespaceChange, dryRun: boolean, context: Handl
       rule: 'pins',
       path: `metadata.labels["${pins.label}"]`,
       message: `at most ${pins.maxPinned} PR environments may be pinned at once; pinned now: ${names}${granting}`,
-      fix: `unpin one first (kubectl label namespace ${reserved.pinned[0] ?? 'NAME'} ${pins.label}-), or let a pin expire (pins last ${pins.maxDuration})`,
+      fix:
+        reserved.pinned.length > 0
+          ? `unpin one first (kubectl label namespace ${reserved.pinned[0]} ${pins.label}-), or let a pin expire (pins last ${pins.maxDuration})`
+          : `retry in a few seconds: the pins being granted now may not all be stored; then unpin one first if need be`,
     },
   ];
 }
