@@ -506,7 +506,12 @@ describe('watches that go silent are restarted', () => {
       await until('reconciler ready', 10_000, () => Promise.resolve(reconciler.ready() || undefined));
       await sleep(300);
       assert.ok(proxy.freeze() >= 5, 'the five watches are open through the proxy');
-      await cluster.kubectl(['create', 'namespace', ns]);
+      // With the labels the webhook (stopped above) would add: the policy refuses a PR namespace without them.
+      const pss = ['enforce', 'audit', 'warn'].map((m) => [`pod-security.kubernetes.io/${m}`, 'restricted']);
+      const labels = Object.fromEntries([[LABELS.managed, 'true'], ...pss]);
+      await cluster.kubectl(['create', '-f', '-'], {
+        input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } }),
+      });
       const createdAt = Date.now();
       const complete = await until('baseline through restarted watches', 10_000, async () => {
         const r = await cluster.kubectl(['get', 'namespace', ns, '-o', 'json']);
