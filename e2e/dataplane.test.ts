@@ -24,7 +24,8 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultConfig } from '../policies/config.ts';
 import { projectRoot } from '../local/cluster/paths.ts';
-import { BUILTIN_NODE_ENV, getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
+import type { TestCluster } from '../local/harness/cluster.ts';
+import { clusterWithNode } from '../local/harness/pods.ts';
 import {
   installPlatform,
   PLATFORM_FULLNAME,
@@ -90,21 +91,7 @@ interface Probe {
 }
 
 /** The cluster, or why pods cannot run on it (then every test is skipped with that reason). */
-async function dataPlaneCluster(): Promise<{ cluster?: TestCluster; skip: string | false }> {
-  const cluster = await getTestCluster();
-  if (!cluster.node) {
-    const why = process.env[BUILTIN_NODE_ENV]?.replace(/^no: /, '') ?? 'this machine cannot run one (root on Linux)';
-    return { skip: `the built-in cluster has no node, so pods never run: ${why}` };
-  }
-  const nodes = JSON.parse((await cluster.kubectl(['get', 'nodes', '-o', 'json'])).stdout) as Json;
-  const ready = (nodes['items'] as Json[]).filter(
-    (n) =>
-      n['spec']?.['unschedulable'] !== true &&
-      (n['status']?.['conditions'] as Json[] | undefined)?.some((c) => c['type'] === 'Ready' && c['status'] === 'True'),
-  );
-  if (ready.length === 0) return { skip: 'the cluster has no Ready, schedulable node: pods cannot run there' };
-  return { cluster, skip: false };
-}
+const dataPlaneCluster = clusterWithNode;
 
 const { cluster: maybeCluster, skip } = await dataPlaneCluster();
 if (skip) console.log(`e2e/dataplane: skipped: ${skip}`);

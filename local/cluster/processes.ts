@@ -43,7 +43,8 @@ function procState(pid: number): string | undefined {
   }
 }
 
-function signalable(pid: number): boolean {
+/** True while a process with this pid exists (EPERM: it exists but is not ours to signal). */
+export function signalable(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -4,16 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clusterDown, readState } from './controlplane.ts';
-import { isRunning } from './processes.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { isRunning, signalable as alive } from './processes.ts';
 
 async function main(ownerPid: number, dir: string): Promise<void> {
   for (;;) {

@@ -23,17 +23,9 @@ import {
 } from './configs.ts';
 import { claimHost, cleanUpHost, readHostRecord, setUpCgroups, setUpNetwork, sh } from './host.ts';
 import { HOST, NET, type NodeLayout } from './layout.ts';
+import type { NodeBinaries } from '../cluster/node-setup.ts';
 
-export interface NodeBinaries {
-  kubelet: string;
-  'kube-proxy': string;
-  'kube-scheduler': string;
-  containerd: string;
-  'containerd-shim-runc-v2': string;
-  ctr: string;
-  crictl: string;
-  'kube-network-policies': string;
-}
+export type { NodeBinaries };
 
 export interface NodeImage {
   ref: string;
