@@ -1,11 +1,14 @@
 // What a developer meets through kubectl and helm when a PR namespace's rules are broken: the real API server
-// calls the webhook and shows our message, naming the field and the fix.
+// calls the webhook and shows our message, naming the field and the fix. With a node, against k8s-ee installed
+// in-cluster from its chart, as users run it (managing only this file's namespaces); without one, against the
+// webhook run as a local process.
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
+import { installPlatform, type InstalledPlatform, uninstallPlatform } from '../local/harness/platform.ts';
 import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 
 const NS = 'rules-pr-7';
@@ -38,15 +41,26 @@ function chart(dir: string, templates: Record<string, string>): string {
   return root;
 }
 
+/** The in-cluster install manages only this file's namespaces (other files' webhooks own the rest). */
+const IN_CLUSTER_VALUES = { config: { namespacePattern: '^(?<project>rules|pins)-pr-(?<number>[1-9][0-9]*)$' } };
+
 describe('admission rules through kubectl and helm', () => {
   let cluster: TestCluster;
-  let webhook: StartedWebhook;
+  let webhook: StartedWebhook | undefined;
+  let platform: InstalledPlatform | undefined;
   let dir: string;
 
   before(async () => {
     cluster = await getTestCluster();
     dir = mkdtempSync(join(tmpdir(), 'k8s-ee-rules-'));
-    webhook = await startWebhook({ cluster });
+    if (cluster.node)
+      platform = await installPlatform({
+        cluster,
+        previewDomain: 'preview.example.com',
+        values: IN_CLUSTER_VALUES,
+        probeNamespace: 'rules-pr-99',
+      });
+    else webhook = await startWebhook({ cluster });
     await cluster.kubectl(['apply', '-f', '-'], { input: devRbac });
     await cluster.kubectl(['create', 'namespace', NS]);
   });
@@ -70,6 +84,8 @@ describe('admission rules through kubectl and helm', () => {
       allowFail: true,
     });
     await webhook?.stop();
+    // Also when the install itself failed half-way: nothing of it may intercept the next files.
+    if (cluster?.node) await (platform?.uninstall() ?? uninstallPlatform(cluster));
     rmSync(dir, { recursive: true, force: true });
   });
 
