@@ -30,6 +30,7 @@ import { BUILTIN_NODE_ENV, getTestCluster, runCommand, type TestCluster } from '
 import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
 import { HOST, nodeLayout } from '../local/node/layout.ts';
 import { imagePruneJob } from '../sweeper/kube.ts';
+import type { JsonAction } from './sweeper.test.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -172,15 +173,6 @@ async function writeConfig(name: string, sweeper: string[]): Promise<string> {
   const lines = sweeper.length > 0 ? ['sweeper:', ...sweeper.map((l) => `  ${l}`)] : [];
   await writeFile(file, [`namespacePattern: '${PATTERN}'`, ...lines, ''].join('\n'));
   return file;
-}
-
-interface JsonAction {
-  kind: string;
-  target: { kind: string; name: string };
-  reason: string;
-  result: string;
-  message: string;
-  details: Record<string, unknown>;
 }
 
 /** `k8s-ee sweeper --once --only KIND --output json`. */

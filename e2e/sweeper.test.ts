@@ -24,7 +24,8 @@ const E2E_LABEL = 'k8s-ee.io/e2e';
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
-interface JsonAction {
+/** One action of `k8s-ee sweeper --once --output json` (also read by e2e/sweeper-node.test.ts). */
+export interface JsonAction {
   kind: string;
   target: { kind: string; name: string };
   reason: string;

@@ -186,6 +186,11 @@ describe('sweep: whole runs over an in-memory cluster and the fake GitHub', () =
   });
 });
 
+/** What a disk run needs: the in-memory cluster as reader and API, no GitHub, not a dry run. */
+function diskDeps(cluster: MemoryCluster, config: Config, metrics: SweeperMetrics): SweepDeps {
+  return { reader: cluster, api: cluster, github: undefined, config, metrics, log: silentLogger(), dryRun: false };
+}
+
 describe('sweep: image pruning across disk runs', () => {
   it('starts a Job, waits for a sample taken after it finished, counts the drop once, then may prune again', async () => {
     const cluster = new MemoryCluster();
@@ -193,15 +198,7 @@ describe('sweep: image pruning across disk runs', () => {
     const metrics = createSweeperMetrics(registry);
     const config = defaultConfig();
     config.sweeper.imagePrune = { enabled: true, image: 'tools:1', thresholdRatio: 0.5 };
-    const deps: SweepDeps = {
-      reader: cluster,
-      api: cluster,
-      github: undefined,
-      config,
-      metrics,
-      log: silentLogger(),
-      dryRun: false,
-    };
+    const deps = diskDeps(cluster, config, metrics);
     const MiB = 1024 * 1024;
     const sample = (seconds: number, usedMiB: number) => {
       cluster.nodes = [
@@ -243,15 +240,7 @@ describe('sweep: image pruning across disk runs', () => {
     config.sweeper.imagePrune.enabled = true;
     cluster.nodes = [{ node: 'n1', usedBytes: 90, capacityBytes: 100 }];
     cluster.failures.set('listImagePruneJobs', new ApiError(403, 'jobs.batch is forbidden'));
-    const deps: SweepDeps = {
-      reader: cluster,
-      api: cluster,
-      github: undefined,
-      config,
-      metrics,
-      log: silentLogger(),
-      dryRun: false,
-    };
+    const deps = diskDeps(cluster, config, metrics);
     const r = await sweep('disk', at(0), deps);
     assert.match(r.errors[0] ?? '', /listing image-prune Jobs: jobs.batch is forbidden/);
     assert.deepEqual(
