@@ -3,12 +3,11 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { apiserverArgs, type ClusterLayout, controllerManagerArgs, etcdArgs, pkiPath } from './flags.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { freePorts, httpsGet, type TlsClient } from './net.ts';
 import { createClusterCA, createSigningKey, issueCert } from './pki.ts';
-import { isRunning, logTail, type ManagedProcess, spawnDetached, stopProcesses } from './processes.ts';
+import { isRunning, type ManagedProcess, spawnDetached, stopProcesses, waitFor } from './processes.ts';
 import type { ControlPlaneBinaries, Progress } from './setup.ts';
 import { HOST, NET, type NodeLayout, nodeLayout, type NodePorts } from '../node/layout.ts';
 import {
@@ -118,27 +117,6 @@ async function writePki(
   await writeSecret(join(dir, 'controller-manager.kubeconfig'), kcmConfig);
   if (node) await prepareNode(node, ca, progress);
   return { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
-}
-
-function failure(what: string, p: ManagedProcess | undefined, detail: string): Error {
-  const tail = p ? `\n--- last lines of ${p.log} ---\n${logTail(p.log)}` : '';
-  return new Error(`${what}: ${detail}${tail}`);
-}
-
-/** Polls `check` until it returns true, failing early when one of `watch` exits. */
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  watch: ManagedProcess[],
-  deadline: number,
-): Promise<void> {
-  for (;;) {
-    const dead = watch.find((p) => !isRunning(p));
-    if (dead) throw failure(what, dead, `${dead.name} exited`);
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw failure(what, watch.at(-1), 'timed out');
-    await sleep(100);
-  }
 }
 
 async function apiOk(server: string, path: string, tls: TlsClient): Promise<boolean> {

@@ -105,3 +105,24 @@ export function logTail(path: string, lines = 20): string {
     return '(no log)';
   }
 }
+
+function failure(what: string, p: ManagedProcess | undefined, detail: string): Error {
+  const tail = p ? `\n--- last lines of ${p.log} ---\n${logTail(p.log)}` : '';
+  return new Error(`${what}: ${detail}${tail}`);
+}
+
+/** Polls `check` until it returns true, failing early (with the log's last lines) when one of `watch` exits. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  watch: ManagedProcess[],
+  deadline: number,
+): Promise<void> {
+  for (;;) {
+    const dead = watch.find((p) => !isRunning(p));
+    if (dead) throw failure(what, dead, `${dead.name} exited`);
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw failure(what, watch.at(-1), 'timed out');
+    await sleep(100);
+  }
+}

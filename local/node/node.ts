@@ -5,11 +5,10 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CertPem } from '../cluster/pki.ts';
 import { issueCert } from '../cluster/pki.ts';
 import { kubeconfigYaml } from '../cluster/kubeconfig.ts';
-import { isRunning, logTail, type ManagedProcess, spawnDetached, stopProcesses } from '../cluster/processes.ts';
+import { isRunning, type ManagedProcess, spawnDetached, stopProcesses, waitFor } from '../cluster/processes.ts';
 import {
   APISERVER_KUBELET_USER,
   apiserverKubeletRbac,
@@ -146,16 +145,6 @@ async function writeConfigs(l: NodeLayout): Promise<void> {
   await writeFile(join(l.nodeDir, 'kubelet.yaml'), kubeletConfig(l));
 }
 
-async function waitUntil(what: string, p: ManagedProcess, check: () => Promise<boolean>, deadline: number) {
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (!existsSync(`/proc/${String(p.pid)}`))
-      throw new Error(`${what}: ${p.name} exited\n--- last lines of ${p.log} ---\n${logTail(p.log)}`);
-    if (Date.now() > deadline) throw new Error(`${what}: timed out\n--- last lines of ${p.log} ---\n${logTail(p.log)}`);
-    await sleep(200);
-  }
-}
-
 function ctr(o: NodeStartOptions, args: string[]): Promise<string> {
   return sh(o.binaries.ctr, ['--address', o.layout.containerdSocket, '--namespace', 'k8s.io', ...args]);
 }
@@ -194,7 +183,7 @@ async function startContainerd(o: NodeStartOptions): Promise<void> {
   const args = ['--config', l.containerdConfig];
   const p = spawnDetached('containerd', o.binaries.containerd, args, logOf(l, 'containerd'), env);
   await o.record(p);
-  await waitUntil('containerd', p, async () => (await ctr(o, ['version'])).includes('Server'), o.deadline);
+  await waitFor('containerd', async () => (await ctr(o, ['version'])).includes('Server'), [p], o.deadline);
   await importImages(o);
 }
 
@@ -279,7 +268,7 @@ export async function startNode(o: NodeStartOptions): Promise<void> {
   await sh(o.kubectl, [`--kubeconfig=${o.adminKubeconfig}`, 'apply', '-f', '-'], networkPolicyRbac());
   await startContainerd(o);
   const [kubelet] = await startComponents(o);
-  if (kubelet) await waitUntil('node Ready', kubelet, () => nodeReady(o), o.deadline);
+  if (kubelet) await waitFor('node Ready', () => nodeReady(o), [kubelet], o.deadline);
   o.progress(`node: ${HOST.nodeName} Ready (${NET.nodeIp}) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
