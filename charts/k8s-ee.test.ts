@@ -137,9 +137,14 @@ describe('charts/k8s-ee', { skip }, () => {
     }
     const verbsOf = (rs: Any[], resource: string): string[] =>
       rs.filter((r) => (r['resources'] as string[]).includes(resource)).flatMap((r) => r['verbs'] as string[]);
-    assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['get', 'list', 'watch']);
+    // Helm release records are listed and watched (metadata only), never read by name.
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['list', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'namespaces').sort(), ['delete', 'get', 'list', 'patch', 'watch']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'persistentvolumes').sort(), ['delete', 'list', 'patch']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes'), ['list']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes/proxy'), ['get']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'events').sort(), ['create', 'get', 'update']);
+    assert.deepEqual(verbsOf(role['rules'], 'leases').sort(), ['create', 'get', 'list', 'update']);
     const hooks = (clusterRole['rules'] as Any[]).find((r) =>
       (r['resources'] as string[]).includes('mutatingwebhookconfigurations'),
     );
