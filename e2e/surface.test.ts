@@ -275,21 +275,22 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
     );
     // Namespaces and bindings outside the pattern, and escalation inside it.
     refused(await asCi(['create', 'namespace', 'surf-evil']), 'create a non-PR namespace', /vap:ci-namespace/);
-    refused(
-      await asCi(['create', 'namespace', PLATFORM_NAMESPACE]),
-      'create k8s-ee-system',
-      /forbidden|AlreadyExists/i,
-    );
-    // `kubectl label` reads first (it may not); a patch goes straight to admission.
-    const toPrivileged = JSON.stringify({
-      metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } },
-    });
+    refused(await asCi(['create', 'namespace', PLATFORM_NAMESPACE]), 'create k8s-ee-system', /vap:ci-namespace/);
+    // A server-side apply, as Helm 4's --create-namespace sends (kubectl label and patch read first, which it may not).
+    const applyNamespace = (ns: string) =>
+      asCi(
+        ['apply', '--server-side', '--field-manager=escape', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } },
+        }),
+      );
     for (const ns of ['kube-system', PLATFORM_NAMESPACE, CI_NS]) {
-      const relabel = ['patch', 'namespace', ns, '--type=merge', '-p', toPrivileged];
-      refused(await asCi(relabel), `relabel namespace ${ns}`, /vap:ci-namespace/);
+      refused(await applyNamespace(ns), `relabel namespace ${ns}`, /vap:ci-namespace/);
     }
     refused(
-      await asCi(['patch', 'namespace', PR2, '--type=merge', '-p', toPrivileged]),
+      await applyNamespace(PR2),
       'lower the Pod Security level of its PR namespace',
       /denied the request[\s\S]*pod-security\.kubernetes\.io\/enforce/,
     );
