@@ -1,8 +1,8 @@
 // `k8s-ee prepare NAMESPACE`: the step of a PR's workflow before `helm upgrade --install` (docs/runbooks/runners.md).
-import { KubeConfig } from '@kubernetes/client-node';
 import { parseFlags } from './args.ts';
 import { CliError } from './errors.ts';
 import { parseDuration } from '../lib/duration.ts';
+import { loadKubeConfig } from '../lib/kube.ts';
 import { kubePrepareApi } from './prepare-kube.ts';
 import { DEFAULT_DEPLOYER_ROLE, prepare, PrepareError, ROLE_BINDING_NAME } from './prepare.ts';
 
@@ -36,9 +36,12 @@ export async function run(argv: string[]): Promise<number> {
   const timeoutMs = values.timeout === undefined ? 30_000 : parseDuration(values.timeout);
   if (timeoutMs === undefined)
     throw new CliError(`prepare: --timeout must be a duration such as 30s or 2m, got "${String(values.timeout)}"`);
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
+  let kc;
+  try {
+    kc = loadKubeConfig(values.kubeconfig);
+  } catch (err) {
+    throw new CliError(`prepare: cannot read the kubeconfig: ${(err as Error).message}`);
+  }
   const namespace = positionals[0]!;
   try {
     const result = await prepare(kubePrepareApi(kc), {
