@@ -158,9 +158,10 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
     assert.match(r.stderr, /secrets is forbidden: User "system:serviceaccount:arc-runners:k8s-ee-ci" cannot list/);
   });
 
-  test('the workflow steps, as the CI identity: k8s-ee prepare, helm upgrade --install --create-namespace, helm uninstall', async () => {
+  test('the workflow steps, as the CI identity: k8s-ee prepare, helm upgrade --install --create-namespace, helm uninstall', async (t) => {
     const prepared = await k8seePrepare(PR);
     assert.equal(prepared.code, 0, prepared.stderr + prepared.stdout);
+    t.diagnostic(prepared.stdout.trim());
     assert.match(
       prepared.stdout,
       new RegExp(`namespace ${PR}: created; RoleBinding k8s-ee-ci for ${CI_USER}: created`),
@@ -432,5 +433,20 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
     // The API server (on the node) still calls the webhook: a PR namespace comes back labelled.
     const dry = await cluster.kubectl(['create', 'namespace', 'surf-pr-98', '--dry-run=server', '-o', 'json']);
     assert.equal((JSON.parse(dry.stdout) as Json)['metadata']['labels']['k8s-ee.io/managed'], 'true');
+    // The negative control: without the chart's NetworkPolicy the same pod reaches the webhook port.
+    const policy = (
+      await cluster.kubectl(['get', 'networkpolicy', PLATFORM_RELEASE, '-n', PLATFORM_NAMESPACE, '-o', 'json'])
+    ).stdout;
+    await cluster.kubectl(['delete', 'networkpolicy', PLATFORM_RELEASE, '-n', PLATFORM_NAMESPACE]);
+    try {
+      let open = false;
+      for (let i = 0; i < 20 && !open; i++) open = await connects(OUTSIDE, 'surf-outside', webhook);
+      assert.equal(open, true, 'without the NetworkPolicy the webhook port is reachable: the policy is what blocks it');
+    } finally {
+      const restored = JSON.parse(policy) as Json;
+      delete restored['metadata']['resourceVersion'];
+      delete restored['metadata']['uid'];
+      await cluster.kubectl(['create', '-f', '-'], { input: JSON.stringify(restored) });
+    }
   });
 });
