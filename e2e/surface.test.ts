@@ -433,6 +433,13 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
     // The API server (on the node) still calls the webhook: a PR namespace comes back labelled.
     const dry = await cluster.kubectl(['create', 'namespace', 'surf-pr-98', '--dry-run=server', '-o', 'json']);
     assert.equal((JSON.parse(dry.stdout) as Json)['metadata']['labels']['k8s-ee.io/managed'], 'true');
+    // What the node sends passes: the API server's pod proxy reads the metrics (as kubectl and the tests do).
+    const proxied = await cluster.kubectl([
+      'get',
+      '--raw',
+      `/api/v1/namespaces/${PLATFORM_NAMESPACE}/pods/${String(webhookPod['metadata']['name'])}:${String(metrics)}/proxy/metrics`,
+    ]);
+    assert.match(proxied.stdout, /k8s_ee_/);
     // The negative control: without the chart's NetworkPolicy the same pod reaches the webhook port.
     const policy = (
       await cluster.kubectl(['get', 'networkpolicy', PLATFORM_RELEASE, '-n', PLATFORM_NAMESPACE, '-o', 'json'])
