@@ -137,9 +137,14 @@ describe('charts/k8s-ee', { skip }, () => {
     }
     const verbsOf = (rs: Any[], resource: string): string[] =>
       rs.filter((r) => (r['resources'] as string[]).includes(resource)).flatMap((r) => r['verbs'] as string[]);
-    assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['get', 'list', 'watch']);
+    // Helm release records are listed and watched (metadata only), never read by name.
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['list', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'namespaces').sort(), ['delete', 'get', 'list', 'patch', 'watch']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'persistentvolumes').sort(), ['delete', 'list', 'patch']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes'), ['list']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes/proxy'), ['get']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'events').sort(), ['create', 'get', 'update']);
+    assert.deepEqual(verbsOf(role['rules'], 'leases').sort(), ['create', 'get', 'list', 'update']);
     const hooks = (clusterRole['rules'] as Any[]).find((r) =>
       (r['resources'] as string[]).includes('mutatingwebhookconfigurations'),
     );
@@ -237,11 +242,91 @@ describe('charts/k8s-ee', { skip }, () => {
       validatingAdmissionPolicy: { enabled: false },
       rbac: { create: false },
       serviceAccount: { create: false, name: 'external' },
+      networkPolicy: { enabled: false },
     });
     assert.deepEqual(containerNames(podSpec(objects)), ['webhook', 'certs']);
-    for (const kind of ['PodDisruptionBudget', 'ValidatingAdmissionPolicy', 'ClusterRole', 'Role', 'ServiceAccount'])
+    for (const kind of [
+      'PodDisruptionBudget',
+      'ValidatingAdmissionPolicy',
+      'ClusterRole',
+      'Role',
+      'ServiceAccount',
+      'NetworkPolicy',
+    ])
       assert.equal(find(objects, kind), undefined, kind);
     assert.equal(podSpec(objects)['serviceAccountName'], 'external');
+  });
+
+  it('a NetworkPolicy admits the webhook port only from the configured peers, the metrics ports only from monitoring', async () => {
+    const policy = find(defaults, 'NetworkPolicy', 'k8s-ee') as Any;
+    assert.deepEqual(policy['spec']['podSelector']['matchLabels'], {
+      'app.kubernetes.io/name': 'k8s-ee',
+      'app.kubernetes.io/instance': 'k8s-ee',
+      'app.kubernetes.io/component': 'webhook',
+    });
+    assert.deepEqual(policy['spec']['policyTypes'], ['Ingress']);
+    // By default the webhook port has no rule: only what the node itself sends gets in (the API server on it).
+    assert.deepEqual(policy['spec']['ingress'], [
+      {
+        ports: ['metrics', 'sweeper-metrics', 'certs-metrics'].map((port) => ({ port, protocol: 'TCP' })),
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } }, podSelector: {} },
+        ],
+      },
+    ]);
+    // Every named port exists on the pod.
+    const ports = (podSpec(defaults)['containers'] as Any[]).flatMap((c) =>
+      (c['ports'] as Any[]).map((p) => p['name']),
+    );
+    for (const rule of policy['spec']['ingress'] as Any[])
+      for (const p of rule['ports'] as Any[]) assert.ok(ports.includes(p['port']), `port ${String(p['port'])}`);
+
+    const apiServer = [{ ipBlock: { cidr: '10.0.0.0/24' } }];
+    const configured = find(
+      await render({
+        networkPolicy: { webhook: { from: apiServer } },
+        config: { networkPolicy: { monitoring: { namespace: 'monitoring', podLabels: { app: 'prometheus' } } } },
+        certManager: { enabled: true },
+      }),
+      'NetworkPolicy',
+    ) as Any;
+    assert.deepEqual(configured['spec']['ingress'], [
+      { ports: [{ port: 'https', protocol: 'TCP' }], from: apiServer },
+      {
+        ports: ['metrics', 'sweeper-metrics'].map((port) => ({ port, protocol: 'TCP' })),
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+            podSelector: { matchLabels: { app: 'prometheus' } },
+          },
+        ],
+      },
+    ]);
+    const scraper = [{ podSelector: { matchLabels: { app: 'scraper' } } }];
+    const custom = find(await render({ networkPolicy: { metrics: { from: scraper } } }), 'NetworkPolicy') as Any;
+    assert.deepEqual((custom['spec']['ingress'] as Any[]).at(-1)!['from'], scraper);
+  });
+
+  it('confines the CI identity with a ValidatingAdmissionPolicy on namespaces and RoleBindings', async () => {
+    const ci = 'system:serviceaccount:arc-runners:k8s-ee-ci';
+    const objects = await render({ ci: { users: [ci], groups: ["ci's"] } });
+    const vap = find(objects, 'ValidatingAdmissionPolicy', 'k8s-ee-ci-confinement') as Any;
+    const binding = find(objects, 'ValidatingAdmissionPolicyBinding', 'k8s-ee-ci-confinement') as Any;
+    assert.deepEqual(binding['spec'], { policyName: 'k8s-ee-ci-confinement', validationActions: ['Deny'] });
+    const variables = Object.fromEntries((vap['spec']['variables'] as Any[]).map((v) => [v['name'], v['expression']]));
+    assert.equal(
+      variables['ci'],
+      `request.userInfo.username in ['${ci}'] || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in ['ci\\'s']))`,
+    );
+    assert.match(variables['bindsDeployer'] as string, /object\.roleRef\.name == 'k8s-ee-ci-deployer'/);
+    assert.match(variables['prNamespace'] as string, /!\(request\.namespace in \['kube-system', 'k8s-ee-system'\]\)/);
+    // The rules on the deployer role hold without any CI identity too.
+    const none = find(await render(), 'ValidatingAdmissionPolicy', 'k8s-ee-ci-confinement') as Any;
+    assert.match(
+      (none['spec']['variables'] as Any[]).find((v) => v['name'] === 'ci')!['expression'] as string,
+      /^request\.userInfo\.username in \[\] /,
+    );
+    assert.equal((none['spec']['validations'] as Any[]).length, 4);
   });
 
   it('renders the ValidatingAdmissionPolicy exactly as policies/vap.ts builds it', async () => {

@@ -136,6 +136,37 @@ function monitoringValues(): Schema {
   });
 }
 
+/** networkPolicy: who may reach k8s-ee's pods (templates/network/networkpolicy.yaml). */
+function networkPolicyValues(): Schema {
+  return obj({
+    enabled: bool("create the NetworkPolicy that admits only the API server and monitoring to k8s-ee's pods"),
+    webhook: obj({
+      from: list(
+        'NetworkPolicy peers that may reach the webhook port (empty: only the node itself)',
+        anyObject('a peer'),
+      ),
+    }),
+    metrics: obj({
+      from: list(
+        'NetworkPolicy peers that may scrape the metrics ports (empty: the monitoring namespace of config.networkPolicy.monitoring)',
+        anyObject('a peer'),
+      ),
+    }),
+  });
+}
+
+/** ci: the CI identity the ValidatingAdmissionPolicy confines (templates/policy/ci-confinement.yaml). */
+function ciValues(): Schema {
+  return obj({
+    users: list('user names of the CI identity (a ServiceAccount: system:serviceaccount:<namespace>:<name>)', {
+      type: 'string',
+      minLength: 1,
+    }),
+    groups: list('groups of the CI identity', { type: 'string', minLength: 1 }),
+    deployerRole: objectName('the ClusterRole the CI identity binds in PR namespaces (docs/runbooks/runners.md)'),
+  });
+}
+
 /** values.schema.json of charts/k8s-ee (the platform). */
 export function platformValuesSchema(): Schema {
   return {
@@ -190,6 +221,8 @@ export function platformValuesSchema(): Schema {
         enabled: bool('install the ValidatingAdmissionPolicy backstop of the zero-window guarantee'),
         validationActions: list('what a violation does', { enum: ['Deny', 'Warn', 'Audit'] }),
       }),
+      networkPolicy: networkPolicyValues(),
+      ci: ciValues(),
       monitoring: monitoringValues(),
       ...scheduling,
     }),

@@ -26,6 +26,11 @@ export const commands: Command[] = [
     load: () => import('../policies/config-command.ts'),
   },
   {
+    name: 'prepare',
+    summary: 'prepare a PR namespace for the CI identity before helm upgrade --install (docs/runbooks/runners.md)',
+    load: () => import('./prepare-command.ts'),
+  },
+  {
     name: 'sweeper',
     summary: 'expire pins, remove orphan environments, free volumes, watch disk',
     load: () => import('../sweeper/command.ts'),

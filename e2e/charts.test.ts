@@ -118,6 +118,9 @@ describe('charts on a real API server', () => {
       ['patch', `validatingwebhookconfigurations/${RELEASE}`],
     ];
     const refused = [
+      // Helm release records are listed (metadata only), never read by name; no other Secret is touched.
+      ['get', 'secrets', '-n', 'kube-system'],
+      ['get', 'secrets/sh.helm.release.v1.shop.v1', '-n', 'shop-pr-1'],
       ['delete', 'secrets', '-n', 'shop-pr-1'],
       ['create', 'secrets', '-n', 'shop-pr-1'],
       ['update', 'secrets/other', '-n', NS],
@@ -128,6 +131,15 @@ describe('charts on a real API server', () => {
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
       ['create', 'jobs.batch', '-n', NS],
       ['impersonate', 'users'],
+      // Nothing it does not use: no pods anywhere, no namespace creation, no RBAC, no node writes.
+      ['create', 'pods', '-n', NS],
+      ['create', 'namespaces'],
+      ['update', 'namespaces'],
+      ['create', 'rolebindings.rbac.authorization.k8s.io', '-n', 'shop-pr-1'],
+      ['patch', 'nodes'],
+      ['get', 'persistentvolumes'],
+      ['patch', 'events', '-n', 'default'],
+      ['watch', 'leases.coordination.k8s.io', '-n', NS],
     ];
     for (const args of allowed) assert.equal(await canI(args), true, `can ${args.join(' ')}`);
     for (const args of refused) assert.equal(await canI(args), false, `cannot ${args.join(' ')}`);

@@ -1,7 +1,7 @@
 // The reusable GitHub Actions workflow (.github/workflows/k8s-ee-preview.yml) and its example caller
 // (docs/examples/preview.yml): actionlint accepts both (the caller also against the reusable workflow's declared
 // inputs and secrets), the workflow reaches the cluster only through plain helm (upgrade --install, uninstall,
-// template) and never kubectl, its triggers, permissions and concurrency are as documented, and its comment
+// template) after `k8s-ee prepare` (the PR namespace and the CI identity's RoleBinding there) and never kubectl, its triggers, permissions and concurrency are as documented, and its comment
 // script creates one comment per environment and then updates it, with the URL the app chart itself gives
 // (http or https as its Ingress says) and, when a Grafana URL is configured, a link to the environment's dashboard.
 import assert from 'node:assert/strict';
@@ -276,6 +276,16 @@ describe('the reusable preview workflow', () => {
       assert.ok(upgrade.includes(part), `the deploy step lacks ${part}:\n${upgrade}`);
     assert.ok(runs.indexOf(check ?? '') < uses.indexOf('docker/build-push-action'), 'check before building');
     assert.ok(uses.indexOf('docker/build-push-action') < runs.indexOf(upgrade), 'push before deploying');
+    // The CI identity has rights only inside PR namespaces: `k8s-ee prepare` makes the namespace and its RoleBinding
+    // before helm lists the release's records there (docs/runbooks/runners.md).
+    const prepare = runs.findIndex((r) => r.includes('k8s-ee prepare'));
+    assert.ok(prepare >= 0, 'no k8s-ee prepare step');
+    assert.match(
+      runs[prepare]!,
+      /^npx --no-install --prefix "\$GITHUB_WORKSPACE\/\.k8s-ee" k8s-ee prepare "\$NAMESPACE"$/,
+    );
+    assert.ok(runs.findIndex((r) => r.includes('KUBECONFIG=')) < prepare, 'the kubeconfig is written before');
+    assert.ok(prepare < runs.indexOf(upgrade), 'prepare before helm upgrade --install');
 
     // The example caller: the four pull_request actions, every permission the jobs ask for, no concurrency.
     const example = await loadYaml(EXAMPLE);
