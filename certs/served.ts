@@ -101,7 +101,7 @@ export async function inspectPair(texts: PairTexts, names: PairNames): Promise<I
     return reject('malformed', `${names.key} is not a PEM private key: ${(err as Error).message}`, leafDates);
   }
   const nodeLeaf = new NodeX509(Buffer.from(leaf.rawData));
-  let matches = false;
+  let matches: boolean;
   try {
     matches = nodeLeaf.checkPrivateKey(key);
   } catch {
