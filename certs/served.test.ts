@@ -3,9 +3,9 @@
 import 'reflect-metadata';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { createCA, issueServingCert, type KeyPairPem } from './pki.ts';
+import { signedCert } from './testing/signed.ts';
 import { checkServingPair, datesProblem, inspectPair } from './served.ts';
 
 const DAY = 86_400_000;
@@ -14,44 +14,6 @@ const now = new Date();
 const at = (days: number): Date => new Date(now.getTime() + days * DAY);
 const serving = (ca: KeyPairPem, from: Date, days: number) =>
   issueServingCert(ca, { dnsNames: ['k8s-ee.k8s-ee-system.svc'], ipAddresses: [], now: from, validityDays: days });
-
-const ALG = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-
-/** A certificate signed by `issuer` with any dates (pki.ts never lets a leaf outlive its CA; a tampered file can). */
-async function signed(
-  issuer: KeyPairPem,
-  opts: { subject: string; notBefore: Date; notAfter: Date; ca: boolean },
-): Promise<KeyPairPem> {
-  const issuerCert = new x509.X509Certificate(issuer.certPem);
-  const signingKey = await webcrypto.subtle.importKey(
-    'pkcs8',
-    x509.PemConverter.decodeFirst(issuer.keyPem),
-    ALG,
-    false,
-    ['sign'],
-  );
-  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: '0a1b2c',
-      subject: opts.subject,
-      issuer: issuerCert.subject,
-      notBefore: opts.notBefore,
-      notAfter: opts.notAfter,
-      publicKey: keys.publicKey,
-      signingKey,
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-      extensions: [
-        new x509.BasicConstraintsExtension(opts.ca, opts.ca ? 0 : undefined, true),
-        await x509.AuthorityKeyIdentifierExtension.create(issuerCert, false, webcrypto),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, webcrypto),
-      ],
-    },
-    webcrypto,
-  );
-  const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  return { certPem: `${cert.toString('pem')}\n`, keyPem: `${x509.PemConverter.encode(der, 'PRIVATE KEY')}\n` };
-}
 
 describe('checkServingPair', () => {
   it('accepts a current pair signed by the bundle; the window is the leaf narrowed by its CA', async () => {
@@ -135,14 +97,14 @@ describe('checkServingPair', () => {
 
   it('refuses a current leaf whose CA has expired or is not valid yet', async () => {
     const expiredCa = await createCA({ commonName: 'old-ca', now: at(-30), validityDays: 20 });
-    const leaf = await signed(expiredCa, { subject: 'CN=leaf', notBefore: at(-1), notAfter: at(30), ca: false });
+    const leaf = await signedCert(expiredCa, { subject: 'CN=leaf', notBefore: at(-1), notAfter: at(30), ca: false });
     const verdict = await checkServingPair({ ...leaf, caPem: expiredCa.certPem }, NAMES, now);
     assert.ok(!verdict.ok);
     assert.equal(verdict.reason, 'ca_not_valid');
     assert.match(verdict.message, /its issuer CN=old-ca in \/certs\/ca\.crt expired at /);
 
     const futureCa = await createCA({ commonName: 'future-ca', now: at(3), validityDays: 20 });
-    const early = await signed(futureCa, { subject: 'CN=leaf', notBefore: at(-1), notAfter: at(30), ca: false });
+    const early = await signedCert(futureCa, { subject: 'CN=leaf', notBefore: at(-1), notAfter: at(30), ca: false });
     const v2 = await checkServingPair({ ...early, caPem: futureCa.certPem }, NAMES, now);
     assert.ok(!v2.ok);
     assert.equal(v2.reason, 'ca_not_valid');
@@ -151,8 +113,8 @@ describe('checkServingPair', () => {
 
   it('follows intermediates from the certificate file and checks their dates too', async () => {
     const root = await createCA({ commonName: 'root', now: at(-10), validityDays: 365 });
-    const mid = await signed(root, { subject: 'CN=mid', notBefore: at(-5), notAfter: at(60), ca: true });
-    const leaf = await signed(mid, { subject: 'CN=leaf', notBefore: at(-1), notAfter: at(90), ca: false });
+    const mid = await signedCert(root, { subject: 'CN=mid', notBefore: at(-5), notAfter: at(60), ca: true });
+    const leaf = await signedCert(mid, { subject: 'CN=leaf', notBefore: at(-1), notAfter: at(90), ca: false });
     const chainPem = leaf.certPem + mid.certPem;
     const ok = await checkServingPair({ certPem: chainPem, keyPem: leaf.keyPem, caPem: root.certPem }, NAMES, now);
     assert.ok(ok.ok, ok.ok ? '' : ok.message);
