@@ -16,6 +16,7 @@ import { createRegistry } from '../lib/metrics.ts';
 import { createServedCertMetrics } from '../certs/metrics.ts';
 import { createCA, issueServingCert, type KeyPairPem } from '../certs/pki.ts';
 import { PAIR_REJECT_REASONS } from '../certs/served.ts';
+import { signedCert } from '../certs/testing/signed.ts';
 import { startReloadingServer, TlsPairError, type ReloadingServer } from './tls.ts';
 
 const DAY = 86_400_000;
@@ -208,6 +209,30 @@ describe('startReloadingServer', () => {
     assert.equal(await peerFingerprint(s.tls), fingerprint(next.certPem));
     assert.match(await metric(s.registry, 'k8s_ee_cert_reload_rejected_total{reason="key_mismatch"}'), / 0$/);
     assert.equal(s.logs.filter((l) => l['level'] === 40).length, 0, JSON.stringify(s.logs));
+  });
+
+  it('a pair refused as not yet valid is looked at again at its notBefore, without a file change', async (t) => {
+    const ca = await createCA({ commonName: 'ca', now: at(-30), validityDays: 365 });
+    const first = await serving(ca, at(-1), 30);
+    const s = await setup(t, first, ca.certPem);
+    const soon = new Date(s.clock.now.getTime() + 1_000);
+    const early = await signedCert(ca, {
+      subject: 'CN=early',
+      notBefore: soon,
+      notAfter: at(30),
+      ca: false,
+      ipAddresses: ['127.0.0.1'],
+    });
+    await writePair(s, early);
+    assert.equal(await s.tls.reload(), false);
+    assert.match(await metric(s.registry, 'k8s_ee_cert_reload_rejected_total{reason="not_yet_valid"}'), / 1$/);
+    s.clock.now = new Date(soon.getTime() + 5_000); // time passes; the files stay as they are
+    const deadline = Date.now() + 10_000;
+    while ((await peerFingerprint(s.tls)) !== fingerprint(early.certPem)) {
+      assert.ok(Date.now() < deadline, 'the early pair was not served once valid');
+      await sleep(200);
+    }
+    assert.deepEqual(s.tls.health(), { ok: true });
   });
 
   it('health and k8s_ee_served_cert_valid turn false once the served certificate expires, with the reason', async (t) => {

@@ -128,6 +128,9 @@ async function check(texts: Texts, files: TlsFiles, now: Date): Promise<Inspecte
   return verdict.pair;
 }
 
+/** A pair not valid for longer than this is looked at again after this long (and again, while unchanged). */
+const MAX_RETRY_MS = 6 * 3_600_000;
+
 const iso = (d: Date | undefined): string | undefined => d?.toISOString();
 
 const keyOf = (texts: Texts | Rejection): string => ('reason' in texts ? `unreadable:${texts.message}` : texts.digest);
@@ -141,21 +144,28 @@ class ServedPair {
   private readonly files: TlsFiles;
   private readonly options: ReloadOptions;
   private readonly swap: (texts: Texts) => void;
+  private readonly retryAt: (at: Date) => void;
 
   constructor(
     first: Texts,
     pair: InspectedPair,
     files: TlsFiles,
     options: ReloadOptions,
-    swap: (texts: Texts) => void,
+    hooks: { swap: (texts: Texts) => void; retryAt: (at: Date) => void },
   ) {
     this.files = files;
     this.options = options;
-    this.swap = swap;
+    this.swap = hooks.swap;
+    this.retryAt = hooks.retryAt;
     this.served = { texts: first, pair };
     this.trust = { ok: true, pair };
     this.seen = first.digest;
     this.observe(pair);
+  }
+
+  /** Judge the files again even if they have not changed (a pair refused as not yet valid may be valid now). */
+  forget(): void {
+    this.seen = '';
   }
 
   current(): InspectedPair {
@@ -230,6 +240,10 @@ class ServedPair {
       if (this.trust.ok) this.observe(this.trust.pair);
     }
     this.options.metrics?.rejected.inc({ reason: result.reason });
+    // Not valid yet (a clock a little behind the issuer's): look again once it is, without waiting for a change.
+    if (result.notBefore && result.notBefore.getTime() > this.options.now().getTime()) {
+      if (result.reason === 'not_yet_valid' || result.reason === 'ca_not_valid') this.retryAt(result.notBefore);
+    }
     const serving = this.current();
     this.options.log.warn(
       {
@@ -262,9 +276,19 @@ export async function startReloadingServer(
   }
   const server = createServer({ cert: first.cert, key: first.key, minVersion: 'TLSv1.2' }, listener);
   server.keepAliveTimeout = 60_000;
-  const state = new ServedPair(first, firstPair, files, options, (next) =>
-    server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' }),
-  );
+  let retryTimer: NodeJS.Timeout | undefined;
+  const state = new ServedPair(first, firstPair, files, options, {
+    swap: (next) => server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' }),
+    retryAt: (at) => {
+      if (retryTimer) clearTimeout(retryTimer);
+      const delay = Math.min(at.getTime() - options.now().getTime() + 1000, MAX_RETRY_MS);
+      retryTimer = setTimeout(() => {
+        state.forget();
+        void reload();
+      }, delay);
+      retryTimer.unref();
+    },
+  });
 
   // One reload at a time; a change seen during one runs another after it.
   let queue: Promise<boolean> = Promise.resolve(false);
@@ -283,6 +307,7 @@ export async function startReloadingServer(
   for (const file of watched) watchFile(file, { interval, persistent: false }, onChange);
   const close = async (): Promise<void> => {
     for (const file of watched) unwatchFile(file, onChange);
+    if (retryTimer) clearTimeout(retryTimer);
     await queue;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
