@@ -162,7 +162,7 @@ async function loadTls(
   settings: Settings,
   log: Logger,
   registry: Registry,
-): Promise<{ tls: ReloadingServer; app: (l: RequestListener) => void }> {
+): Promise<{ https: ReloadingServer; attach: (app: RequestListener) => void }> {
   let listener: RequestListener | undefined;
   let tls: ReloadingServer | undefined;
   const metrics = createServedCertMetrics(registry, PAIR_REJECT_REASONS, () => tls?.health().ok ?? false);
@@ -183,7 +183,7 @@ async function loadTls(
       1,
     );
   }
-  return { tls, app: (l) => void (listener = l) };
+  return { https: tls, attach: (app) => void (listener = app) };
 }
 
 async function startServers(app: RequestListener, https: ReloadingServer, settings: Settings): Promise<Servers> {
@@ -213,7 +213,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger({ name: 'k8s-ee-webhook' });
   let config = await loadConfigForCli(settings.configPath, 1);
   const registry = createRegistry({ defaultMetrics: true });
-  const tls = await loadTls(settings, log, registry);
+  const tls = await loadTls(settings, log, registry); // before the cluster: a bad pair ends the process at once
   let cluster: (Cluster & { config: Config }) | undefined;
   if (settings.noCluster) {
     log.warn('running with --no-cluster: no API server is used, so pin limits and the baseline gate are not enforced');
@@ -233,13 +233,13 @@ export async function run(argv: string[]): Promise<number> {
     registry,
     maxBodyBytes: config.webhook.maxBodyBytes,
     ready: () => {
-      const health = tls.tls.health();
+      const health = tls.https.health();
       if (!health.ok) return health.message;
       return cluster && !cluster.ready() ? 'the baseline reconciler has not synced its watches yet' : true;
     },
   });
-  tls.app(app);
-  const servers = await startServers(app, tls.tls, settings);
+  tls.attach(app);
+  const servers = await startServers(app, tls.https, settings);
   log.info(
     { port: servers.port, host: settings.host, metricsPort: settings.metricsPort, cluster: cluster !== undefined },
     'k8s-ee webhook listening',
