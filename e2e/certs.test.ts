@@ -20,6 +20,13 @@ import { splitPemBundle } from '../certs/validity.ts';
 import { createCA, isSignedBy, issueServingCert, type KeyPairPem } from '../certs/pki.ts';
 import { signedCert } from '../certs/testing/signed.ts';
 import { freePorts } from '../local/cluster/net.ts';
+import { clusterWithNode } from '../local/harness/pods.ts';
+import {
+  installPlatform,
+  PLATFORM_NAMESPACE,
+  uninstallPlatform,
+  type InstalledPlatform,
+} from '../local/harness/platform.ts';
 
 const NS = 'k8s-ee-certs-e2e';
 const TARGET_NS = 'k8s-ee-certs-e2e-target';
@@ -550,5 +557,110 @@ describe('k8s-ee webhook serves only certificates clients accept, as the API ser
     } finally {
       assert.equal(await w.stop(), 0, w.logs());
     }
+  });
+});
+
+// The same, installed from the chart as users run it (with a node): a bad pair written into a webhook pod's /certs
+// (the in-memory volume the certs container keeps in step with the Secret) is never served.
+const inCluster = await clusterWithNode();
+describe('k8s-ee from the chart: a bad pair in a webhook pod’s /certs is not served', { skip: inCluster.skip }, () => {
+  let cluster: TestCluster;
+  let platform: InstalledPlatform | undefined;
+
+  before(async () => {
+    cluster = inCluster.cluster as TestCluster;
+    platform = await installPlatform({
+      cluster,
+      previewDomain: 'certs.e2e.test',
+      // Only this file's namespaces; the certs container checks rarely, so it does not restore the files mid-test.
+      values: {
+        config: { namespacePattern: '^(?<project>certs)-pr-(?<number>[1-9][0-9]*)$' },
+        certs: { watchInterval: '1h' },
+      },
+      probeNamespace: 'certs-pr-99',
+    });
+  });
+
+  after(async () => {
+    await (platform?.uninstall() ?? uninstallPlatform(cluster));
+  });
+
+  test('expired, untrusted and mismatched pairs are refused, counted and logged; the API server keeps calling the pod', async () => {
+    const installed = platform as InstalledPlatform;
+    const pods = (await installed.pods()).filter((p) => p['status']?.['phase'] === 'Running');
+    const pod = String(pods[0]?.['metadata']?.['name']);
+    const exec = (args: string[], input?: string) =>
+      cluster.kubectl(['-n', PLATFORM_NAMESPACE, 'exec', '-i', pod, '-c', 'certs', '--', ...args], {
+        ...(input === undefined ? {} : { input }),
+      });
+    const read = async (file: string) =>
+      (await exec(['node', '-e', `process.stdout.write(require('fs').readFileSync('/certs/${file}', 'utf8'))`])).stdout;
+    const writeFiles = (pair: { key: string; cert: string }) =>
+      exec(
+        [
+          'node',
+          '-e',
+          "const f=require('fs');const p=JSON.parse(f.readFileSync(0,'utf8'));for(const n of ['key','cert']){f.writeFileSync('/certs/.'+n+'.tmp',p[n]);f.renameSync('/certs/.'+n+'.tmp','/certs/tls.'+n)}",
+        ],
+        JSON.stringify(pair),
+      );
+    const served = await read('tls.crt');
+    const servedKey = await read('tls.key');
+    // Another CA's certificate, and an expired one from a CA the test makes: neither leads to ca.crt or is current.
+    const otherCa = await createCA({ commonName: 'k8s-ee-ca', now: new Date(Date.now() - DAY), validityDays: 30 });
+    const foreign = await issueServingCert(otherCa, {
+      dnsNames: ['k8s-ee.k8s-ee-system.svc'],
+      ipAddresses: [],
+      now: new Date(),
+      validityDays: 10,
+    });
+    const expired = await issueServingCert(otherCa, {
+      dnsNames: ['k8s-ee.k8s-ee-system.svc'],
+      ipAddresses: [],
+      now: new Date(Date.now() - 20 * DAY),
+      validityDays: 1,
+    });
+    const attempts: Array<[string, { key: string; cert: string }]> = [
+      ['untrusted', { key: foreign.keyPem, cert: foreign.certPem }],
+      ['expired', { key: expired.keyPem, cert: expired.certPem }],
+      ['key_mismatch', { key: foreign.keyPem, cert: served }],
+      ['malformed', { key: servedKey, cert: 'garbage\n' }],
+    ];
+    const rejected = async (reason: string) => {
+      const text = await installed.metrics(pod, 8080);
+      const m = new RegExp(`^k8s_ee_cert_reload_rejected_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text);
+      return Number(m?.[1] ?? Number.NaN);
+    };
+    for (const [reason, pair] of attempts) {
+      const before = await rejected(reason);
+      await writeFiles(pair);
+      const deadline = Date.now() + 20_000;
+      while ((await rejected(reason)) <= before) {
+        assert.ok(Date.now() < deadline, `${reason}: not counted\n${await installed.logs()}`);
+        await sleep(500);
+      }
+      const text = await installed.metrics(pod, 8080);
+      assert.match(text, /^k8s_ee_served_cert_valid 1$/m, `${reason}: the served certificate is still good`);
+      const ready = await cluster.kubectl([
+        '-n',
+        PLATFORM_NAMESPACE,
+        'get',
+        'pod',
+        pod,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+      ]);
+      assert.equal(ready.stdout, 'True', `${reason}: the pod stays ready`);
+      // The API server still calls the webhook (through the Service, TLS verified with the injected caBundle).
+      const dry = await cluster.kubectl(['create', 'namespace', 'certs-pr-98', '--dry-run=server', '-o', 'json']);
+      const labels =
+        (JSON.parse(dry.stdout) as { metadata: { labels?: Record<string, string> } }).metadata.labels ?? {};
+      assert.equal(labels['k8s-ee.io/project'], 'certs', `${reason}: the namespace was mutated by the webhook`);
+    }
+    const logs = (await cluster.kubectl(['-n', PLATFORM_NAMESPACE, 'logs', pod, '-c', 'webhook'])).stdout;
+    for (const [reason] of attempts) {
+      assert.match(logs, new RegExp(`"reason":"${reason}".*TLS files changed but were not loaded`), reason);
+    }
+    await writeFiles({ key: servedKey, cert: served }); // leave the pod as it was
   });
 });
