@@ -600,7 +600,7 @@ describe('k8s-ee from the chart: a bad pair in a webhook pod’s /certs is not s
         [
           'node',
           '-e',
-          "const f=require('fs');const p=JSON.parse(f.readFileSync(0,'utf8'));for(const n of ['key','cert']){f.writeFileSync('/certs/.'+n+'.tmp',p[n]);f.renameSync('/certs/.'+n+'.tmp','/certs/tls.'+n)}",
+          "const f=require('fs');const p=JSON.parse(f.readFileSync(0,'utf8'));for(const [n,file] of [['key','tls.key'],['cert','tls.crt']]){f.writeFileSync('/certs/.'+file,p[n]);f.renameSync('/certs/.'+file,'/certs/'+file)}",
         ],
         JSON.stringify(pair),
       );
