@@ -40,6 +40,18 @@ describe('checkServingPair', () => {
     assert.ok(verdict.message.includes(String(verdict.notAfter?.toISOString())));
   });
 
+  it('an expired leaf of an unknown CA is "expired", as the API server (Go) reports it', async () => {
+    const ours = await createCA({ commonName: 'ours', now: at(-100), validityDays: 365 });
+    const theirs = await createCA({ commonName: 'theirs', now: at(-100), validityDays: 365 });
+    const pair = await serving(theirs, at(-20), 5);
+    const verdict = await checkServingPair({ ...pair, caPem: ours.certPem }, NAMES, now);
+    assert.ok(!verdict.ok);
+    assert.equal(verdict.reason, 'expired');
+    const current = await checkServingPair({ ...(await serving(theirs, at(-1), 5)), caPem: ours.certPem }, NAMES, now);
+    assert.ok(!current.ok);
+    assert.equal(current.reason, 'untrusted');
+  });
+
   it('refuses a leaf that is not valid yet', async () => {
     const ca = await createCA({ commonName: 'ca', now: at(-1), validityDays: 365 });
     const pair = await serving(ca, at(2), 30);

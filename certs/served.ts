@@ -83,8 +83,12 @@ function parseAll(pem: string): x509.X509Certificate[] {
   return splitPemBundle(pem).map((block) => new x509.X509Certificate(block));
 }
 
-/** The structural checks: parseable, key matches, a signed path from the leaf to a certificate of the bundle. */
-export async function inspectPair(texts: PairTexts, names: PairNames): Promise<Inspection> {
+/**
+ * The structural checks: parseable, key matches, a signed path from the leaf to a certificate of the bundle. With
+ * `now`, the leaf's own dates are checked before the path, in the order a Go client (the API server) reports them:
+ * an expired certificate from an unknown CA is "expired".
+ */
+export async function inspectPair(texts: PairTexts, names: PairNames, now?: Date): Promise<Inspection> {
   let chain: x509.X509Certificate[];
   try {
     chain = parseAll(texts.certPem);
@@ -113,6 +117,10 @@ export async function inspectPair(texts: PairTexts, names: PairNames): Promise<I
       `${names.key} is not the private key of the certificate in ${names.cert} (${leaf.subject}, ${span(leafDates)})`,
       leafDates,
     );
+  }
+  if (now) {
+    const problem = datesProblem({ path: [pathCert(leaf, false)] }, now, names);
+    if (problem) return { ok: false, ...problem };
   }
   const path = await trustPath(chain, texts.caPem, names);
   if ('reason' in path) return path;
@@ -190,7 +198,7 @@ async function thumbprint(cert: x509.X509Certificate): Promise<string> {
 }
 
 /** The date check of an inspected pair at `now`: the first certificate on the path outside its window. */
-export function datesProblem(pair: InspectedPair, now: Date, names: PairNames): Rejection | undefined {
+export function datesProblem(pair: Pick<InspectedPair, 'path'>, now: Date, names: PairNames): Rejection | undefined {
   const t = now.getTime();
   for (const c of pair.path) {
     const dates = { notBefore: c.notBefore, notAfter: c.notAfter };
@@ -221,7 +229,7 @@ export function datesProblem(pair: InspectedPair, now: Date, names: PairNames): 
 
 /** Every check: would a client that trusts `caPem` accept this pair at `now`? */
 export async function checkServingPair(texts: PairTexts, names: PairNames, now: Date): Promise<PairVerdict> {
-  const inspected = await inspectPair(texts, names);
+  const inspected = await inspectPair(texts, names, now);
   if (!inspected.ok) return inspected;
   const problem = datesProblem(inspected.pair, now, names);
   return problem ? { ok: false, ...problem } : inspected;
