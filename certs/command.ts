@@ -170,9 +170,9 @@ function healthServer(port: number, watcher: CertWatcher, registry: Registry, lo
   const server = createServer((req, res) => {
     if (req.url === '/healthz') return void res.end('ok\n');
     if (req.url === '/readyz') {
-      const ready = watcher.ready();
-      res.statusCode = ready ? 200 : 503;
-      return void res.end(ready ? 'ready\n' : 'not ready: certificate not in place or caBundle not injected yet\n');
+      const ready = watcher.readiness();
+      res.statusCode = ready === true ? 200 : 503;
+      return void res.end(ready === true ? 'ready\n' : `not ready: ${ready}\n`);
     }
     if (req.url === '/metrics') {
       void registry.metrics().then((text) => {

@@ -1,7 +1,9 @@
 // Writes the serving certificate to a directory (an emptyDir shared with the webhook container), atomically per
 // file (write a temporary file, then rename), and only when the content changed, so the webhook's file watcher
-// sees one change per rotation. The key is written before the certificate: a reader that sees the new
-// certificate also sees its key.
+// sees one change per rotation. The CA bundle is written first (during a CA rotation it holds the old and the new
+// CA, so it still trusts the certificate being served), then the key, then the certificate: a reader that sees the
+// new certificate also sees its key and the CA that signed it (the webhook serves only a pair whose certificate
+// leads to ca.crt).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -34,9 +36,9 @@ export async function syncCertFiles(dir: string, files: CertFiles): Promise<stri
   await mkdir(dir, { recursive: true });
   const changed: string[] = [];
   const plan: Array<[string, string, number]> = [
+    [FILE_NAMES.ca, files.caBundle, 0o644],
     [FILE_NAMES.key, files.keyPem, 0o600],
     [FILE_NAMES.cert, files.certPem, 0o644],
-    [FILE_NAMES.ca, files.caBundle, 0o644],
   ];
   for (const [name, content, mode] of plan) {
     if (await writeIfChanged(join(dir, name), content, mode)) changed.push(name);

@@ -44,3 +44,45 @@ export function observeResult(metrics: CertMetrics, result: EnsureResult, now: D
   if (result.serving.action.action !== 'keep') metrics.renewals.inc({ cert: 'serving', action: 'issue' });
   metrics.lastSuccess.set(now.getTime() / 1000);
 }
+
+/** The webhook's view of the certificate it serves (not the Secret's): what a client is shown. */
+export interface ServedCertMetrics {
+  rejected: Counter<'reason'>;
+  expiry: Gauge;
+  notBefore: Gauge;
+}
+
+export function createServedCertMetrics(
+  registry: Registry,
+  reasons: readonly string[],
+  validNow: () => boolean,
+): ServedCertMetrics {
+  const rejected = new Counter({
+    name: `${METRIC_PREFIX}cert_reload_rejected_total`,
+    help: 'Certificate pairs that appeared on disk and were not served because a verifying client would refuse them, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of reasons) rejected.inc({ reason }, 0);
+  new Gauge({
+    name: `${METRIC_PREFIX}served_cert_valid`,
+    help: '1 when the certificate served now is inside its validity window (and that of its CA path) and trusted by the CA bundle, else 0',
+    registers: [registry],
+    collect() {
+      this.set(validNow() ? 1 : 0);
+    },
+  });
+  return {
+    rejected,
+    expiry: new Gauge({
+      name: `${METRIC_PREFIX}served_cert_expiry_timestamp_seconds`,
+      help: 'End of the validity of the certificate served now (the earliest notAfter on its path to the CA), seconds since the epoch',
+      registers: [registry],
+    }),
+    notBefore: new Gauge({
+      name: `${METRIC_PREFIX}served_cert_not_before_timestamp_seconds`,
+      help: 'Start of the validity of the certificate served now (the latest notBefore on its path to the CA), seconds since the epoch',
+      registers: [registry],
+    }),
+  };
+}

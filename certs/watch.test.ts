@@ -93,6 +93,7 @@ describe('startCertWatcher', () => {
     t.after(() => watcher.stop());
     await watcher.check();
     assert.equal(watcher.ready(), false, 'the webhook configuration does not exist yet');
+    assert.equal(watcher.readiness(), 'caBundle not injected yet: ValidatingWebhookConfiguration/k8s-ee not found');
     client.addWebhookConfiguration(REF, ['a.k8s-ee.io']);
     await watcher.check();
     assert.equal(watcher.ready(), true);
@@ -149,6 +150,10 @@ describe('startCertWatcher', () => {
     assert.equal(watcher.ready(), true);
     now = new Date(T0.getTime() + 100 * 86_400_000);
     assert.equal(watcher.ready(), false);
+    assert.match(
+      String(watcher.readiness()),
+      /^the serving certificate is outside its validity \(.* to .*; now 2026-04-11T/,
+    );
   });
 });
 

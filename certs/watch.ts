@@ -7,7 +7,7 @@ import { describeRef } from './client.ts';
 import { syncCertFiles } from './files.ts';
 import { ensureCerts, type EnsureResult, type ManagerOptions } from './manager.ts';
 import { observeResult, type CertMetrics } from './metrics.ts';
-import { isValidAt } from './validity.ts';
+import { isValidAt, notBefore } from './validity.ts';
 
 export interface WatcherOptions {
   client: CertsClient;
@@ -25,6 +25,8 @@ export interface WatcherOptions {
 export interface CertWatcher {
   /** True once the certificate is in place and trusted by every webhook configuration, and still valid. */
   ready(): boolean;
+  /** true, or why not (one line: the body of /readyz). */
+  readiness(): true | string;
   /** Runs one check now (joins a check already running). */
   check(): Promise<EnsureResult | undefined>;
   stop(): Promise<void>;
@@ -55,9 +57,19 @@ export async function checkOnce(opts: Omit<WatcherOptions, 'intervalMs'>): Promi
   }
 }
 
+/** true, or why not. */
+export function readiness(result: EnsureResult | undefined, now: Date): true | string {
+  if (!result) return 'no successful certificate check yet (see the logs)';
+  const missing = result.webhooks.filter((w) => w.status === 'not-found').map((w) => describeRef(w.ref));
+  if (missing.length > 0) return `caBundle not injected yet: ${missing.join(', ')} not found`;
+  if (!isValidAt(result.serving.certPem, now)) {
+    return `the serving certificate is outside its validity (${notBefore(result.serving.certPem).toISOString()} to ${result.serving.notAfter.toISOString()}; now ${now.toISOString()})`;
+  }
+  return true;
+}
+
 export function isReady(result: EnsureResult | undefined, now: Date): boolean {
-  if (!result) return false;
-  return result.webhooks.every((w) => w.status !== 'not-found') && isValidAt(result.serving.certPem, now);
+  return readiness(result, now) === true;
 }
 
 export function startCertWatcher(opts: WatcherOptions): CertWatcher {
@@ -87,6 +99,7 @@ export function startCertWatcher(opts: WatcherOptions): CertWatcher {
   void check();
   return {
     ready: () => isReady(last, opts.now()),
+    readiness: () => readiness(last, opts.now()),
     check,
     stop: async () => {
       stopped = true;

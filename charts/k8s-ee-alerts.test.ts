@@ -169,12 +169,68 @@ describe('the shipped alerts under promtool test rules', { timeout: 1_800_000 },
     },
   ];
 
+  const certFired = (cert: string, extra: Record<string, string> = {}): ExpAlert => ({
+    exp_labels: { severity: 'critical', cert, ...extra },
+    exp_annotations: {
+      summary: `k8s-ee ${cert} certificate expires in less than 20 days`,
+      description:
+        'Renewal should have happened at 2/3 of its life. Check the certs container logs, or run `k8s-ee certs ensure --dry-run`.',
+    },
+  });
+
+  /** A series of one webhook replica's own metrics endpoint, as the ServiceMonitor labels it. */
+  const webhookSeries = (name: string, pod: string): string =>
+    `${name}{job="${RELEASE}", namespace="${NAMESPACE}", service="${RELEASE}", endpoint="metrics", pod="${pod}"}`;
+  const servedInvalid = (pod: string): ExpAlert => ({
+    exp_labels: { severity: 'critical', pod },
+    exp_annotations: {
+      summary: `k8s-ee webhook ${pod} serves a certificate clients refuse`,
+      description:
+        'The served certificate is expired, not yet valid, or not signed by the CA bundle (ca.crt), so the API server cannot call this replica and it is not ready. Its /readyz and webhook logs say which; a valid pair written to its files is loaded without a restart.',
+    },
+  });
+  const servedCases: AlertCase[] = [
+    {
+      name: 'served certificate: replica a serves one that turns invalid at 10m (expired while served), b stays good',
+      input_series: [
+        { series: webhookSeries('k8s_ee_served_cert_valid', 'k8s-ee-a'), values: '1x9 0x20' },
+        { series: webhookSeries('k8s_ee_served_cert_valid', 'k8s-ee-b'), values: '1x30' },
+        // Another release's webhook is not ours.
+        { series: 'k8s_ee_served_cert_valid{job="other", namespace="other", pod="other-0"}', values: '0x30' },
+      ],
+      alert_rule_test: [
+        { eval_time: '9m', alertname: 'K8sEEServedCertInvalid', exp_alerts: [] },
+        { eval_time: '11m', alertname: 'K8sEEServedCertInvalid', exp_alerts: [] },
+        { eval_time: '13m', alertname: 'K8sEEServedCertInvalid', exp_alerts: [servedInvalid('k8s-ee-a')] },
+      ],
+    },
+    {
+      name: 'served certificate: valid everywhere',
+      input_series: [{ series: webhookSeries('k8s_ee_served_cert_valid', 'k8s-ee-a'), values: '1x30' }],
+      alert_rule_test: [{ eval_time: '20m', alertname: 'K8sEEServedCertInvalid', exp_alerts: [] }],
+    },
+  ];
+  /** The certificate replica a serves ends in 10 days (whatever the Secret or cert-manager says); another release's in 1. */
+  const servedExpiring: AlertCase = {
+    name: 'the certificate a webhook replica serves expires in 10 days',
+    input_series: [
+      { series: webhookSeries('k8s_ee_served_cert_expiry_timestamp_seconds', 'k8s-ee-a'), values: '864000x60' },
+      { series: webhookSeries('k8s_ee_served_cert_expiry_timestamp_seconds', 'k8s-ee-b'), values: '25920000x60' },
+      { series: 'k8s_ee_served_cert_expiry_timestamp_seconds{job="other", namespace="other"}', values: '86400x60' },
+    ],
+    alert_rule_test: [
+      { eval_time: '20m', alertname: 'K8sEECertExpiring', exp_alerts: [] },
+      { eval_time: '40m', alertname: 'K8sEECertExpiring', exp_alerts: [certFired('served')] },
+    ],
+  };
+
   const requests = (decision: string) =>
     `k8s_ee_admission_requests_total{route="validate", kind="Pod", decision="${decision}"}`;
   const bucket = (le: string) => `k8s_ee_admission_duration_seconds_bucket{route="validate", le="${le}"}`;
   /** The webhook's own alerts, the same with or without the sweeper and cert-manager. */
   const webhookCases: AlertCase[] = [
     ...webhookDownCases,
+    ...servedCases,
     {
       name: 'webhook errors: 10 of 110 requests a minute errored (9%), then 1 of 101 (1%)',
       input_series: [
@@ -241,15 +297,6 @@ describe('the shipped alerts under promtool test rules', { timeout: 1_800_000 },
       alert_rule_test: [{ eval_time: '18m', alertname: 'K8sEEWebhookSlow', exp_alerts: [] }],
     },
   ];
-
-  const certFired = (cert: string, extra: Record<string, string> = {}): ExpAlert => ({
-    exp_labels: { severity: 'critical', cert, ...extra },
-    exp_annotations: {
-      summary: `k8s-ee ${cert} certificate expires in less than 20 days`,
-      description:
-        'Renewal should have happened at 2/3 of its life. Check the certs container logs, or run `k8s-ee certs ensure --dry-run`.',
-    },
-  });
 
   it('the default install: every alert fires when it should and only then', async (t) => {
     const lastSuccess = 'k8s_ee_sweeper_last_success_timestamp_seconds{kind="namespaces"}';
@@ -383,6 +430,7 @@ describe('the shipped alerts under promtool test rules', { timeout: 1_800_000 },
         ],
       },
     ];
+    cases.push(servedExpiring);
     await check(t, 'default', {}, cases);
   });
 
@@ -408,6 +456,7 @@ describe('the shipped alerts under promtool test rules', { timeout: 1_800_000 },
         alert_rule_test: [{ eval_time: '40m', alertname: 'K8sEECertExpiring', exp_alerts: [] }],
       },
     ];
+    cases.push(servedExpiring);
     // Without the sweeper its alerts are not shipped (the coverage check would name any that were).
     await check(t, 'cert-manager', { certManager: { enabled: true }, sweeper: { enabled: false } }, cases);
   });

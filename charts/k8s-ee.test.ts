@@ -8,7 +8,8 @@ import { buildWebhookConfigurations } from '../webhooks/registration.ts';
 import { buildBaselineVap } from '../policies/vap.ts';
 import { createAdmissionMetrics } from '../webhooks/metrics.ts';
 import { createSweeperMetrics } from '../sweeper/metrics.ts';
-import { createCertMetrics } from '../certs/metrics.ts';
+import { createCertMetrics, createServedCertMetrics } from '../certs/metrics.ts';
+import { PAIR_REJECT_REASONS } from '../certs/served.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { configFromYaml, mergeConfig } from '../policies/config-load.ts';
 import { checkRestricted } from '../policies/pss.ts';
@@ -99,11 +100,12 @@ describe('charts/k8s-ee', { skip }, () => {
       assert.ok(c['resources']['requests']['memory'], `${c['name']} has resources`);
     }
     const [webhook, certs, sweeper] = spec['containers'] as Any[];
-    assert.deepEqual((webhook!['args'] as string[]).slice(0, 4), [
+    assert.deepEqual((webhook!['args'] as string[]).slice(0, 5), [
       'webhook',
       '--port=9443',
       '--tls-cert=/certs/tls.crt',
       '--tls-key=/certs/tls.key',
+      '--tls-ca=/certs/ca.crt', // a new pair is served only if its certificate leads to the injected CA
     ]);
     assert.ok((certs!['args'] as string[]).includes('--webhook-configs=mutating/k8s-ee,validating/k8s-ee'));
     assert.equal(
@@ -218,6 +220,7 @@ describe('charts/k8s-ee', { skip }, () => {
       'WebhookErrors',
       'WebhookSlow',
       'CertExpiring',
+      'ServedCertInvalid',
     ]) {
       assert.ok(alerts.includes(`K8sEE${name}`), `alert ${name}`);
     }
@@ -225,6 +228,7 @@ describe('charts/k8s-ee', { skip }, () => {
     createAdmissionMetrics(registry);
     createSweeperMetrics(registry);
     createCertMetrics(registry);
+    createServedCertMetrics(registry, PAIR_REJECT_REASONS, () => true);
     const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
     const used = new Set(JSON.stringify(rule['spec']).match(/k8s_ee_[a-z_]+/g));
     for (const name of used)

@@ -221,6 +221,7 @@ describe('charts on a real API server', () => {
         '--host=127.0.0.1',
         `--tls-cert=${join(dir, 'certs', 'tls.crt')}`,
         `--tls-key=${join(dir, 'certs', 'tls.key')}`,
+        `--tls-ca=${join(dir, 'certs', 'ca.crt')}`,
         `--config=${join(dir, 'config.yaml')}`,
         `--metrics-port=${metricsPort}`,
         '--kubeconfig',

@@ -2,11 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { createCA, issueServingCert } from '../certs/pki.ts';
 import { startWebhookProcess, writeServingCert } from './testing/process.ts';
 import { review } from './testing/review.ts';
 
@@ -123,3 +125,65 @@ test(
     }
   },
 );
+
+test('k8s-ee webhook refuses to start with a pair clients would refuse: one line on stderr, exit 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-webhook-'));
+  try {
+    const now = Date.now();
+    const day = 86_400_000;
+    const ca = await createCA({ commonName: 'ca', now: new Date(now - 30 * day), validityDays: 365 });
+    const other = await createCA({ commonName: 'other', now: new Date(now - day), validityDays: 365 });
+    const issue = (fromDays: number, days: number) =>
+      issueServingCert(ca, {
+        dnsNames: [],
+        ipAddresses: ['127.0.0.1'],
+        now: new Date(now + fromDays * day),
+        validityDays: days,
+      });
+    const good = await issue(-1, 30);
+    const cases: Array<[string, { cert: string; key: string; ca: string }]> = [
+      ['expired', { ...(await issue(-20, 10).then((p) => ({ cert: p.certPem, key: p.keyPem }))), ca: ca.certPem }],
+      ['not_yet_valid', { ...(await issue(2, 10).then((p) => ({ cert: p.certPem, key: p.keyPem }))), ca: ca.certPem }],
+      ['key_mismatch', { cert: good.certPem, key: (await issue(-1, 30)).keyPem, ca: ca.certPem }],
+      ['malformed', { cert: 'not a certificate', key: good.keyPem, ca: ca.certPem }],
+      ['untrusted', { cert: good.certPem, key: good.keyPem, ca: other.certPem }],
+    ];
+    for (const [reason, files] of cases) {
+      writeFileSync(join(dir, 'tls.crt'), files.cert);
+      writeFileSync(join(dir, 'tls.key'), files.key);
+      writeFileSync(join(dir, 'ca.crt'), files.ca);
+      const result = spawnSync(
+        process.execPath,
+        [
+          'cli/main.ts',
+          'webhook',
+          '--no-cluster',
+          '--port',
+          '0',
+          '--host',
+          '127.0.0.1',
+          '--tls-cert',
+          join(dir, 'tls.crt'),
+          '--tls-key',
+          join(dir, 'tls.key'),
+          '--tls-ca',
+          join(dir, 'ca.crt'),
+        ],
+        { encoding: 'utf8', timeout: 30_000, env: { ...process.env, K8S_EE_LOG_LEVEL: 'error' } },
+      );
+      assert.equal(result.status, 1, `${reason}: ${result.stderr}`);
+      assert.equal(result.stdout, '', `${reason}: never listened`);
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `${reason}: one line\n${result.stderr}`);
+      assert.match(
+        lines[0] ?? '',
+        new RegExp(
+          `^k8s-ee: webhook: refusing to start, the TLS certificate would be refused by clients \\(${reason}\\): `,
+        ),
+      );
+      assert.ok(lines[0]?.includes(dir), `${reason}: names the file`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

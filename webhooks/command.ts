@@ -11,8 +11,10 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import type { Config } from '../policies/config.ts';
 import { mutateHandler, validateHandler } from './handlers.ts';
+import { createServedCertMetrics } from '../certs/metrics.ts';
+import { PAIR_REJECT_REASONS } from '../certs/served.ts';
 import { createApp } from './server.ts';
-import { startReloadingServer } from './tls.ts';
+import { startReloadingServer, TlsPairError, type ReloadingServer } from './tls.ts';
 import type { ClusterServices } from './types.ts';
 
 const HELP = `Usage: k8s-ee webhook --tls-cert FILE --tls-key FILE [options]
@@ -25,6 +27,10 @@ Options:
   --host ADDR         address to listen on (default 0.0.0.0)
   --tls-cert FILE     serving certificate (PEM); re-read when it changes
   --tls-key FILE      its private key (PEM)
+  --tls-ca FILE       the CA bundle the API server verifies with (the injected caBundle, e.g. ca.crt); a new
+                      pair is served only if its certificate leads to it. Missing or empty file: not checked.
+                      A pair that is expired, not yet valid, unreadable, or whose key does not match is never
+                      served: at start-up the webhook exits 1; later the current pair keeps serving.
   --config FILE       k8s-ee configuration (YAML); default: built-in defaults
   --kubeconfig FILE   cluster to use for pins, the baseline gate and the reconciler (default: $KUBECONFIG,
                       ~/.kube/config, or the in-cluster service account)
@@ -39,6 +45,7 @@ const FLAGS = {
   host: { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
   config: { type: 'string' },
   kubeconfig: { type: 'string' },
   'no-cluster': { type: 'boolean' },
@@ -111,6 +118,7 @@ function listen(
 interface Settings {
   certFile: string;
   keyFile: string;
+  caFile: string | undefined;
   port: number;
   host: string;
   metricsPort: number | undefined;
@@ -132,6 +140,7 @@ function settingsFrom(argv: string[]): Settings | undefined {
   return {
     certFile,
     keyFile,
+    caFile: values['tls-ca'],
     port: intFlag('webhook', 'port', values.port, 9443),
     host: values.host ?? '0.0.0.0',
     metricsPort:
@@ -148,16 +157,36 @@ interface Servers {
   close(): Promise<void>;
 }
 
-async function startServers(app: RequestListener, settings: Settings, log: Logger): Promise<Servers> {
-  let https;
+/** Loads and checks the certificate pair before anything else starts: a pair clients would refuse is fatal. */
+async function loadTls(
+  settings: Settings,
+  log: Logger,
+  registry: Registry,
+): Promise<{ https: ReloadingServer; attach: (app: RequestListener) => void }> {
+  let listener: RequestListener | undefined;
+  let tls: ReloadingServer | undefined;
+  const metrics = createServedCertMetrics(registry, PAIR_REJECT_REASONS, () => tls?.health().ok ?? false);
   try {
-    https = startReloadingServer(app, { certFile: settings.certFile, keyFile: settings.keyFile }, { log });
+    tls = await startReloadingServer(
+      (req, res) => (listener ? listener(req, res) : void res.writeHead(503).end('starting\n')),
+      {
+        certFile: settings.certFile,
+        keyFile: settings.keyFile,
+        ...(settings.caFile ? { caFile: settings.caFile } : {}),
+      },
+      { log, now: () => new Date(), metrics },
+    );
   } catch (err) {
+    const reason = err instanceof TlsPairError ? ` (${err.rejection.reason})` : '';
     throw new CliError(
-      `webhook: cannot load the TLS certificate ${settings.certFile} and key ${settings.keyFile}: ${(err as Error).message}`,
+      `webhook: refusing to start, the TLS certificate would be refused by clients${reason}: ${(err as Error).message}; give --tls-cert/--tls-key a pair that is valid now (k8s-ee certs ensure --cert-dir DIR writes one)`,
       1,
     );
   }
+  return { https: tls, attach: (app) => void (listener = app) };
+}
+
+async function startServers(app: RequestListener, https: ReloadingServer, settings: Settings): Promise<Servers> {
   await listen(https.server, settings.port, settings.host);
   let plain: Server | undefined;
   if (settings.metricsPort !== undefined) {
@@ -184,6 +213,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger({ name: 'k8s-ee-webhook' });
   let config = await loadConfigForCli(settings.configPath, 1);
   const registry = createRegistry({ defaultMetrics: true });
+  const tls = await loadTls(settings, log, registry); // before the cluster: a bad pair ends the process at once
   let cluster: (Cluster & { config: Config }) | undefined;
   if (settings.noCluster) {
     log.warn('running with --no-cluster: no API server is used, so pin limits and the baseline gate are not enforced');
@@ -202,9 +232,14 @@ export async function run(argv: string[]): Promise<number> {
     context,
     registry,
     maxBodyBytes: config.webhook.maxBodyBytes,
-    ready: () => cluster?.ready() ?? true,
+    ready: () => {
+      const health = tls.https.health();
+      if (!health.ok) return health.message;
+      return cluster && !cluster.ready() ? 'the baseline reconciler has not synced its watches yet' : true;
+    },
   });
-  const servers = await startServers(app, settings, log);
+  tls.attach(app);
+  const servers = await startServers(app, tls.https, settings);
   log.info(
     { port: servers.port, host: settings.host, metricsPort: settings.metricsPort, cluster: cluster !== undefined },
     'k8s-ee webhook listening',

@@ -165,3 +165,14 @@ test("a hand-made review without request.namespace is judged by the object's own
   const res = await request(app().app).post('/validate').send(body).expect(200);
   assert.equal(res.body.response.allowed, false);
 });
+
+test('/readyz answers 503 with the reason when not ready', async () => {
+  const registry = createRegistry();
+  const context: HandlerContext = { config: defaultConfig(), log: silentLogger(), now: () => new Date() };
+  let reason: true | string = 'the served certificate is refused by clients: /certs/tls.crt: the certificate expired';
+  const a = createApp({ routes: [], context, registry, maxBodyBytes: 1024, ready: () => reason });
+  const res = await request(a).get('/readyz').expect(503);
+  assert.equal(res.text, `not ready: ${String(reason)}\n`);
+  reason = true;
+  assert.equal((await request(a).get('/readyz').expect(200)).text, 'ready\n');
+});

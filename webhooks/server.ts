@@ -17,8 +17,8 @@ export interface AppOptions {
   context: HandlerContext;
   registry: Registry;
   maxBodyBytes: number;
-  /** Readiness: certificates loaded, cluster reachable (when used). */
-  ready: () => boolean;
+  /** Readiness: true, or why not (one line, the body of a 503): the served certificate, the cluster (when used). */
+  ready: () => true | string;
 }
 
 function decisionLabel(decision: Decision, patched: boolean): string {
@@ -89,9 +89,9 @@ export function createApp(options: AppOptions): Express {
   app.get('/readyz', (_req, res) => {
     const ready = options.ready();
     res
-      .status(ready ? 200 : 503)
+      .status(ready === true ? 200 : 503)
       .type('text/plain')
-      .send(ready ? 'ready\n' : 'not ready\n');
+      .send(ready === true ? 'ready\n' : `not ready: ${ready}\n`);
   });
   app.get('/metrics', async (_req, res) => {
     res.type(options.registry.contentType).send(await options.registry.metrics());
