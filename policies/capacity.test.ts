@@ -133,7 +133,7 @@ describe('capacity: the refusal message', () => {
   test('lists the environments oldest first, with age, last deploy, pin and reservation, and how to free one', () => {
     const verdict = decideCapacity({ namespace: 'shop-pr-9', requests: BASE }, state(running), config);
     assert.equal(verdict.ok, false);
-    const v = capacityViolation({ namespace: 'shop-pr-9', requests: BASE }, verdict as never, running, config, NOW);
+    const v = capacityViolation({ namespace: 'shop-pr-9', requests: BASE }, verdict, running, config, NOW);
     assert.equal(v.rule, 'capacity');
     assert.equal(v.path, 'metadata.name');
     assert.equal(
@@ -157,7 +157,7 @@ describe('capacity: the refusal message', () => {
     const two = [running[0]!, running[2]!];
     const verdict = decideCapacity({ namespace: 'shop-pr-9', requests: BASE }, state(two, amounts('4', '1Gi')), tight);
     assert.equal(verdict.ok, false);
-    const v = capacityViolation({ namespace: 'shop-pr-9', requests: BASE }, verdict as never, two, tight, NOW);
+    const v = capacityViolation({ namespace: 'shop-pr-9', requests: BASE }, verdict, two, tight, NOW);
     assert.match(
       v.message,
       /its quota reserves 512Mi of requests\.memory, but none is free: PR environments may reserve 1024Mi \(the nodes' allocatable minus other pods' requests, × overcommit 1\) and reserve 1024Mi already/,
@@ -165,7 +165,7 @@ describe('capacity: the refusal message', () => {
     assert.match(v.fix, /^free one: helm uninstall <release> -n shop-pr-3/);
     const growing = capacityViolation(
       { namespace: 'shop-pr-1', requests: BASE, grows: true },
-      verdict as never,
+      verdict,
       two,
       tight,
       NOW,

@@ -51,7 +51,7 @@ const overcommit: Schema = {
   type: 'number',
   exclusiveMinimum: 0,
   maximum: 100,
-  description: 'how many times the nodes\' free capacity PR quotas may promise: 1 = never more than there is',
+  description: "how many times the nodes' free capacity PR quotas may promise: 1 = never more than there is",
 };
 const price: Schema = { type: 'number', minimum: 0, description: 'a price in the configured currency' };
 

@@ -118,6 +118,11 @@ export const DEFAULT_POD_USER = 65532;
  */
 export const DEFAULT_CPU_OVERCOMMIT = 4;
 
+const capacityAndCost = (): Pick<Config, 'capacity' | 'cost'> => ({
+  capacity: { maxEnvironments: null, overcommit: { cpu: DEFAULT_CPU_OVERCOMMIT, memory: 1 } },
+  cost: { currency: 'USD', ...DEFAULT_PRICES },
+});
+
 /** Hours in a month as cloud bills count them (365 × 24 / 12). */
 export const HOURS_PER_MONTH = 730;
 
@@ -223,7 +228,6 @@ export function defaultConfig(): Config {
       github: { apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', repositories: {} },
     },
     webhook: { maxBodyBytes: 3 * 1024 * 1024 },
-    capacity: { maxEnvironments: null, overcommit: { cpu: DEFAULT_CPU_OVERCOMMIT, memory: 1 } },
-    cost: { currency: 'USD', ...DEFAULT_PRICES },
+    ...capacityAndCost(),
   };
 }
