@@ -276,7 +276,7 @@ describe('the gate through the validating webhook', () => {
     const v = tooBig.allowed ? undefined : tooBig.violations?.[0];
     assert.match(
       v?.message ?? '',
-      /^shop-pr-2 cannot grow its quota for the databases it declares:\n  - its quota reserves 1152Mi of requests\.memory/,
+      /^shop-pr-2 cannot grow its quota for the databases it declares:\n {2}- its quota reserves 1152Mi of requests\.memory/,
     );
   });
 });
