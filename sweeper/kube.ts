@@ -89,7 +89,7 @@ export function volumeInfoOf(pv: V1PersistentVolume): VolumeInfo {
 }
 
 /** Follows `continue` tokens. An empty PartialObjectMetadataList comes back with `items: null`. */
-async function paginate<T>(
+export async function paginate<T>(
   page: (cont: string | undefined) => Promise<{ items: T[] | null; metadata?: { _continue?: string } }>,
 ): Promise<T[]> {
   const out: T[] = [];
