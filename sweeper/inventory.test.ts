@@ -107,7 +107,7 @@ describe('inventory', () => {
       lines[3]!,
       /^shop-pr-2 +deployed +2h +shop v2, 1h ago +- +in 6d23h \(ttl-expired\) +100m\/400m +128Mi\/768Mi +8\.07 USD$/,
     );
-    assert.match(lines[4]!, /^3 environments; estimated 14\.\d\d USD a month/);
+    assert.match(lines[4]!, /^3 environments; estimated 13\.82 USD a month, 0\.21 USD so far/);
     assert.match(formatTable(rows, config, NOW, true).split('\n')[0]!, /COST SO FAR +WHY$/);
     assert.equal(formatTable([], config, NOW, false), 'no managed preview environments\n');
   });
