@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../lib/log.ts';
 import { defaultConfig } from '../policies/config.ts';
+import { createSweeperMetrics } from './metrics.ts';
+import { updateCostGauges, type SweepDeps } from './sweep.ts';
 import { formatTable } from './envs-command.ts';
 import { buildInventory, type InventoryInput } from './inventory.ts';
 import { SWEEPER_ANNOTATIONS as SA, type NamespaceInfo } from './types.ts';
@@ -110,5 +114,39 @@ describe('inventory', () => {
     assert.match(lines[4]!, /^3 environments; estimated 13\.82 USD a month, 0\.21 USD so far/);
     assert.match(formatTable(rows, config, NOW, true).split('\n')[0]!, /COST SO FAR +WHY$/);
     assert.equal(formatTable([], config, NOW, false), 'no managed preview environments\n');
+  });
+});
+
+describe('cost metrics', () => {
+  test('k8s_ee_environment_cost_* per environment and resource, and in total; terminating ones left out', async () => {
+    const registry = new Registry();
+    const metrics = createSweeperMetrics(registry);
+    const deps = {
+      config,
+      metrics,
+      log: silentLogger(),
+      inventory: () => Promise.resolve(input),
+    } as unknown as SweepDeps;
+    await updateCostGauges(deps, NOW);
+    const text = await registry.metrics();
+    // The line of a series: its name and every label given, in any order.
+    const line = (series: string) => {
+      const [name = '', labels = ''] = series.replace('}', '').split('{');
+      const wanted = labels.split(',').filter(Boolean);
+      return text.split('\n').find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w))) ?? '';
+    };
+    const value = (series: string) => Number(line(series).split(' ').pop());
+    assert.ok(
+      Math.abs(value('k8s_ee_environment_cost_monthly{namespace="shop-pr-2",project="shop",resource="cpu"}') - 6) <
+        1e-9,
+    );
+    assert.ok(
+      Math.abs(
+        value('k8s_ee_environment_cost_monthly{namespace="shop-pr-2",project="shop",resource="storage"}') - 0.2,
+      ) < 1e-9,
+    );
+    assert.ok(Math.abs(value('k8s_ee_environment_cost_monthly_all{currency="USD"}') - 13.825) < 1e-9);
+    assert.ok(Math.abs(value('k8s_ee_environment_cost_accrued{namespace="shop-pr-1"}') - (5.75 * 24) / 730) < 1e-9);
+    assert.equal(line('k8s_ee_environment_cost_monthly{namespace="shop-pr-4"}'), '');
   });
 });
