@@ -58,6 +58,13 @@ let cluster: TestCluster;
 let dir: string;
 const created: string[] = [];
 let fakeNode: string | undefined;
+/** Every webhook process this file starts, stopped at the end whatever failed. */
+const started: StartedWebhook[] = [];
+async function webhookWith(configYaml: string): Promise<StartedWebhook> {
+  const webhook = await startWebhook({ cluster, configYaml });
+  started.push(webhook);
+  return webhook;
+}
 
 async function namespacesOf(project: string): Promise<{ name: string; createdAt: string; terminating: boolean }[]> {
   const res = await cluster.kubectl(['get', 'namespaces', '-o', 'json']);
@@ -116,6 +123,7 @@ before(async () => {
 });
 
 after(async () => {
+  await Promise.all(started.map((w) => w.stop()));
   await deleteNamespaces(cluster, [...new Set(created)]).catch(() => undefined);
   await cluster.kubectl(['delete', 'clusterrole,clusterrolebinding', 'e2e-capacity-dev', '--ignore-not-found'], {
     allowFail: true,
@@ -132,7 +140,7 @@ describe('capacity: at most 3 environments, through helm', () => {
 
   before(async () => {
     configFile = writeConfig('p1', config);
-    webhook = await startWebhook({ cluster, configYaml: config });
+    webhook = await webhookWith(config);
   });
   after(async () => {
     await webhook?.stop();
@@ -270,10 +278,7 @@ describe('capacity: ten namespaces at once on two webhook processes never oversh
 
   test('maximum 3: exactly three admitted', async () => {
     const config = `namespacePattern: '${pattern(P2)}'\ncapacity:\n  maxEnvironments: 3\n`;
-    webhooks = await Promise.all([
-      startWebhook({ cluster, configYaml: config }),
-      startWebhook({ cluster, configYaml: config }),
-    ]);
+    webhooks = await Promise.all([webhookWith(config), webhookWith(config)]);
     const { admitted, refusals } = await createTen(P2);
     assert.equal(admitted.length, 3, refusals.join('\n'));
     assert.equal((await namespacesOf(P2)).length, 3);
@@ -334,10 +339,7 @@ describe('capacity: ten namespaces at once on two webhook processes never oversh
       `  overcommit: { cpu: 100, memory: ${ratio} }`,
       '',
     ].join('\n');
-    webhooks = await Promise.all([
-      startWebhook({ cluster, configYaml: config }),
-      startWebhook({ cluster, configYaml: config }),
-    ]);
+    webhooks = await Promise.all([webhookWith(config), webhookWith(config)]);
     const { admitted, refusals } = await createTen(P3);
     assert.equal(admitted.length, 6, `ratio ${ratio}, free ${free / MI}Mi:\n${refusals.join('\n')}`);
     assert.equal((await namespacesOf(P3)).length, 6);

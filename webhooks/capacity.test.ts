@@ -186,6 +186,46 @@ describe('the ledger', () => {
     clock.now += 30_000; // shop-pr-1 never appeared (refused by another webhook, say): its grant lapses
     assert.deepEqual(await reserveCapacity(ledger, input('shop-pr-2')), { ok: true });
   });
+
+  test('a grant stops counting once its namespace is seen going away, and for namespaces of another pattern', async () => {
+    const ledger = memoryLedger();
+    const departed = new Map<string, number>();
+    const src = { ...source([]), departedAt: (ns: string) => departed.get(ns) };
+    const input = (namespace: string, counts?: (ns: string) => boolean) => ({
+      request: { namespace, requests: BASE },
+      source: src,
+      config: configWith({ maxEnvironments: 1 }),
+      now: () => NOW,
+      grantMs: 30_000,
+      dryRun: false,
+      ...(counts ? { counts } : {}),
+    });
+    assert.deepEqual(await reserveCapacity(ledger, input('shop-pr-1')), { ok: true });
+    assert.equal((await reserveCapacity(ledger, input('shop-pr-2'))).ok, false);
+    assert.deepEqual(
+      await reserveCapacity(
+        ledger,
+        input('other-pr-1', (ns) => ns.startsWith('other-')),
+      ),
+      {
+        ok: true,
+      },
+    );
+    departed.set('shop-pr-1', NOW - 1); // seen going before the grant: a stale view, the grant still counts
+    const stale = await reserveCapacity(
+      ledger,
+      input('shop-pr-2', (ns) => ns.startsWith('shop-')),
+    );
+    assert.equal(stale.ok, false);
+    departed.set('shop-pr-1', NOW); // uninstalled and swept right after it was granted
+    assert.deepEqual(
+      await reserveCapacity(
+        ledger,
+        input('shop-pr-2', (ns) => ns.startsWith('shop-')),
+      ),
+      { ok: true },
+    );
+  });
 });
 
 describe('the gate through the validating webhook', () => {

@@ -153,6 +153,8 @@ export interface CapacitySource {
   environments(): EnvironmentUse[];
   allocatable(): Amounts | undefined;
   others(): Amounts;
+  /** When the namespace was seen going away (deleted or terminating): grants older than that no longer count. */
+  departedAt?(namespace: string): number | undefined;
 }
 
 /** When the pin of a namespace expires: its first pin (or the latest, when earlier or the only one) + maxDuration. */
@@ -220,6 +222,20 @@ export interface ReserveInput {
   dryRun: boolean;
   /** Rounds of read-decide-write before giving up (concurrent grants each win one round). */
   rounds?: number;
+  /** Whether a grant's namespace is one this gate counts (its namespace pattern); default: all. */
+  counts?: (namespace: string) => boolean;
+}
+
+/** The grants that still count: recent, for a namespace this gate counts, not gone since they were made. */
+const recent = (r: Reservation, grantMs: number, now: number): boolean => now - r.at < grantMs && r.at <= now + grantMs;
+
+function liveReservations(ledger: Ledger, input: ReserveInput, now: number): Reservation[] {
+  return ledger.reservations.filter((r) => {
+    if (!recent(r, input.grantMs, now)) return false;
+    if (input.counts && !input.counts(r.namespace)) return false;
+    const departed = input.source.departedAt?.(r.namespace);
+    return departed === undefined || departed < r.at;
+  });
 }
 
 /**
@@ -233,7 +249,7 @@ export async function reserveCapacity(store: LedgerStore, input: ReserveInput): 
   for (let round = 0; round < rounds; round += 1) {
     const ledger = await store.read();
     const now = input.now();
-    const live = ledger.reservations.filter((r) => now - r.at < input.grantMs && r.at <= now + input.grantMs);
+    const live = liveReservations(ledger, input, now);
     const state: CapacityState = {
       environments: withReservations(input.source.environments(), live),
       allocatable: input.source.allocatable(),
@@ -244,7 +260,8 @@ export async function reserveCapacity(store: LedgerStore, input: ReserveInput): 
     if (!verdict.ok) return { ok: false, shortfalls: verdict.shortfalls, environments };
     if (input.dryRun) return { ok: true };
     const mine = { namespace: input.request.namespace, requests: input.request.requests, at: now };
-    const rest = live.filter((r) => r.namespace !== mine.namespace);
+    // Only lapsed grants leave the ledger: the others may count for gates of other namespace patterns.
+    const rest = ledger.reservations.filter((r) => recent(r, input.grantMs, now) && r.namespace !== mine.namespace);
     if (await store.write(ledger, [...rest, mine])) return { ok: true };
     await sleep(5 + Math.floor(Math.random() * 20));
   }
@@ -453,7 +470,15 @@ export function createCapacityGate(opts: CapacityGateOptions): NonNullable<Clust
   const fallback = memoryLedger();
   let ledgerMissing = false;
   const reserve = async (request: CapacityRequest, dryRun: boolean): Promise<CapacityAnswer> => {
-    const input = { request, source: opts.source, config: opts.config, now, grantMs: opts.grantMs ?? 30_000, dryRun };
+    const input = {
+      request,
+      source: opts.source,
+      config: opts.config,
+      now,
+      grantMs: opts.grantMs ?? 30_000,
+      dryRun,
+      counts: (namespace: string) => matchNamespace(namespace, opts.config) !== undefined,
+    };
     if (ledgerMissing) return reserveCapacity(fallback, input);
     try {
       return await reserveCapacity(opts.ledger, input);

@@ -59,6 +59,7 @@ export class ReconcilerCore {
   private readonly opts: ReconcilerCoreOptions;
   private readonly workers: number;
   private readonly namespaces = new Map<string, NamespaceEntry>();
+  private readonly departed = new Map<string, number>();
   private readonly declarations = new Map<string, WatchedObject>();
   private readonly objects = new Map<string, Map<string, LiveBaselineObject>>();
   private readonly pending = new Set<string>();
@@ -104,9 +105,26 @@ export class ReconcilerCore {
     return out;
   }
 
+  /** When this replica saw the namespace start going away (deleted or terminating); undefined while it lives. */
+  departedAt(name: string): number | undefined {
+    return this.departed.get(name);
+  }
+
+  private noteDeparture(name: string, going: boolean): void {
+    if (!going) {
+      this.departed.delete(name);
+      return;
+    }
+    if (!this.departed.has(name)) this.departed.set(name, Date.now());
+    if (this.departed.size > 1000) {
+      for (const [n, at] of this.departed) if (Date.now() - at > 600_000) this.departed.delete(n);
+    }
+  }
+
   onNamespace(type: WatchEventType, object: WatchedObject): void {
     const name = object.metadata?.name;
     if (!name || !matchNamespace(name, this.opts.config)) return;
+    this.noteDeparture(name, type === 'DELETED' || object.metadata?.deletionTimestamp !== undefined);
     if (type === 'DELETED') {
       this.namespaces.delete(name);
       this.objects.delete(name);

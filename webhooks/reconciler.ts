@@ -200,6 +200,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       environments: () => c.environments().map((e) => environmentUseOf(e, opts.config)),
       allocatable: () => capacity.allocatable(),
       others: () => capacity.others(),
+      departedAt: (name) => c.departedAt(name),
     },
     ready: () => watches.every((w) => w.synced()),
     isLeader: () => c.isLeader(),
