@@ -9,6 +9,8 @@ import { buildBaselineVap } from '../policies/vap.ts';
 import { createAdmissionMetrics } from '../webhooks/metrics.ts';
 import { createSweeperMetrics } from '../sweeper/metrics.ts';
 import { createCertMetrics } from '../certs/metrics.ts';
+import { createCapacityGate, memoryLedger } from '../webhooks/capacity.ts';
+import { silentLogger } from '../lib/log.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { configFromYaml, mergeConfig } from '../policies/config-load.ts';
 import { checkRestricted } from '../policies/pss.ts';
@@ -213,6 +215,7 @@ describe('charts/k8s-ee', { skip }, () => {
       'WebhookErrors',
       'WebhookSlow',
       'CertExpiring',
+      'CapacityHeldByPREnvironments',
     ]) {
       assert.ok(alerts.includes(`K8sEE${name}`), `alert ${name}`);
     }
@@ -220,6 +223,9 @@ describe('charts/k8s-ee', { skip }, () => {
     createAdmissionMetrics(registry);
     createSweeperMetrics(registry);
     createCertMetrics(registry);
+    const none = { cpu: 0n, memory: 0n };
+    const source = { environments: () => [], allocatable: () => none, others: () => none };
+    createCapacityGate({ source, ledger: memoryLedger(), config: defaultConfig(), log: silentLogger(), registry });
     const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
     const used = new Set(JSON.stringify(rule['spec']).match(/k8s_ee_[a-z_]+/g));
     for (const name of used)
