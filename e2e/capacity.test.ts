@@ -227,7 +227,9 @@ describe('capacity: at most 3 environments, through helm', () => {
       const ageSeconds = Math.round((now.getTime() - Date.parse(ns.createdAt)) / 1000);
       assert.equal(row.ageSeconds, ageSeconds, row.namespace);
       assert.equal(row.status, 'deployed');
-      const deployedAt = secrets.items.find((s) => s.metadata.namespace === row.namespace)!.metadata.creationTimestamp;
+      const deployedAt = new Date(
+        secrets.items.find((s) => s.metadata.namespace === row.namespace)!.metadata.creationTimestamp,
+      ).toISOString();
       assert.deepEqual(row.lastDeploy, { release: row.namespace, revision: 1, status: 'deployed', at: deployedAt });
       assert.equal(row.expiresReason, 'ttl-expired');
       assert.equal(row.expiresAt, new Date(Date.parse(deployedAt) + 7 * 86_400_000).toISOString());
