@@ -321,6 +321,37 @@ describe('the gate through the validating webhook', () => {
   });
 });
 
+describe('the gate when the API server fails', () => {
+  test('an API error refuses with a retry hint (never a crash); a missing ledger namespace counts per replica', async () => {
+    const failing = (code: number) => ({
+      read: () => Promise.reject(Object.assign(new Error('boom'), { code })),
+      write: () => Promise.resolve(true),
+    });
+    const gate = (code: number) =>
+      createCapacityGate({
+        source: source([env(1)]),
+        ledger: failing(code),
+        config: configWith({ maxEnvironments: 1 }),
+        log: silentLogger(),
+        now: () => NOW,
+      });
+    const refused = await gate(500)('shop-pr-2', undefined, { dryRun: false });
+    assert.deepEqual(refused, {
+      ok: false,
+      violation: {
+        rule: 'capacity',
+        path: 'metadata.name',
+        message: 'k8s-ee could not check whether shop-pr-2 fits the cluster (HTTP 500: boom)',
+        fix: 'this is temporary: run this deploy again in a few seconds',
+      },
+    });
+    const alone = gate(404);
+    const answer = await alone('shop-pr-2', undefined, { dryRun: false });
+    assert.equal(answer.ok, false, 'still judged, by this replica alone');
+    assert.match(answer.ok ? '' : answer.violation.message, /at most 1 PR environments may exist at once/);
+  });
+});
+
 describe('environments as the gate counts them', () => {
   const config = defaultConfig();
   test('the quota when it exists, else the quota its declaration implies; pins until first pin + 48h', () => {

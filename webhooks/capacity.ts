@@ -36,7 +36,7 @@ import { matchNamespace } from '../policies/namespace.ts';
 import { containerLimits, podContainers, podResources } from '../policies/pod-resources.ts';
 import { parseQuantity } from '../lib/quantity.ts';
 import type { KubeHttp } from './reconciler-http.ts';
-import { statusCodeOf } from './reconciler-kube.ts';
+import { describeApiError, statusCodeOf } from './reconciler-kube.ts';
 import type { WatchEventType, WatchedObject } from './reconciler-watch.ts';
 
 export const LEDGER_NAME = 'k8s-ee-capacity';
@@ -500,7 +500,21 @@ export function createCapacityGate(opts: CapacityGateOptions): NonNullable<Clust
       if (current && grown.cpu <= current.requests.cpu && grown.memory <= current.requests.memory) return { ok: true };
       request = { namespace, requests: current ? maxOf(current.requests, grown) : grown, grows: true };
     }
-    const answer = await reserve(request, dryRun);
+    let answer: CapacityAnswer;
+    try {
+      answer = await reserve(request, dryRun);
+    } catch (error) {
+      opts.log.error({ namespace, err: error }, 'capacity: could not read or write the capacity ledger');
+      return {
+        ok: false,
+        violation: {
+          rule: 'capacity',
+          path: request.grows ? 'data' : 'metadata.name',
+          message: `k8s-ee could not check whether ${namespace} fits the cluster (${describeApiError(error)})`,
+          fix: 'this is temporary: run this deploy again in a few seconds',
+        },
+      };
+    }
     if (answer.ok) return answer;
     const reasons =
       'busy' in answer ? ['busy'] : answer.shortfalls.map((s) => (s.kind === 'count' ? 'count' : s.resource));
