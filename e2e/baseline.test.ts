@@ -523,7 +523,7 @@ describe('watches that go silent are restarted', () => {
       const idle = restarts.filter((v) => v.labels['reason'] === 'idle');
       assert.deepEqual(
         idle.map((v) => v.labels['resource']).sort(),
-        ['configmaps', 'limitranges', 'namespaces', 'networkpolicies', 'resourcequotas'],
+        ['configmaps', 'limitranges', 'namespaces', 'networkpolicies', 'nodes', 'pods', 'resourcequotas'],
         'each silent watch was restarted (metric k8s_ee_watch_restarts_total{reason="idle"})',
       );
       process.stderr.write(
