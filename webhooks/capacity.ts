@@ -13,7 +13,7 @@ import { parseDuration } from '../lib/duration.ts';
 import type { CachedEnvironment } from './reconciler-core.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
-import type { ClusterServices } from './types.ts';
+import type { CapacityGrant, ClusterServices } from './types.ts';
 import { liveReleases } from '../sweeper/helm.ts';
 import type { ReleaseRecord } from '../sweeper/types.ts';
 import {
@@ -493,50 +493,59 @@ export function createCapacityGate(opts: CapacityGateOptions): NonNullable<Clust
     }
   };
   return async (namespace, configMap, { dryRun }) => {
-    let request: CapacityRequest & { grows?: boolean } = { namespace, requests: grownRequests(undefined, opts.config) };
-    if (configMap !== undefined) {
-      const current = opts.source.environments().find((e) => e.namespace === namespace);
-      const grown = grownRequests(configMap, opts.config);
-      if (current && grown.cpu <= current.requests.cpu && grown.memory <= current.requests.memory) return { ok: true };
-      request = { namespace, requests: current ? maxOf(current.requests, grown) : grown, grows: true };
-    }
+    const request = requestOf(namespace, configMap, opts);
+    if (!request) return { ok: true };
     let answer: CapacityAnswer;
     try {
       answer = await reserve(request, dryRun);
     } catch (error) {
       opts.log.error({ namespace, err: error }, 'capacity: could not read or write the capacity ledger');
-      return {
-        ok: false,
-        violation: {
-          rule: 'capacity',
-          path: request.grows ? 'data' : 'metadata.name',
-          message: `k8s-ee could not check whether ${namespace} fits the cluster (${describeApiError(error)})`,
-          fix: 'this is temporary: run this deploy again in a few seconds',
-        },
-      };
+      const message = `k8s-ee could not check whether ${namespace} fits the cluster (${describeApiError(error)})`;
+      return refusal(request, message, 'this is temporary: run this deploy again in a few seconds');
     }
     if (answer.ok) return answer;
     const reasons =
       'busy' in answer ? ['busy'] : answer.shortfalls.map((s) => (s.kind === 'count' ? 'count' : s.resource));
     for (const reason of reasons) refusals.inc({ reason });
-    const deploys: Record<string, LastDeploy> = await (opts.lastDeploys?.() ?? Promise.resolve({})).catch(() => ({}));
-    const environments = answer.environments.map((e) => {
-      const deploy = deploys[e.namespace];
-      return deploy ? { ...e, lastDeploy: deploy } : e;
-    });
     opts.log.info({ namespace, reasons, grows: request.grows === true }, 'capacity: PR environment refused');
-    if ('busy' in answer)
-      return {
-        ok: false,
-        violation: {
-          rule: 'capacity',
-          path: 'metadata.name',
-          message: `too many PR environments are being created at this very moment to grant ${namespace} its room safely`,
-          fix: 'run this deploy again in a few seconds',
-        },
-      };
+    if ('busy' in answer) {
+      const message = `too many PR environments are being created at this very moment to grant ${namespace} its room safely`;
+      return refusal(request, message, 'run this deploy again in a few seconds');
+    }
+    const environments = await withLastDeploys(answer.environments, opts.lastDeploys);
     return { ok: false, violation: capacityViolation(request, answer, environments, opts.config, now()) };
   };
+}
+
+type GateRequest = CapacityRequest & { grows?: boolean };
+
+/**
+ * What to judge: a new environment (no ConfigMap) with the base quota's requests; an environment ConfigMap that
+ * grows the quota with its grown requests; undefined when the ConfigMap grows nothing.
+ */
+function requestOf(namespace: string, configMap: unknown, opts: CapacityGateOptions): GateRequest | undefined {
+  if (configMap === undefined) return { namespace, requests: grownRequests(undefined, opts.config) };
+  const current = opts.source.environments().find((e) => e.namespace === namespace);
+  const grown = grownRequests(configMap, opts.config);
+  if (current && grown.cpu <= current.requests.cpu && grown.memory <= current.requests.memory) return undefined;
+  return { namespace, requests: current ? maxOf(current.requests, grown) : grown, grows: true };
+}
+
+const refusal = (request: GateRequest, message: string, fix: string): CapacityGrant => ({
+  ok: false,
+  violation: { rule: 'capacity', path: request.grows ? 'data' : 'metadata.name', message, fix },
+});
+
+/** The environments with their last Helm deploy, when it can be read (it only words the refusal). */
+async function withLastDeploys(
+  environments: EnvironmentUse[],
+  lastDeploys: CapacityGateOptions['lastDeploys'],
+): Promise<EnvironmentUse[]> {
+  const deploys: Record<string, LastDeploy> = await (lastDeploys?.() ?? Promise.resolve({})).catch(() => ({}));
+  return environments.map((e) => {
+    const deploy = deploys[e.namespace];
+    return deploy ? { ...e, lastDeploy: deploy } : e;
+  });
 }
 
 /** The newest live release of each namespace, from Helm's release records (sweeper/helm.ts). */
