@@ -228,9 +228,42 @@ describe('the shipped alerts under promtool test rules', { timeout: 1_800_000 },
     `k8s_ee_admission_requests_total{route="validate", kind="Pod", decision="${decision}"}`;
   const bucket = (le: string) => `k8s_ee_admission_duration_seconds_bucket{route="validate", le="${le}"}`;
   /** The webhook's own alerts, the same with or without the sweeper and cert-manager. */
+  /** The capacity gauges as two webhook replicas export them (webhooks/capacity.ts): the same value from each. */
+  const capacity = (name: string, resource: string, pod: string) =>
+    `k8s_ee_capacity_${name}{job="${RELEASE}", namespace="${NAMESPACE}", endpoint="metrics", pod="${pod}", resource="${resource}"}`;
+  const capacityFired: ExpAlert = {
+    exp_labels: { severity: 'warning', resource: 'memory' },
+    exp_annotations: {
+      summary: "PR environments reserve 83.33% of the nodes' allocatable memory",
+      description:
+        'The quotas of PR environments hold more than 80% of the cluster, so new environments will soon be refused. Run `k8s-ee envs` to see which to free, or lower capacity.maxEnvironments.',
+    },
+  };
+  const capacityCases: AlertCase[] = [
+    {
+      name: 'capacity: PR quotas reserve 20 of 24 GiB of memory (83%) for 20 minutes, 2 of 4 cores',
+      input_series: ['k8s-ee-a', 'k8s-ee-b'].flatMap((pod) => [
+        { series: capacity('used', 'memory', pod), values: '8589934592x5 21474836480x30' },
+        { series: capacity('allocatable', 'memory', pod), values: '25769803776x35' },
+        { series: capacity('used', 'cpu', pod), values: '2x35' },
+        { series: capacity('allocatable', 'cpu', pod), values: '4x35' },
+      ]),
+      alert_rule_test: [
+        { eval_time: '5m', alertname: 'K8sEECapacityHeldByPREnvironments', exp_alerts: [] },
+        { eval_time: '15m', alertname: 'K8sEECapacityHeldByPREnvironments', exp_alerts: [] },
+        { eval_time: '25m', alertname: 'K8sEECapacityHeldByPREnvironments', exp_alerts: [capacityFired] },
+      ],
+    },
+    {
+      name: 'capacity: without a known node (no allocatable series) nothing is alerted',
+      input_series: [{ series: capacity('used', 'memory', 'k8s-ee-a'), values: '21474836480x30' }],
+      alert_rule_test: [{ eval_time: '25m', alertname: 'K8sEECapacityHeldByPREnvironments', exp_alerts: [] }],
+    },
+  ];
   const webhookCases: AlertCase[] = [
     ...webhookDownCases,
     ...servedCases,
+    ...capacityCases,
     {
       name: 'webhook errors: 10 of 110 requests a minute errored (9%), then 1 of 101 (1%)',
       input_series: [

@@ -10,6 +10,8 @@ import { createAdmissionMetrics } from '../webhooks/metrics.ts';
 import { createSweeperMetrics } from '../sweeper/metrics.ts';
 import { createCertMetrics, createServedCertMetrics } from '../certs/metrics.ts';
 import { PAIR_REJECT_REASONS } from '../certs/served.ts';
+import { createCapacityGate, memoryLedger } from '../webhooks/capacity.ts';
+import { silentLogger } from '../lib/log.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { configFromYaml, mergeConfig } from '../policies/config-load.ts';
 import { checkRestricted } from '../policies/pss.ts';
@@ -143,7 +145,10 @@ describe('charts/k8s-ee', { skip }, () => {
     assert.deepEqual(verbsOf(clusterRole['rules'], 'secrets').sort(), ['list', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'namespaces').sort(), ['delete', 'get', 'list', 'patch', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'persistentvolumes').sort(), ['delete', 'list', 'patch']);
-    assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes'), ['list']);
+    // Nodes: listed for disk stats, watched for the capacity gate's allocatable; pods and claims only watched.
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes').sort(), ['list', 'watch']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'pods').sort(), ['list', 'watch']);
+    assert.deepEqual(verbsOf(clusterRole['rules'], 'persistentvolumeclaims').sort(), ['list', 'watch']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'nodes/proxy'), ['get']);
     assert.deepEqual(verbsOf(clusterRole['rules'], 'events').sort(), ['create', 'get', 'update']);
     assert.deepEqual(verbsOf(role['rules'], 'leases').sort(), ['create', 'get', 'list', 'update']);
@@ -221,6 +226,7 @@ describe('charts/k8s-ee', { skip }, () => {
       'WebhookSlow',
       'CertExpiring',
       'ServedCertInvalid',
+      'CapacityHeldByPREnvironments',
     ]) {
       assert.ok(alerts.includes(`K8sEE${name}`), `alert ${name}`);
     }
@@ -229,6 +235,9 @@ describe('charts/k8s-ee', { skip }, () => {
     createSweeperMetrics(registry);
     createCertMetrics(registry);
     createServedCertMetrics(registry, PAIR_REJECT_REASONS, () => true);
+    const none = { cpu: 0n, memory: 0n };
+    const source = { environments: () => [], allocatable: () => none, others: () => none };
+    createCapacityGate({ source, ledger: memoryLedger(), config: defaultConfig(), log: silentLogger(), registry });
     const exported = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
     const used = new Set(JSON.stringify(rule['spec']).match(/k8s_ee_[a-z_]+/g));
     for (const name of used)

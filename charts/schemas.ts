@@ -127,6 +127,13 @@ function monitoringValues(): Schema {
       },
       certExpiryDays: int('alert when a certificate expires within this many days', { minimum: 1 }),
       sweeperStaleMinutes: int('alert when the sweeper has not succeeded for this long', { minimum: 1 }),
+      capacityShare: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description:
+          "alert when PR environments' quotas reserve more than this share of the nodes' allocatable CPU or memory",
+      },
     }),
     grafanaDashboard: obj({
       enabled: bool('create the Grafana dashboard ConfigMap'),

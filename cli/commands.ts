@@ -36,6 +36,11 @@ export const commands: Command[] = [
     load: () => import('../sweeper/command.ts'),
   },
   {
+    name: 'envs',
+    summary: 'every preview environment: status, age, last deploy, pin, expiry and why, quota, cost',
+    load: () => import('../sweeper/envs-command.ts'),
+  },
+  {
     name: 'certs',
     summary: "issue and rotate the webhook's own TLS certificates",
     load: () => import('../certs/command.ts'),

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { defaultConfig } from '../policies/config.ts';
+import { LABELS } from '../policies/names.ts';
 import { requiredNamespaceLabels } from '../policies/namespace-labels.ts';
 import { vapYaml } from '../policies/vap-print.ts';
 import { request as admissionRequest } from '../webhooks/testing/review.ts';
@@ -122,6 +123,9 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
     const created = await cluster.kubectl(['create', 'namespace', NS, ...DEV], { allowFail: true });
     assert.equal(created.code, 0, created.stderr);
     assert.equal((await labelsOf(NS))['pod-security.kubernetes.io/enforce'], 'restricted');
+    // The reconciler stamps the namespace right after its creation: read it once that is done, or the writes below
+    // would meet a Conflict (a stale resourceVersion) instead of the webhook.
+    for (let i = 0; i < 100 && !(await labelsOf(NS))[LABELS.baselineHash]; i += 1) await sleep(100);
     const live = JSON.parse((await cluster.kubectl(['get', 'namespace', NS, '-o', 'json'])).stdout) as Json;
     const attempts: [string, (labels: Record<string, string>) => void, RegExp][] = [
       [

@@ -47,6 +47,14 @@ const cidr: Schema = {
   pattern: '^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$|^[0-9a-fA-F:]+/[0-9]{1,3}$',
 };
 
+const overcommit: Schema = {
+  type: 'number',
+  exclusiveMinimum: 0,
+  maximum: 100,
+  description: "how many times the nodes' free capacity PR quotas may promise: 1 = never more than there is",
+};
+const price: Schema = { type: 'number', minimum: 0, description: 'a price in the configured currency' };
+
 const quotaAmounts = obj({
   requestsCpu: quantity,
   requestsMemory: quantity,
@@ -117,6 +125,20 @@ export const configSchema: Schema = obj(
       }),
     }),
     webhook: obj({ maxBodyBytes: { type: 'integer', minimum: 1024 } }),
+    capacity: obj({
+      maxEnvironments: {
+        type: ['integer', 'null'],
+        minimum: 1,
+        description: 'the most PR environments at once (pinned ones count); null for no count limit',
+      },
+      overcommit: obj({ cpu: overcommit, memory: overcommit }),
+    }),
+    cost: obj({
+      currency: str({ pattern: '^[A-Z]{3}$', description: 'an ISO 4217 code such as USD or EUR' }),
+      cpuHour: price,
+      memoryGiBHour: price,
+      storageGiBMonth: price,
+    }),
   },
   { $schema: 'https://json-schema.org/draft/2020-12/schema', title: 'k8s-ee configuration' },
 );

@@ -83,6 +83,25 @@ export interface Config {
     github: { apiUrl: string; tokenEnv: string; repositories: Record<string, string> };
   };
   webhook: { maxBodyBytes: number };
+  /**
+   * Capacity-aware admission (webhooks/capacity.ts): a new PR namespace, or an environment that declares a database
+   * later, is refused when it would not fit.
+   */
+  capacity: {
+    /** At most this many PR environments at once (pinned ones count); null: no count limit. */
+    maxEnvironments: number | null;
+    /**
+     * How far the quotas granted to PR namespaces may exceed what the nodes can give them (allocatable minus the
+     * requests of every other pod), per resource: 1 = never more than the nodes have. Memory is not compressible
+     * (a node short of it kills pods), CPU is (it throttles).
+     */
+    overcommit: { cpu: number; memory: number };
+  };
+  /**
+   * Estimated cost of an environment, charged on what its quota reserves (requests) and on the size of its bound
+   * volume claims. `k8s-ee envs` and the sweeper's k8s_ee_environment_cost_* metrics use it.
+   */
+  cost: { currency: string; cpuHour: number; memoryGiBHour: number; storageGiBMonth: number };
 }
 
 /**
@@ -90,6 +109,34 @@ export interface Config {
  * Chainguard images, owned by no system account of common base images.
  */
 export const DEFAULT_POD_USER = 65532;
+
+/**
+ * Requests of CPU may promise the PR environments 4 times what the nodes can give: a quota's requests.cpu is a
+ * ceiling the environment seldom fills (a container that declares nothing gets 50m of the base's 300m), idle previews
+ * use almost no CPU, and CPU is compressible (a busy node throttles, it never kills). Memory, 1.0, decides on a
+ * 4 vCPU / 24 GiB node (about 40 base environments); CPU at 4x stays a backstop against CPU-hungry environments.
+ */
+export const DEFAULT_CPU_OVERCOMMIT = 4;
+
+const capacityAndCost = (): Pick<Config, 'capacity' | 'cost'> => ({
+  capacity: { maxEnvironments: null, overcommit: { cpu: DEFAULT_CPU_OVERCOMMIT, memory: 1 } },
+  cost: { currency: 'USD', ...DEFAULT_PRICES },
+});
+
+/** Hours in a month as cloud bills count them (365 × 24 / 12). */
+export const HOURS_PER_MONTH = 730;
+
+/**
+ * The node of the product brief, 4 vCPU and 24 GiB for US$ 120 a month (730 h), split half and half between CPU and
+ * memory: US$ 60 / (4 × 730) per vCPU-hour and US$ 60 / (24 × 730) per GiB-hour, so a vCPU costs as much as 6 GiB,
+ * within the 6-9x of public clouds' on-demand prices. Storage is not part of the node's price: US$ 0.10 per GiB-month,
+ * what general-purpose block storage costs.
+ */
+export const DEFAULT_PRICES = {
+  cpuHour: 60 / (4 * HOURS_PER_MONTH),
+  memoryGiBHour: 60 / (24 * HOURS_PER_MONTH),
+  storageGiBMonth: 0.1,
+} as const;
 
 const DEFAULT_DB_INCREMENT: QuotaAmounts = {
   requestsCpu: '100m',
@@ -181,5 +228,6 @@ export function defaultConfig(): Config {
       github: { apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', repositories: {} },
     },
     webhook: { maxBodyBytes: 3 * 1024 * 1024 },
+    ...capacityAndCost(),
   };
 }

@@ -10,6 +10,7 @@ import { startLeaderElection } from '../lib/leader.ts';
 import { CliError } from '../cli/errors.ts';
 import { createKubeSweeper } from './kube.ts';
 import { gitHubClientFromConfig } from './github.ts';
+import { readInventory } from './inventory-kube.ts';
 import { createSweeperMetrics } from './metrics.ts';
 import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
 import { createScheduler } from './scheduler.ts';
@@ -176,6 +177,12 @@ async function wire(
     log,
     dryRun: args.dryRun,
     ...(extra.shouldStop ? { shouldStop: extra.shouldStop } : {}),
+    // The cost metrics need no PR states: no GitHub calls for them.
+    inventory: async () => {
+      const read = await readInventory(kc, config, undefined);
+      for (const w of read.warnings) log.warn(`cost metrics: could not read ${w} (counted as nothing)`);
+      return read.input;
+    },
   };
   if (!deps.github && Object.keys(config.sweeper.github.repositories).length > 0) {
     log.warn(

@@ -89,7 +89,7 @@ export function volumeInfoOf(pv: V1PersistentVolume): VolumeInfo {
 }
 
 /** Follows `continue` tokens. An empty PartialObjectMetadataList comes back with `items: null`. */
-async function paginate<T>(
+export async function paginate<T>(
   page: (cont: string | undefined) => Promise<{ items: T[] | null; metadata?: { _continue?: string } }>,
 ): Promise<T[]> {
   const out: T[] = [];
@@ -315,15 +315,21 @@ async function nodeDiskOf(core: CoreV1Api, node: string): Promise<NodeDiskStats>
   return nodeDiskFromSummary((typeof text === 'string' ? JSON.parse(text) : text) as object);
 }
 
+/** Helm release records of every namespace (or one), metadata only, grouped by namespace. */
+export async function listReleaseRecordsWith(
+  core: CoreV1Api,
+  namespace?: string,
+): Promise<Record<string, ReleaseRecord[]>> {
+  const items = await paginate((cont) => helmSecretPage(core, { ...(namespace ? { namespace } : {}), cont }));
+  return groupByNamespace(items.map((s) => ({ ...s.metadata, type: HELM_RELEASE_SECRET_TYPE })));
+}
+
 export function createKubeSweeper(kc: KubeConfig, opts: KubeSweeperOptions): ClusterReader & SweeperApi {
   const core = kc.makeApiClient(CoreV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   const eventsNamespace = opts.eventsNamespace ?? 'default';
 
-  async function listReleaseRecords(namespace?: string): Promise<Record<string, ReleaseRecord[]>> {
-    const items = await paginate((cont) => helmSecretPage(core, { ...(namespace ? { namespace } : {}), cont }));
-    return groupByNamespace(items.map((s) => ({ ...s.metadata, type: HELM_RELEASE_SECRET_TYPE })));
-  }
+  const listReleaseRecords = (namespace?: string) => listReleaseRecordsWith(core, namespace);
 
   const recordEvent = eventRecorder(core, eventsNamespace, opts.identity);
 

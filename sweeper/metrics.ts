@@ -29,6 +29,39 @@ export interface SweeperMetrics {
   leader: Gauge;
   releaseWatchRestarts: Counter<'reason'>;
   followUps: Counter;
+  costMonthly: Gauge<'namespace' | 'project' | 'resource' | 'currency'>;
+  costAccrued: Gauge<'namespace' | 'project' | 'currency'>;
+  costMonthlyAll: Gauge<'currency'>;
+}
+
+const moreMetrics = (registers: Registry[]) => ({ ...createWatchMetrics(registers), ...createCostMetrics(registers) });
+
+const C = `${METRIC_PREFIX}environment_cost_`;
+
+/** Estimated cost of each environment (sweeper/inventory.ts), refreshed by every namespaces run. */
+function createCostMetrics(
+  registers: Registry[],
+): Pick<SweeperMetrics, 'costMonthly' | 'costAccrued' | 'costMonthlyAll'> {
+  return {
+    costMonthly: new Gauge({
+      name: `${C}monthly`,
+      help: "Estimated cost of a PR environment for a month (730 h) at its quota's requests and bound volume sizes, by resource (cpu, memory, storage), in the configured currency",
+      labelNames: ['namespace', 'project', 'resource', 'currency'],
+      registers,
+    }),
+    costAccrued: new Gauge({
+      name: `${C}accrued`,
+      help: "Estimated cost of a PR environment since its namespace was created (today's reservation over its whole life)",
+      labelNames: ['namespace', 'project', 'currency'],
+      registers,
+    }),
+    costMonthlyAll: new Gauge({
+      name: `${C}monthly_all`,
+      help: 'Estimated monthly cost of all PR environments together',
+      labelNames: ['currency'],
+      registers,
+    }),
+  };
 }
 
 /** The release watch's metrics (see release-watch.ts). */
@@ -123,7 +156,7 @@ export function createSweeperMetrics(registry: Registry): SweeperMetrics {
       registers,
     }),
     leader: new Gauge({ name: `${P}leader`, help: '1 while this replica holds the sweeper Lease', registers }),
-    ...createWatchMetrics(registers),
+    ...moreMetrics(registers),
   };
   for (const age of ORPHAN_AGE_BUCKETS) metrics.orphans.set({ age }, 0);
   return metrics;

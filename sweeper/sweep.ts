@@ -7,6 +7,7 @@ import { execute, type ActionResult, type SweeperApi } from './executor.ts';
 import { orphanBucket, ORPHAN_AGE_BUCKETS, type SweeperMetrics } from './metrics.ts';
 import type { GitHubClient } from './github.ts';
 import type { Plan, Snapshot } from './types.ts';
+import { buildInventory, type InventoryInput } from './inventory.ts';
 
 export interface SweepDeps {
   reader: ClusterReader;
@@ -17,6 +18,8 @@ export interface SweepDeps {
   log: Logger;
   dryRun: boolean;
   shouldStop?: () => boolean;
+  /** What the cost metrics need (sweeper/inventory-kube.ts); without it they are not exported. */
+  inventory?: () => Promise<InventoryInput>;
 }
 
 export interface SweepResult {
@@ -60,6 +63,37 @@ function updateDiskGauges(snapshot: Snapshot, metrics: SweeperMetrics): void {
   }
 }
 
+/** The k8s_ee_environment_cost_* gauges from the inventory; a failed read leaves them as they were. */
+export async function updateCostGauges(deps: SweepDeps, now: Date): Promise<void> {
+  if (!deps.inventory) return;
+  let rows;
+  try {
+    rows = buildInventory(await deps.inventory(), deps.config, now);
+  } catch (err) {
+    deps.metrics.errors.inc({ stage: 'list' });
+    deps.log.warn(
+      { err: err instanceof Error ? err.message : String(err) },
+      'cost metrics: could not read the environments',
+    );
+    return;
+  }
+  const { costMonthly, costAccrued, costMonthlyAll } = deps.metrics;
+  const currency = deps.config.cost.currency;
+  costMonthly.reset();
+  costAccrued.reset();
+  costMonthlyAll.reset();
+  let all = 0;
+  for (const row of rows) {
+    if (row.status === 'terminating') continue;
+    const labels = { namespace: row.namespace, project: row.project, currency };
+    for (const [resource, value] of Object.entries(row.cost.perMonthByResource))
+      costMonthly.set({ ...labels, resource }, value);
+    costAccrued.set(labels, row.cost.soFar);
+    all += row.cost.perMonth;
+  }
+  costMonthlyAll.set({ currency }, all);
+}
+
 async function planAndExecute(
   kind: SweepKind,
   now: Date,
@@ -77,8 +111,10 @@ async function planAndExecute(
   for (const r of results)
     if (r.result === 'error')
       errors.push(`${r.action.kind} ${r.action.target.kind}/${r.action.target.name}: ${r.note ?? 'failed'}`);
-  if (kind === 'namespaces') updateNamespaceGauges(plan, results, deps.metrics);
-  else updateDiskGauges(snapshot, deps.metrics);
+  if (kind === 'namespaces') {
+    updateNamespaceGauges(plan, results, deps.metrics);
+    await updateCostGauges(deps, now);
+  } else updateDiskGauges(snapshot, deps.metrics);
   return { results, listErrors: collectErrors.filter((e) => e.stage === 'list').length };
 }
 

@@ -6,6 +6,14 @@ import type { Logger } from '../lib/log.ts';
 import type { Config } from '../policies/config.ts';
 import { LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
+import {
+  createCapacityGate,
+  kubeLedger,
+  lastDeployOf,
+  type CapacityGateOptions,
+  type CapacitySource,
+} from './capacity.ts';
+import type { LastDeploy } from '../policies/capacity.ts';
 import { createGate } from './gate.ts';
 import { releasePinSlot, reservePinSlot, kubePinSlots, type PinAnswer, type PinSlotStore } from './pin-slots.ts';
 import { ownNamespace } from './reconciler.ts';
@@ -23,6 +31,14 @@ export interface ClusterServicesOptions {
   pinGrantMs?: number;
   /** Where pins are arbitrated across replicas (webhooks/pin-slots.ts); without it, per process. */
   pinSlots?: PinSlotStore;
+  /** The capacity gate (webhooks/capacity.ts); without it, no capacity-aware admission. */
+  capacity?: Omit<CapacityGateOptions, 'config' | 'log' | 'registry'>;
+}
+
+function capacityGateOf(opts: Omit<ClusterServicesOptions, 'kc'> & { now?: () => number }) {
+  if (!opts.capacity) return {};
+  const { config, log, registry, now } = opts;
+  return { reserveCapacity: createCapacityGate({ ...opts.capacity, config, log, registry, ...(now ? { now } : {}) }) };
 }
 
 export function createClusterServicesWith(
@@ -99,6 +115,7 @@ export function createClusterServicesWith(
     if (opts.pinSlots) await releasePinSlot(opts.pinSlots, namespace);
   };
   return {
+    ...capacityGateOf(opts),
     releasePin,
     ensureBaseline: (namespace, options) => gate.ensure(namespace, options),
     ensureEnvironment: (namespace, configMap, options) => gate.ensureEnvironment(namespace, configMap, options),
@@ -107,11 +124,31 @@ export function createClusterServicesWith(
   };
 }
 
-/** The ClusterServices of the webhook process, backed by the API server of `kc`. */
-export function createClusterServices(opts: ClusterServicesOptions): ClusterServices {
+/**
+ * The ClusterServices of the webhook process, backed by the API server of `kc`; with a capacity source (the
+ * reconciler's watch caches), the capacity gate too, its grants arbitrated by a Lease in k8s-ee's own namespace.
+ */
+export function createClusterServices(
+  opts: ClusterServicesOptions & { capacitySource?: CapacitySource },
+): ClusterServices {
   const http = kubeHttp(opts.kc);
+  const own = ownNamespace(opts.config);
+  const capacity = opts.capacitySource
+    ? { source: opts.capacitySource, ledger: kubeLedger(http, own), lastDeploys: () => lastDeploys(opts.kc) }
+    : undefined;
   return createClusterServicesWith(kubeBaselineClient(opts.kc, http), {
-    pinSlots: kubePinSlots(http, ownNamespace(opts.config)),
+    pinSlots: kubePinSlots(http, own),
+    ...(capacity ? { capacity } : {}),
     ...opts,
   });
+}
+
+/** The newest live Helm release of every namespace (release records' metadata only): words a capacity refusal. */
+async function lastDeploys(kc: KubeConfig): Promise<Record<string, LastDeploy>> {
+  const [{ listReleaseRecordsWith }, { CoreV1Api }] = await Promise.all([
+    import('../sweeper/kube.ts'),
+    import('@kubernetes/client-node'),
+  ]);
+  const records = await listReleaseRecordsWith(kc.makeApiClient(CoreV1Api));
+  return lastDeployOf(records);
 }

@@ -96,8 +96,8 @@ async function startCluster(
   const config = withSelf(baseConfig, self);
   const { createClusterServices } = await import('./cluster-services.ts');
   const { startReconciler } = await import('./reconciler.ts');
-  const services = createClusterServices({ kc, config, log, registry });
   const reconciler = startReconciler({ kc, config, log, registry, identity });
+  const services = createClusterServices({ kc, config, log, registry, capacitySource: reconciler.capacity });
   return { services, config, ready: () => reconciler.ready(), stop: () => reconciler.stop() };
 }
 

@@ -11,6 +11,7 @@ import {
   validateNamespace,
   type NamespaceChange,
 } from '../policies/namespace-labels.ts';
+import { isPlatform } from '../policies/identity.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { clone, isObj, metadataOf, nameOf, obj, str } from '../policies/objects.ts';
 import { shapeViolations } from '../policies/shapes.ts';
@@ -82,12 +83,31 @@ async function pinLimit(change: NamespaceChange, dryRun: boolean, context: Handl
   ];
 }
 
+/**
+ * The capacity gate (webhooks/capacity.ts): a new PR environment, or an environment ConfigMap that grows the quota,
+ * must fit. Platform identities may go past it.
+ */
+async function capacity(
+  request: AdmissionRequest,
+  ns: ManagedNamespace,
+  configMap: unknown,
+  context: HandlerContext,
+): Promise<Violation[]> {
+  if (!context.cluster?.reserveCapacity || isPlatform(request.userInfo, context.config)) return [];
+  const grant = await context.cluster.reserveCapacity(ns.name, configMap, { dryRun: request.dryRun === true });
+  return grant.ok ? [] : [grant.violation];
+}
+
 const validateNamespaceHandler: KindHandler = async (request, ns, context) => {
   const change = namespaceChange(request, ns);
   if (!change) return allow();
   const violations = validateNamespace(change, request.userInfo, context.config, context.now());
-  // A pin is reserved only for a change that is otherwise admitted.
+  // A pin (and room for the environment) is reserved only for a change that is otherwise admitted.
   if (violations.length > 0) return denyAll(violations);
+  if (change.operation === 'CREATE') {
+    const room = await capacity(request, ns, undefined, context);
+    if (room.length > 0) return denyAll(room);
+  }
   if (pinGoes(change, context.config) && request.dryRun !== true) await releasePin(change.ns.name, context);
   return denyAll(await pinLimit(change, request.dryRun === true, context));
 };
@@ -129,14 +149,18 @@ const onWrite =
   (request, ns, context) =>
     writes(request) ? denyAll(check(request.object, ns.name, context)) : allow();
 
-const validateConfigMap: KindHandler = (request, ns, context) => {
+const validateConfigMap: KindHandler = async (request, ns, context) => {
   const name = request.name || nameOf(request.object);
   if (!writes(request) || name !== ENVIRONMENT_CONFIGMAP) return allow();
   // Judged as the object the request names, even when the object leaves its name out.
   const object = { ...obj(request.object), metadata: { ...metadataOf(request.object), name } };
   const violations = validateEnvironment(object, context.config);
+  if (violations.length > 0) return denyAll(violations);
+  // An environment that grows is judged by the capacity gate like a new one.
+  const room = await capacity(request, ns, object, context);
+  if (room.length > 0) return denyAll(room);
   // The quota it implies is in place before it is admitted: what helm creates next meets the grown quota.
-  return violations.length > 0 ? denyAll(violations) : environmentGate(object, request, ns, context);
+  return environmentGate(object, request, ns, context);
 };
 
 const MUTATORS: Record<string, KindHandler> = { Namespace: mutateNamespaceHandler };

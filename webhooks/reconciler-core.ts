@@ -6,7 +6,7 @@ import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
 import { objectMatches, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
-import { LABELS } from '../policies/names.ts';
+import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { backoffMs, type WatchEventType, type WatchedObject } from './reconciler-watch.ts';
 import { statusCodeOf, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
@@ -29,6 +29,20 @@ export interface ReconcilerCoreOptions {
 interface NamespaceEntry {
   labels: Record<string, string>;
   terminating: boolean;
+  annotations?: Record<string, string>;
+  createdAt?: string;
+}
+
+/** A PR namespace as the capacity gate sees it in the reconciler's caches. */
+export interface CachedEnvironment {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  createdAt?: string;
+  /** spec.hard of its k8s-ee-quota, when the quota exists. */
+  quotaHard?: Record<string, string>;
+  /** Its environment ConfigMap, when it exists. */
+  environment?: unknown;
 }
 
 /** Whether resource version `a` is newer than `b` (numeric comparison; unknown formats count as newer). */
@@ -45,7 +59,8 @@ export class ReconcilerCore {
   private readonly opts: ReconcilerCoreOptions;
   private readonly workers: number;
   private readonly namespaces = new Map<string, NamespaceEntry>();
-  private readonly environments = new Map<string, WatchedObject>();
+  private readonly departed = new Map<string, number>();
+  private readonly declarations = new Map<string, WatchedObject>();
   private readonly objects = new Map<string, Map<string, LiveBaselineObject>>();
   private readonly pending = new Set<string>();
   private readonly active = new Set<string>();
@@ -70,18 +85,58 @@ export class ReconcilerCore {
     return count;
   }
 
+  /** The managed namespaces that are not being deleted, with their quota and environment declaration. */
+  environments(): CachedEnvironment[] {
+    const out: CachedEnvironment[] = [];
+    for (const [name, entry] of this.namespaces) {
+      if (entry.terminating || !matchNamespace(name, this.opts.config)) continue;
+      const quota = this.objects.get(name)?.get(`ResourceQuota/${BASELINE_NAMES.quota}`);
+      const hard = (quota?.spec as { hard?: Record<string, string> } | undefined)?.hard;
+      const environment = this.declarations.get(name);
+      out.push({
+        name,
+        labels: entry.labels,
+        annotations: entry.annotations ?? {},
+        ...(entry.createdAt ? { createdAt: entry.createdAt } : {}),
+        ...(hard ? { quotaHard: hard } : {}),
+        ...(environment ? { environment } : {}),
+      });
+    }
+    return out;
+  }
+
+  /** When this replica saw the namespace start going away (deleted or terminating); undefined while it lives. */
+  departedAt(name: string): number | undefined {
+    return this.departed.get(name);
+  }
+
+  private noteDeparture(name: string, going: boolean): void {
+    if (!going) {
+      this.departed.delete(name);
+      return;
+    }
+    if (!this.departed.has(name)) this.departed.set(name, Date.now());
+    if (this.departed.size > 1000) {
+      for (const [n, at] of this.departed) if (Date.now() - at > 600_000) this.departed.delete(n);
+    }
+  }
+
   onNamespace(type: WatchEventType, object: WatchedObject): void {
     const name = object.metadata?.name;
     if (!name || !matchNamespace(name, this.opts.config)) return;
+    this.noteDeparture(name, type === 'DELETED' || object.metadata?.deletionTimestamp !== undefined);
     if (type === 'DELETED') {
       this.namespaces.delete(name);
       this.objects.delete(name);
-      this.environments.delete(name);
+      this.declarations.delete(name);
       return;
     }
+    const created = object.metadata?.creationTimestamp as Date | string | undefined;
     this.namespaces.set(name, {
       labels: { ...(object.metadata?.labels ?? {}) },
       terminating: object.metadata?.deletionTimestamp !== undefined,
+      annotations: { ...(object.metadata?.annotations ?? {}) },
+      ...(created ? { createdAt: created instanceof Date ? created.toISOString() : created } : {}),
     });
     this.enqueue(name);
   }
@@ -89,8 +144,8 @@ export class ReconcilerCore {
   onEnvironment(type: WatchEventType, object: WatchedObject): void {
     const ns = object.metadata?.namespace;
     if (!ns) return;
-    if (type === 'DELETED') this.environments.delete(ns);
-    else this.environments.set(ns, object);
+    if (type === 'DELETED') this.declarations.delete(ns);
+    else this.declarations.set(ns, object);
     this.enqueue(ns);
   }
 
@@ -221,7 +276,7 @@ export class ReconcilerCore {
     if (!entry) return false;
     const live = [...(this.objects.get(namespace)?.values() ?? [])];
     const plan = planNamespace(
-      { name: namespace, ...entry, environment: this.environments.get(namespace), live, now: Date.now() },
+      { name: namespace, ...entry, environment: this.declarations.get(namespace), live, now: Date.now() },
       this.opts.config,
     );
     if (plan?.recheckAt !== undefined) this.recheckAt(namespace, plan.recheckAt);

@@ -1,6 +1,7 @@
 // The baseline reconciler of the webhook process: watches namespaces, environment ConfigMaps and the baseline
-// objects, and keeps every managed namespace's baseline exactly as configured (server-side apply under the field
-// manager k8s-ee). With several replicas only the holder of a Lease writes; the others keep warm caches.
+// objects (and, for the capacity gate, nodes and running pods: webhooks/capacity.ts), and keeps every managed
+// namespace's baseline exactly as configured (server-side apply under the field manager k8s-ee). With several
+// replicas only the holder of a Lease writes; the others keep warm caches.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { startLeaderElection, type LeaderElection } from '../lib/leader.ts';
@@ -10,6 +11,7 @@ import type { Config } from '../policies/config.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { sharedCounter } from './gate.ts';
 import { ReconcilerCore } from './reconciler-core.ts';
+import { CapacityCache, environmentUseOf, type CapacitySource } from './capacity.ts';
 import { kubeHttp } from './reconciler-http.ts';
 import { kubeBaselineClient, type BaselineClient } from './reconciler-kube.ts';
 import { createResilientWatch, type ResilientWatch, type ResilientWatchOptions } from './reconciler-watch.ts';
@@ -35,6 +37,8 @@ export interface ReconcilerOptions {
 }
 
 export interface Reconciler {
+  /** What the capacity gate counts: PR environments, node allocatable, other pods' requests (watch caches). */
+  capacity: CapacitySource;
   stop(): Promise<void>;
   ready(): boolean;
   /** For tests: whether this replica currently writes. */
@@ -142,6 +146,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const client = opts.client ?? kubeBaselineClient(opts.kc, http);
   const metrics = createMetrics(opts.registry, () => c);
   const c = new ReconcilerCore({ client, config: opts.config, log: opts.log, metrics, workers: opts.workers });
+  const capacity = new CapacityCache(opts.config);
   const watch = (
     resource: string,
     spec: Pick<ResilientWatchOptions, 'apiVersion' | 'kind' | 'path' | 'labelSelector' | 'fieldSelector' | 'onEvent'>,
@@ -176,6 +181,15 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         onEvent: (t, o) => c.onBaselineObject(t, o),
       }),
     ),
+    // The capacity gate: the nodes' allocatable capacity and the requests of running pods outside PR namespaces.
+    watch('nodes', { apiVersion: 'v1', kind: 'Node', path: '/api/v1/nodes', onEvent: (t, o) => capacity.onNode(t, o) }),
+    watch('pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      path: '/api/v1/pods',
+      fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
+      onEvent: (t, o) => capacity.onPod(t, o),
+    }),
   ];
   for (const w of watches) void w.start();
   const election = startElection(opts, client, c);
@@ -183,6 +197,12 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   resync.unref();
   opts.log.info({ identity: opts.identity }, 'baseline reconciler started');
   return {
+    capacity: {
+      environments: () => c.environments().map((e) => environmentUseOf(e, opts.config)),
+      allocatable: () => capacity.allocatable(),
+      others: () => capacity.others(),
+      departedAt: (name) => c.departedAt(name),
+    },
     ready: () => watches.every((w) => w.synced()),
     isLeader: () => c.isLeader(),
     stop: async () => {

@@ -149,7 +149,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
         name: 'namespaces.validate.k8s-ee.io',
         rules: namespaceRules(),
         subject: 'namespace-object',
-        sideEffects: 'None',
+        sideEffects: 'NoneOnDryRun', // pin slots and capacity grants are Leases (never written on dry-run)
       }),
       webhook(options, '/validate', {
         name: 'pods.validate.k8s-ee.io',

@@ -68,12 +68,20 @@ export interface ClusterServices {
    * Before an environment ConfigMap is admitted: makes sure the quota it implies is in place (the baseline gate's
    * ensureEnvironment). Absent: the ConfigMap is admitted without waiting.
    */
+  /**
+   * Capacity-aware admission (webhooks/capacity.ts): room for a new PR environment (`configMap` undefined), or for
+   * an existing one to grow to the quota its new environment ConfigMap implies. Absent: no capacity gate.
+   */
+  reserveCapacity?(namespace: string, configMap: unknown, options: { dryRun: boolean }): Promise<CapacityGrant>;
   ensureEnvironment?(
     namespace: string,
     configMap: unknown,
     options: { dryRun: boolean },
   ): Promise<{ ok: true } | { ok: false; reason: string }>;
 }
+
+/** The capacity gate's answer: granted, or the violation to show (policies/capacity.ts). */
+export type CapacityGrant = { ok: true } | { ok: false; violation: Violation };
 
 export interface HandlerContext {
   config: Config;

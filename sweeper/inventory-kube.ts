@@ -1,0 +1,136 @@
+// Reads what the inventory needs, in a few paginated lists with read rights only: namespaces, Helm release records
+// (metadata only), k8s-ee quotas, volume claims, environment ConfigMaps and Ingresses. A list that fails (no right
+// to it, say) leaves its part unknown and is reported; only the namespace list is required.
+import { CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parseQuantity } from '../lib/quantity.ts';
+import { previewUrl } from '../lib/preview-url.ts';
+import { declaredDatabases } from '../policies/baseline.ts';
+import type { Config } from '../policies/config.ts';
+import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
+import { matchNamespace } from '../policies/namespace.ts';
+import { lookupPrs, type GitHubClient } from './github.ts';
+import type { InventoryInput, QuotaInfo } from './inventory.ts';
+import { listReleaseRecordsWith, namespaceInfoOf, paginate } from './kube.ts';
+import { isManaged, isTerminating } from './plan-namespace.ts';
+import type { NamespaceInfo } from './types.ts';
+
+const PAGE = 500;
+
+export interface InventoryRead {
+  input: InventoryInput;
+  /** Parts that could not be read (left unknown). */
+  warnings: string[];
+}
+
+async function attempt<T>(what: string, warnings: string[], task: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await task();
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    warnings.push(`${what}: ${code ? `HTTP ${code}` : (err as Error).message}`);
+    return undefined;
+  }
+}
+
+const stringMap = (value: unknown): Record<string, string> =>
+  Object.fromEntries(Object.entries((value ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+
+/** Bytes of a storage quantity (parseQuantity gives milli-units). */
+const bytesOf = (text: string | undefined): number => Number((parseQuantity(text ?? '0') ?? 0n) / 1000n);
+
+type Namespaced = { metadata?: { namespace?: string } };
+const nsOf = (o: Namespaced): string => o.metadata?.namespace ?? '';
+
+function quotaMapOf(
+  quotas: (Namespaced & { spec?: { hard?: object }; status?: { hard?: object; used?: object } })[] | undefined,
+): Record<string, QuotaInfo> | undefined {
+  if (!quotas) return undefined;
+  const out: Record<string, QuotaInfo> = {};
+  for (const q of quotas)
+    out[nsOf(q)] = { hard: stringMap(q.spec?.hard ?? q.status?.hard), used: stringMap(q.status?.used) };
+  return out;
+}
+
+function claimBytesOf(
+  claims: (Namespaced & { status?: { phase?: string; capacity?: Record<string, string> } })[] | undefined,
+): Record<string, number> | undefined {
+  if (!claims) return undefined;
+  const out: Record<string, number> = {};
+  for (const c of claims)
+    if (c.status?.phase === 'Bound') out[nsOf(c)] = (out[nsOf(c)] ?? 0) + bytesOf(c.status.capacity?.['storage']);
+  return out;
+}
+
+function databasesOf(configMaps: Namespaced[]): Record<string, string[]> {
+  return Object.fromEntries(
+    configMaps.map((cm) => [nsOf(cm), declaredDatabases({ ...cm, kind: 'ConfigMap' }).databases]),
+  );
+}
+
+function urlsOf(namespaces: NamespaceInfo[], ingresses: Namespaced[], config: Config): Record<string, string> {
+  const urls: Record<string, string> = {};
+  for (const ns of namespaces) {
+    const own = ingresses.filter((i) => nsOf(i) === ns.name).map((i) => ({ ...i, kind: 'Ingress' }));
+    const url = previewUrl(own, `${ns.name}.${config.previewDomain}`);
+    if (url) urls[ns.name] = url;
+  }
+  return urls;
+}
+
+export async function readInventory(
+  kc: KubeConfig,
+  config: Config,
+  github: GitHubClient | undefined,
+): Promise<InventoryRead> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const networking = kc.makeApiClient(NetworkingV1Api);
+  const warnings: string[] = [];
+  const namespaces = (await paginate((cont) => core.listNamespace({ limit: PAGE, _continue: cont }))).map(
+    namespaceInfoOf,
+  );
+  const pr = (name: string | undefined) => name !== undefined && matchNamespace(name, config) !== undefined;
+  const active = namespaces.filter((ns) => isManaged(ns, config) && !isTerminating(ns));
+  const [releases, quotas, claims, configMaps, ingresses, prs] = await Promise.all([
+    attempt('Helm release records', warnings, () => listReleaseRecordsWith(core)),
+    attempt('ResourceQuotas', warnings, () =>
+      paginate((cont) =>
+        core.listResourceQuotaForAllNamespaces({
+          fieldSelector: `metadata.name=${BASELINE_NAMES.quota}`,
+          limit: PAGE,
+          _continue: cont,
+        }),
+      ),
+    ),
+    attempt('PersistentVolumeClaims', warnings, () =>
+      paginate((cont) => core.listPersistentVolumeClaimForAllNamespaces({ limit: PAGE, _continue: cont })),
+    ),
+    attempt('environment ConfigMaps', warnings, () =>
+      paginate((cont) =>
+        core.listConfigMapForAllNamespaces({
+          fieldSelector: `metadata.name=${ENVIRONMENT_CONFIGMAP}`,
+          limit: PAGE,
+          _continue: cont,
+        }),
+      ),
+    ),
+    attempt('Ingresses', warnings, () =>
+      paginate((cont) => networking.listIngressForAllNamespaces({ limit: PAGE, _continue: cont })),
+    ),
+    lookupPrs(active, config, github),
+  ]);
+  warnings.push(...prs.errors.map((e) => `GitHub: ${e}`));
+  const ofPr = <T extends { metadata?: { namespace?: string } }>(items: T[] | undefined): T[] | undefined =>
+    items?.filter((o) => pr(o.metadata?.namespace));
+  return {
+    input: {
+      namespaces,
+      releases,
+      prs: prs.prs,
+      quotas: quotaMapOf(ofPr(quotas)),
+      claimBytes: claimBytesOf(ofPr(claims)),
+      databases: databasesOf(ofPr(configMaps) ?? []),
+      urls: urlsOf(active, ingresses ?? [], config),
+    },
+    warnings,
+  };
+}
