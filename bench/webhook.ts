@@ -54,13 +54,14 @@ interface Server {
 }
 
 function startFloor(dir: string): Promise<Server> {
-  const [command, ...args] = [
+  const argv = [
     ...cpuPrefix(0),
     process.execPath,
     join(import.meta.dirname, '_floor.mjs'),
     join(dir, 'tls.crt'),
     join(dir, 'tls.key'),
-  ] as [string, ...string[]];
+  ];
+  const [command = process.execPath, ...args] = argv;
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -128,7 +129,11 @@ async function openLoop(port: number, ca: string, path: string, body: string): P
   return percentile(latencies, 99);
 }
 
-const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 /** Runs `measure` on k8s-ee and on the floor alternately, ROUNDS times each; the median of each side. */
 async function interleaved(

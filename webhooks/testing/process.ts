@@ -41,9 +41,16 @@ export interface WebhookProcessOptions {
 }
 
 /** Starts the webhook on 127.0.0.1 with the certificate files in dir; resolves once it listens. */
-export function startWebhookProcess(dir: string, options: WebhookProcessOptions | string = {}): Promise<WebhookProcess> {
-  const { logLevel = 'warn', entry = 'cli/main.ts', prefix = [], nodeArgs = [] } =
-    typeof options === 'string' ? { logLevel: options } : options;
+export function startWebhookProcess(
+  dir: string,
+  options: WebhookProcessOptions | string = {},
+): Promise<WebhookProcess> {
+  const {
+    logLevel = 'warn',
+    entry = 'cli/main.ts',
+    prefix = [],
+    nodeArgs = [],
+  } = typeof options === 'string' ? { logLevel: options } : options;
   const args = [
     ...nodeArgs,
     entry,
@@ -58,7 +65,7 @@ export function startWebhookProcess(dir: string, options: WebhookProcessOptions 
     '--tls-key',
     join(dir, 'tls.key'),
   ];
-  const [command, ...rest] = [...prefix, process.execPath, ...args] as [string, ...string[]];
+  const [command = process.execPath, ...rest] = [...prefix, process.execPath, ...args];
   const child = spawn(command, rest, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, K8S_EE_LOG_LEVEL: logLevel },
