@@ -2,6 +2,9 @@
 // bench/run.ts (each bench appends its rows as JSON lines to $BENCH_OUT; run alone, it only prints them).
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseRuntimeStage } from '../local/images/dockerfile.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
 
 export interface Row {
   bench: string;
@@ -62,25 +65,23 @@ export function memoryOf(pid: number): Memory {
   return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
 }
 
-/** Polls VmHWM until the process exits; resolves with the last reading (the peak, as VmHWM never falls). */
+/** Polls VmHWM until the process exits; the highest reading (a process exiting has no memory lines left). */
 export function watchPeak(pid: number, everyMs = 20): { stop(): Memory | undefined } {
-  let last: Memory | undefined;
-  const timer = setInterval(() => {
+  let best: Memory | undefined;
+  const read = (): void => {
     try {
-      last = memoryOf(pid);
+      const m = memoryOf(pid);
+      if (Number.isFinite(m.hwm) && (best === undefined || m.hwm >= best.hwm)) best = m;
     } catch {
-      clearInterval(timer);
+      // gone: keep the best reading
     }
-  }, everyMs);
+  };
+  const timer = setInterval(read, everyMs);
   return {
     stop() {
       clearInterval(timer);
-      try {
-        last = memoryOf(pid);
-      } catch {
-        // gone: keep the last reading
-      }
-      return last;
+      read();
+      return best;
     },
   };
 }
@@ -89,4 +90,10 @@ export function watchPeak(pid: number, everyMs = 20): { stop(): Memory | undefin
 export function cpuPrefix(cpu: number): string[] {
   if (availableParallelism() < 2 || !existsSync('/usr/bin/taskset')) return [];
   return ['/usr/bin/taskset', '-c', String(cpu)];
+}
+
+/** Node's own flags in the image's ENTRYPOINT (between `node` and the script), so a bench runs what ships. */
+export function imageNodeArgs(): string[] {
+  const { entrypoint } = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));
+  return entrypoint.slice(1, -1);
 }

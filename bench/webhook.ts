@@ -5,7 +5,8 @@
 // - latency: an evenly spaced open loop at 1,000 req/s (autocannon's -R sends in bursts, which inflates tail
 //   latency: ARCHITECTURE.md section 9);
 // - memory: VmRSS of the webhook idle and after saturation, VmHWM (peak), from /proc.
-// The webhook runs as the image runs it: the compiled dist/cli/main.js (built here first).
+// The webhook runs as the image runs it: the compiled dist/cli/main.js (built here first), with the node flags of
+// the Dockerfile's ENTRYPOINT.
 // BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 2) runs of each side.
 import autocannon from 'autocannon';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
 import { review } from '../webhooks/testing/review.ts';
-import { cpuPrefix, emit, memoryOf, percentile, type Row } from './_lib.ts';
+import { cpuPrefix, emit, imageNodeArgs, memoryOf, percentile, type Row } from './_lib.ts';
 
 const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 5);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
@@ -159,7 +160,11 @@ if (build.status !== 0) throw new Error('tsc -p tsconfig.build.json failed: the 
 
 const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-bench-'));
 const { caPem: ca } = await writeServingCert(dir, 'bench-ca');
-const webhook = await startWebhookProcess(dir, { entry: 'dist/cli/main.js', prefix: cpuPrefix(0) });
+const webhook = await startWebhookProcess(dir, {
+  entry: 'dist/cli/main.js',
+  prefix: cpuPrefix(0),
+  nodeArgs: imageNodeArgs(),
+});
 const floor = await startFloor(dir);
 const rows: Row[] = [];
 const bench = 'webhook';

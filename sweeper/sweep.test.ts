@@ -159,8 +159,10 @@ describe('sweep: whole runs over an in-memory cluster and the fake GitHub', () =
     };
     assert.equal(json.dryRun, true);
     assert.equal(json.runs[0]?.actions.length, 5);
-    const text = formatOnce([r], 'text');
+    const text = formatOnce([r], 'text', 7);
     assert.equal(text.stdout.trim().split('\n').length, 5);
+    assert.match(text.stderr, /5 actions planned \(dry run\) at .*, 7 API requests\n$/);
+    assert.equal((JSON.parse(formatOnce([r], 'json', 7).stdout) as { apiRequests: number }).apiRequests, 7);
     assert.match(
       text.stdout,
       /^planned {3}delete-namespace Namespace\/shop-pr-1 release-gone: orphan environment: no live Helm release for 2d12h/m,
