@@ -57,6 +57,7 @@ describe('sweep: whole runs over an in-memory cluster and the fake GitHub', () =
     registry = createRegistry();
     metrics = createSweeperMetrics(registry);
     config = defaultConfig();
+    config.sweeper.releaseGrace = '1m'; // the runs below are minutes apart; the default is 30s
     config.sweeper.github = { apiUrl: gh.url, tokenEnv: 'GITHUB_TOKEN', repositories: { shop: 'acme/shop' } };
     deps = {
       reader: cluster,

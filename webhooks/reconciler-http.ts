@@ -98,7 +98,12 @@ export function kubeHttp(kc: KubeAccess, options: KubeHttpOptions = {}): KubeHtt
       accept: req.accept ?? 'application/json',
     };
     options.onRequest?.(method, url.pathname);
-    if (payload !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    if (payload !== undefined) {
+      headers['content-type'] = req.contentType ?? 'application/json';
+      // Always: node sends a DELETE body without Content-Length or chunked framing, so the API server would
+      // read the body (a uid precondition) as the start of the next request on the connection.
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
     const send = secure ? httpsRequest : httpRequest;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const r = send(url, { method, headers, agent: auth.agent, auth: auth.auth, timeout: timeoutMs }, resolve);
