@@ -12,7 +12,7 @@ import { defaultConfig } from '../policies/config.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { startBuiltInCluster, testClusterFor } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
-import { emit, percentile, type Row } from './_lib.ts';
+import { emit, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
 const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
@@ -140,9 +140,34 @@ async function main(): Promise<void> {
       const floor = await floorRound(http, size, i + 1);
       const webhook = await startWebhook({ cluster, extraArgs: [] });
       let latencies: number[];
+      const pid = webhook.pid ?? 0;
+      const idle = memoryOf(pid);
+      const peak = watchPeak(pid);
       try {
         latencies = await round(http, kc, size, i + 1);
       } finally {
+        const top = peak.stop();
+        if (size === Math.max(...SIZES)) {
+          rows.push(
+            {
+              bench: 'baseline',
+              row: 'webhook RSS idle, with a cluster (reconciler, gate, pins)',
+              figure: idle.rss,
+              unit: 'MiB',
+              target: '<= 90 MiB',
+              note: 'cli/main.ts (TypeScript stripping adds ~20 MiB over the image)',
+            },
+            {
+              bench: 'baseline',
+              row: `webhook peak RSS with a cluster, ${size} namespaces at once`,
+              figure: top?.hwm ?? NaN,
+              unit: 'MiB',
+              target: '<= 110 MiB',
+              peakOf: 'webhook',
+              note: 'cli/main.ts',
+            },
+          );
+        }
         await webhook.stop();
       }
       for (const p of [50, 95])
