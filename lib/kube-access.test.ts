@@ -49,7 +49,7 @@ test('client certificates inline, the CA as a file relative to the kubeconfig, t
     assert.equal(server, 'https://127.0.0.1:6443');
     assert.equal(String(opts.ca), 'CA');
     assert.equal(String(opts.cert), 'CERT');
-    assert.equal(String(opts.key), 'KEY');
+    assert.deepEqual(opts.key, Buffer.from('KEY'));
     assert.equal(opts.servername, 'kubernetes');
     assert.equal(opts.headers, undefined);
   } finally {
