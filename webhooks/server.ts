@@ -54,6 +54,9 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
   const { context, maxBodyBytes } = options;
   // Children bound to the route once, so a request does not hash its labels again.
   const duration = metrics.duration.labels({ route: route.name });
+  // The admission line carries only the fields below (never an object's content), so it skips the logger's
+  // redaction pass: ~20 µs of the ~25 µs a line costs (bench/results.md).
+  const log = context.log.child({}, { redact: [] });
   const inFlight = metrics.inFlight.labels({ route: route.name });
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const end = duration.startTimer();
@@ -67,7 +70,7 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
       const label = decisionLabel(decision, review.response.patch !== undefined);
       metrics.requests.inc({ route: route.name, kind: request.kind.kind, decision: label });
       if (!decision.allowed) for (const v of decision.violations ?? []) metrics.violations.inc({ rule: v.rule });
-      const log = {
+      const line = {
         uid: request.uid,
         kind: request.kind.kind,
         namespace: request.namespace,
@@ -77,8 +80,8 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
         route: route.name,
         decision: label,
       };
-      if (decision.allowed) context.log.info(log, 'admission');
-      else context.log.info({ ...log, message: review.response.status?.message }, 'admission denied');
+      if (decision.allowed) log.info(line, 'admission');
+      else log.info({ ...line, message: review.response.status?.message }, 'admission denied');
       send(res, 200, JSON_TYPE, JSON.stringify(review));
     } catch (err) {
       const status = err instanceof BodyError ? err.status : 500;
