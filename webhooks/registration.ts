@@ -24,6 +24,11 @@ export interface RegistrationOptions {
   /** Namespaces never sent to the webhook besides kube-system (k8s-ee's own, for example). */
   excludeNamespaces?: string[];
   timeoutSeconds?: number;
+  /**
+   * The user k8s-ee's own writes come as (in a cluster, its ServiceAccount): its writes of baseline objects skip
+   * the baseline webhook, whose guard always admits them, so the reconciler does not wait on a call to itself.
+   */
+  selfUser?: string;
 }
 
 const POD_RESOURCES: [string, string[]][] = [
@@ -165,6 +170,16 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
         ],
         subject: 'namespaced',
         sideEffects: 'None',
+        ...(options.selfUser
+          ? {
+              extraConditions: [
+                {
+                  name: 'not-k8s-ee-itself',
+                  expression: `request.userInfo.username != ${celString(options.selfUser)}`,
+                },
+              ],
+            }
+          : {}),
       }),
       webhook(options, '/validate', {
         name: 'exposure.validate.k8s-ee.io',
