@@ -114,6 +114,11 @@ const namespaceRules = (): V1RuleWithOperations[] => [
 const podRules = (operations: V1RuleWithOperations['operations']): V1RuleWithOperations[] =>
   POD_RESOURCES.map(([g, r]) => rule(g, r, operations));
 
+const baselineRules = (): V1RuleWithOperations[] => [
+  rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']),
+  rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE']),
+];
+
 /** k8s-ee's own writes skip a webhook whose answer to them is always "allowed". */
 const notSelf = (options: RegistrationOptions): Pick<Entry, 'extraConditions'> =>
   options.selfUser
@@ -174,10 +179,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
       }),
       webhook(options, '/validate', {
         name: 'baseline.validate.k8s-ee.io',
-        rules: [
-          rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']),
-          rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE']),
-        ],
+        rules: baselineRules(),
         subject: 'namespaced',
         sideEffects: 'None',
         ...notSelf(options),
