@@ -39,5 +39,7 @@ LABEL org.opencontainers.image.title="k8s-ee" \
 # Numeric, so runAsNonRoot can verify it; files stay owned by root and read-only to this user.
 USER 10001:10001
 EXPOSE 9443 8080 9090 9445
-ENTRYPOINT ["node", "dist/cli/main.js"]
+# A 2 MiB young generation (V8's default grows to 16 MiB per semi-space): measured in bench/results.md, it takes
+# ~25 MiB off the sweeper's peak over 5,000 namespaces and ~10 MiB off the webhook, for a few more scavenges.
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli/main.js"]
 CMD ["--help"]

@@ -1,24 +1,24 @@
 // Time from namespace creation to a complete baseline (all objects applied and the namespace stamped, which
 // the reconciler does last), with 1, 20 and 100 managed namespaces created at the same moment. Runs the real
-// `k8s-ee webhook` (with its reconciler) against a built-in control plane, or $K8S_EE_E2E_KUBECONFIG.
+// `k8s-ee webhook` (with its reconciler, registered as the API server's webhooks) against a built-in control plane
+// without a node (no lock needed), or $K8S_EE_E2E_KUBECONFIG. Each figure beside its floor, measured in the same
+// run just before with no webhook registered: a bare client creating the same namespaces and writing the same
+// objects and the stamp straight to the API server, every namespace at once.
 // Set BENCH_BASELINE_SIZES=1,20 to choose the rounds.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { LABELS } from '../policies/names.ts';
 import { buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
-import { getTestCluster } from '../local/harness/cluster.ts';
+import { startBuiltInCluster, testClusterFor } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
+import { emit, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
 const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
 
 interface NamespaceList {
   items: { metadata: { name: string; labels?: Record<string, string> } }[];
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
 /** Watches namespaces and calls back the first time each one carries the baseline stamp. */
@@ -90,34 +90,101 @@ async function round(http: KubeHttp, kc: KubeConfig, size: number, run: number):
   return latencies;
 }
 
+const PATHS: Record<string, string> = {
+  ResourceQuota: 'resourcequotas',
+  LimitRange: 'limitranges',
+  NetworkPolicy: 'networkpolicies',
+};
+
+/** The floor: the same namespaces, objects and stamp written by a bare client; ms from creation to stamp. */
+async function floorRound(http: KubeHttp, size: number, run: number): Promise<number[]> {
+  const config = defaultConfig();
+  const names = Array.from({ length: size }, (_, i) => `floor${run}-pr-${i + 1}`);
+  const latencies = await Promise.all(
+    names.map(async (name) => {
+      await http.request('POST', '/api/v1/namespaces', {
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [LABELS.managed]: 'true' } } },
+      });
+      const created = performance.now();
+      await Promise.all(
+        buildBaseline(name, [], config).map((o) => {
+          const group = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
+          return http.request('POST', `${group}/namespaces/${name}/${PATHS[o.kind] ?? ''}`, { body: o });
+        }),
+      );
+      await http.request('PATCH', `/api/v1/namespaces/${name}`, {
+        body: { metadata: { labels: { [LABELS.baselineHash]: 'floor' } } },
+        contentType: 'application/merge-patch+json',
+      });
+      return performance.now() - created;
+    }),
+  );
+  for (const name of names)
+    if ((await countObjects(http, name)) !== OBJECTS) throw new Error(`floor: baseline incomplete in ${name}`);
+  await deleteAndWait(http, names);
+  return latencies.sort((a, b) => a - b);
+}
+
 async function main(): Promise<void> {
-  const cluster = await getTestCluster();
+  const external = process.env['K8S_EE_E2E_KUBECONFIG'];
+  const started = external
+    ? undefined
+    : await startBuiltInCluster((line) => process.stderr.write(`bench: ${line}\n`), { node: false });
+  const cluster = external ? testClusterFor(external, false) : testClusterFor(started?.kubeconfig ?? '', true, false);
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   const http = kubeHttp(kc);
-  const webhook = await startWebhook({ cluster, extraArgs: [] });
-  const rows: string[] = [];
+  const rows: Row[] = [];
   try {
     for (const [i, size] of SIZES.entries()) {
-      const started = performance.now();
-      const latencies = await round(http, kc, size, i + 1);
-      const wall = performance.now() - started;
-      const fmt = (ms: number): string => ms.toFixed(0).padStart(8);
-      rows.push(
-        `| ${String(size).padStart(10)} | ${fmt(percentile(latencies, 50))} | ${fmt(percentile(latencies, 95))} | ${fmt(latencies.at(-1) ?? NaN)} | ${(wall / 1000).toFixed(1).padStart(9)} |`,
-      );
+      const floor = await floorRound(http, size, i + 1);
+      const webhook = await startWebhook({ cluster, extraArgs: [] });
+      let latencies: number[];
+      const pid = webhook.pid ?? 0;
+      const idle = memoryOf(pid);
+      const peak = watchPeak(pid);
+      try {
+        latencies = await round(http, kc, size, i + 1);
+      } finally {
+        const top = peak.stop();
+        if (size === Math.max(...SIZES)) {
+          rows.push(
+            {
+              bench: 'baseline',
+              row: 'webhook RSS idle, with a cluster (reconciler, gate, pins)',
+              figure: idle.rss,
+              unit: 'MiB',
+              target: '<= 90 MiB',
+              note: 'cli/main.ts (TypeScript stripping adds ~20 MiB over the image)',
+            },
+            {
+              bench: 'baseline',
+              row: `webhook peak RSS with a cluster, ${size} namespaces at once`,
+              figure: top?.hwm ?? NaN,
+              unit: 'MiB',
+              target: '<= 110 MiB',
+              peakOf: 'webhook',
+              note: 'cli/main.ts',
+            },
+          );
+        }
+        await webhook.stop();
+      }
+      for (const p of [50, 95])
+        rows.push({
+          bench: 'baseline',
+          row: `namespace -> complete baseline, ${size} at once, p${p}`,
+          figure: percentile(latencies, p),
+          floor: percentile(floor, p),
+          unit: 'ms',
+          ...(p === 95 ? { target: 'ratio <= 1.5 (<= 200 ms at 20, <= 1 s at 100 where the floor allows)' } : {}),
+        });
     }
   } finally {
-    await webhook.stop();
     http.close();
+    await started?.stop();
   }
-  process.stdout.write(
-    'Time from namespace creation to complete baseline (8 objects + namespace stamp), reconciler in `k8s-ee webhook`\n',
-  );
-  process.stdout.write(
-    `| namespaces |   p50 ms |   p95 ms |   max ms | round s*  |\n|-----------:|---------:|---------:|---------:|----------:|\n${rows.join('\n')}\n`,
-  );
-  process.stdout.write("* round: creation, completion, checks and deletion of the round's namespaces\n");
+  emit(rows);
 }
 
 await main();

@@ -1,16 +1,27 @@
-// Admission throughput and latency of the real `k8s-ee webhook --no-cluster` process over HTTPS.
-// Closed loop (autocannon, 50 keep-alive connections) for throughput; an evenly spaced open loop for latency at a
-// fixed rate (autocannon's -R sends in bursts, which inflates tail latency: ARCHITECTURE.md section 9).
+// Admission cost of the real `k8s-ee webhook --no-cluster` process over HTTPS, each figure beside its floor: a bare
+// Node HTTPS server answering a fixed AdmissionReview (bench/_floor.ts), on the same CPU, runs interleaved
+// (k8s-ee, floor, k8s-ee, floor…) so that other load on the machine hits both alike.
+// - saturation: closed loop (autocannon, 50 keep-alive connections), server pinned to CPU 0, load generator to 1;
+// - latency: an evenly spaced open loop at 1,000 req/s (autocannon's -R sends in bursts, which inflates tail
+//   latency: ARCHITECTURE.md section 9);
+// - memory: VmRSS of the webhook idle and after saturation, VmHWM (peak), from /proc.
+// The webhook runs as the image runs it: the compiled dist/cli/main.js (built here first), with the node flags of
+// the Dockerfile's ENTRYPOINT.
+// BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 2) runs of each side.
 import autocannon from 'autocannon';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
 import { review } from '../webhooks/testing/review.ts';
+import { cpuPrefix, emit, imageNodeArgs, memoryOf, percentile, type Row } from './_lib.ts';
 
-const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 8);
+const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 5);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const RATE = 1000;
 
 const deployment = {
   apiVersion: 'apps/v1',
@@ -30,19 +41,41 @@ const privilegedPod = {
   metadata: { name: 'evil', namespace: 'shop-pr-42' },
   spec: { containers: [{ name: 'c', image: 'busybox', securityContext: { privileged: true } }] },
 };
+const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop-pr-42' } };
 
-async function startWebhook(dir: string): Promise<{ child: ChildProcess; port: number; ca: string }> {
-  const { caPem } = await writeServingCert(dir, 'bench-ca');
-  const { child, port } = await startWebhookProcess(dir);
-  return { child, port, ca: caPem };
+const REQUESTS = [
+  { name: 'namespace mutation', path: '/mutate', body: JSON.stringify(review(namespace, 'Namespace')) },
+  { name: 'Deployment mutation', path: '/mutate', body: JSON.stringify(review(deployment, 'Deployment')) },
+  { name: 'privileged Pod denial', path: '/validate', body: JSON.stringify(review(privilegedPod, 'Pod')) },
+];
+
+interface Server {
+  child: ChildProcess;
+  port: number;
 }
 
-async function closedLoop(
-  port: number,
-  ca: string,
-  path: string,
-  body: string,
-): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+function startFloor(dir: string): Promise<Server> {
+  const argv = [
+    ...cpuPrefix(0),
+    process.execPath,
+    join(import.meta.dirname, '_floor.mjs'),
+    join(dir, 'tls.crt'),
+    join(dir, 'tls.key'),
+  ];
+  const [command = process.execPath, ...args] = argv;
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`floor server exited early with ${String(code)}: ${out}`)));
+  });
+}
+
+async function saturate(port: number, ca: string, path: string, body: string): Promise<number> {
   const result = await autocannon({
     url: `https://127.0.0.1:${port}${path}`,
     method: 'POST',
@@ -52,36 +85,22 @@ async function closedLoop(
     duration: DURATION_S,
     tlsOptions: { ca },
   });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx,
-  };
+  if (result.errors + result.non2xx > 0) throw new Error(`${path}: ${result.errors + result.non2xx} failed requests`);
+  return result.requests.average;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function openLoop(
-  port: number,
-  ca: string,
-  path: string,
-  body: string,
-  rate: number,
-): Promise<{ sent: number; p50: number; p95: number; p99: number; errors: number }> {
+/** p99 latency (ms) of an evenly spaced open loop at RATE req/s. */
+async function openLoop(port: number, ca: string, path: string, body: string): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca });
   const latencies: number[] = [];
   let errors = 0;
-  const total = rate * DURATION_S;
-  const interval = 1000 / rate;
+  const total = RATE * DURATION_S;
+  const interval = 1000 / RATE;
   const start = performance.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
-    const due = start + i * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const wait = start + i * interval - performance.now();
+    if (wait > 1) await sleep(wait);
     inflight.push(
       new Promise<void>((resolve) => {
         const t0 = performance.now();
@@ -106,43 +125,104 @@ async function openLoop(
   }
   await Promise.all(inflight);
   agent.destroy();
+  if (errors > 0) throw new Error(`${path}: ${errors} failed requests in the open loop`);
   latencies.sort((a, b) => a - b);
-  return {
-    sent: total,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
-    errors,
-  };
+  return percentile(latencies, 99);
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-bench-'));
-const { child, port, ca } = await startWebhook(dir);
-try {
-  const mutateBody = JSON.stringify(review(deployment, 'Deployment'));
-  const denyBody = JSON.stringify(review(privilegedPod, 'Pod'));
-  const rows: string[] = [];
-  for (const [name, path, body] of [
-    ['mutate Deployment (patch)', '/mutate', mutateBody],
-    ['validate privileged Pod (deny)', '/validate', denyBody],
-  ] as const) {
-    const r = await closedLoop(port, ca, path, body);
-    rows.push(
-      `| ${name} | closed loop, 50 conns | ${Math.round(r.rps)} req/s | p50 ${r.p50} ms | p99 ${r.p99} ms | ${r.errors} |`,
-    );
-  }
-  for (const rate of [200, 1000]) {
-    const r = await openLoop(port, ca, '/validate', denyBody, rate);
-    rows.push(
-      `| validate privileged Pod (deny) | open loop, ${rate} req/s evenly spaced | ${r.sent} sent | p50 ${r.p50.toFixed(2)} ms | p95 ${r.p95.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms | ${r.errors} |`,
-    );
-  }
-  process.stdout.write(
-    `\nk8s-ee webhook over HTTPS, Node ${process.versions.node}, ${DURATION_S}s per row, load generator on the same machine\n\n`,
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
   );
-  process.stdout.write('| request | load | throughput | latency | tail | errors |\n|---|---|---|---|---|---|\n');
-  process.stdout.write(`${rows.join('\n')}\n`);
+
+/** Runs `measure` on k8s-ee and on the floor alternately, ROUNDS times each; the median of each side. */
+async function interleaved(
+  measure: (port: number) => Promise<number>,
+  webhook: Server,
+  floor: Server,
+): Promise<{ figure: number; floor: number }> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    a.push(await measure(webhook.port));
+    b.push(await measure(floor.port));
+  }
+  return { figure: median(a), floor: median(b) };
+}
+
+// The load generator (this process) on CPU 1, the servers on CPU 0.
+if (cpuPrefix(1).length > 0) spawnSync('/usr/bin/taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+  stdio: 'inherit',
+});
+if (build.status !== 0) throw new Error('tsc -p tsconfig.build.json failed: the webhook is measured as built');
+
+const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-bench-'));
+const { caPem: ca } = await writeServingCert(dir, 'bench-ca');
+const webhook = await startWebhookProcess(dir, {
+  entry: 'dist/cli/main.js',
+  prefix: cpuPrefix(0),
+  nodeArgs: imageNodeArgs(),
+});
+const floor = await startFloor(dir);
+const rows: Row[] = [];
+const bench = 'webhook';
+try {
+  await sleep(2000);
+  const idle = memoryOf(webhook.child.pid ?? 0);
+  const floorIdle = memoryOf(floor.child.pid ?? 0);
+  rows.push({
+    bench,
+    row: 'webhook RSS idle (--no-cluster, dist JS)',
+    figure: idle.rss,
+    floor: floorIdle.rss,
+    unit: 'MiB',
+    target: '<= 90 MiB',
+  });
+  for (const r of REQUESTS) {
+    const m = await interleaved((port) => saturate(port, ca, r.path, r.body), webhook, floor);
+    rows.push({
+      bench,
+      row: `${r.name}, saturated (1 CPU)`,
+      ...m,
+      unit: 'req/s',
+      higherIsBetter: true,
+      target: 'ratio >= 0.7',
+    });
+  }
+  const loaded = memoryOf(webhook.child.pid ?? 0);
+  const floorLoaded = memoryOf(floor.child.pid ?? 0);
+  rows.push({
+    bench,
+    row: 'webhook RSS after saturation',
+    figure: loaded.rss,
+    floor: floorLoaded.rss,
+    unit: 'MiB',
+    target: '<= 110 MiB',
+  });
+  for (const r of REQUESTS) {
+    const m = await interleaved((port) => openLoop(port, ca, r.path, r.body), webhook, floor);
+    rows.push({
+      bench,
+      row: `${r.name}, p99 at ${RATE} req/s open loop`,
+      ...m,
+      unit: 'ms',
+      target: '<= 2 ms and ratio <= 2',
+    });
+  }
+  const peak = memoryOf(webhook.child.pid ?? 0);
+  rows.push({
+    bench,
+    row: 'webhook peak RSS (VmHWM) over the whole bench',
+    figure: peak.hwm,
+    floor: memoryOf(floor.child.pid ?? 0).hwm,
+    unit: 'MiB',
+    peakOf: 'webhook',
+  });
 } finally {
-  child.kill('SIGTERM');
+  webhook.child.kill('SIGTERM');
+  floor.child.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 }
+emit(rows);

@@ -80,6 +80,7 @@ describe('charts/k8s-ee', { skip }, () => {
         config,
         excludeNamespaces: exclude,
         timeoutSeconds: (values['webhook'] as Any | undefined)?.['timeoutSeconds'] ?? 10,
+        selfUser: `system:serviceaccount:${NS}:k8s-ee`,
       });
       assert.deepEqual(
         entries(find(objects, 'MutatingWebhookConfiguration', 'k8s-ee')),

@@ -24,13 +24,19 @@ export interface LogOptions {
   level?: string;
   name?: string;
   destination?: DestinationStream;
+  /**
+   * Write stdout asynchronously (a server on a hot path): lines written while a write is in flight go out
+   * together, nothing waits; pino flushes what is left when the process exits.
+   */
+  async?: boolean;
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
   const level = options.level ?? process.env['K8S_EE_LOG_LEVEL'] ?? 'info';
   const base = { name: options.name ?? 'k8s-ee' };
   const config = { level, base, redact: { paths: redactPaths, censor: '[redacted]' } };
-  return options.destination ? pino(config, options.destination) : pino(config);
+  if (options.destination) return pino(config, options.destination);
+  return options.async ? pino(config, pino.destination({ dest: 1, sync: false })) : pino(config);
 }
 
 /** A logger that drops everything, for tests that do not look at logs. */

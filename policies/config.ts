@@ -217,7 +217,7 @@ export function defaultConfig(): Config {
     sweeper: {
       schedule: '* * * * *',
       diskSchedule: '*/5 * * * *',
-      releaseGrace: '1m',
+      releaseGrace: '30s',
       neverDeployedGrace: '30m',
       ttl: '7d',
       maxDeletionsPerRun: 10,

@@ -3,12 +3,12 @@ import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { loadConfigForCli } from '../cli/config.ts';
-import { loadKubeConfig } from '../lib/kube.ts';
+import { loadKubeAccess, type KubeAccess } from '../lib/kube-access.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
-import { startLeaderElection } from '../lib/leader.ts';
 import { CliError } from '../cli/errors.ts';
 import { createKubeSweeper } from './kube.ts';
+import { kubeHttp } from '../webhooks/reconciler-http.ts';
 import { gitHubClientFromConfig } from './github.ts';
 import { readInventory } from './inventory-kube.ts';
 import { createSweeperMetrics } from './metrics.ts';
@@ -16,7 +16,6 @@ import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
 import { createScheduler } from './scheduler.ts';
 import { startProbeServer } from './server.ts';
 import { formatOnce } from './output.ts';
-import { releaseFollowUp } from './release-watch.ts';
 import type { SweepKind } from './snapshot.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 
@@ -127,8 +126,14 @@ export function parseSweeperArgs(argv: string[]): Args | 'help' {
   };
 }
 
-function kubeOrExplain(path: string | undefined): KubeConfig {
+/**
+ * How to reach the cluster. A pass (--once) needs plain requests only, so it does without client-node (most of
+ * its memory); the long-running sweeper's Lease and release watch use client-node's KubeConfig.
+ */
+async function kubeOrExplain(path: string | undefined, full: boolean): Promise<KubeAccess> {
   try {
+    if (!full) return await loadKubeAccess(path);
+    const { loadKubeConfig } = await import('../lib/kube.ts');
     return loadKubeConfig(path);
   } catch (err) {
     throw new CliError(`sweeper: ${(err as Error).message}`);
@@ -137,7 +142,7 @@ function kubeOrExplain(path: string | undefined): KubeConfig {
 
 interface Wiring {
   deps: SweepDeps;
-  kc: KubeConfig;
+  kc: KubeAccess;
   log: Logger;
   identity: string;
   clock: () => Date;
@@ -146,9 +151,9 @@ interface Wiring {
 async function wire(
   args: Args,
   extra: { registryDefaults: boolean; shouldStop?: () => boolean },
-): Promise<Wiring & { registry: ReturnType<typeof createRegistry> }> {
+): Promise<Wiring & { registry: ReturnType<typeof createRegistry>; apiRequests: () => number; close: () => void }> {
   const config = await loadConfigForCli(args.config);
-  const kc = kubeOrExplain(args.kubeconfig);
+  const kc = await kubeOrExplain(args.kubeconfig, !args.once);
   const level = args.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? (args.once ? 'warn' : 'info');
   const log = createLogger({
     name: 'k8s-ee-sweeper',
@@ -158,7 +163,9 @@ async function wire(
   const registry = createRegistry({ defaultMetrics: extra.registryDefaults });
   const metrics = createSweeperMetrics(registry);
   const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
-  const kube = createKubeSweeper(kc, {
+  let apiRequests = 0;
+  const http = kubeHttp(kc, { onRequest: () => void (apiRequests += 1) });
+  const kube = createKubeSweeper(http, {
     identity,
     jobNamespace: args.leaseNamespace,
     eventsNamespace: args.eventsNamespace,
@@ -179,7 +186,7 @@ async function wire(
     ...(extra.shouldStop ? { shouldStop: extra.shouldStop } : {}),
     // The cost metrics need no PR states: no GitHub calls for them.
     inventory: async () => {
-      const read = await readInventory(kc, config, undefined);
+      const read = await readInventory(http, config, undefined);
       for (const w of read.warnings) log.warn(`cost metrics: could not read ${w} (counted as nothing)`);
       return read.input;
     },
@@ -189,15 +196,16 @@ async function wire(
       `sweeper.github.repositories is set but $${config.sweeper.github.tokenEnv} is empty: PR states stay unknown`,
     );
   }
-  return { deps, kc, log, identity, clock, registry };
+  return { deps, kc, log, identity, clock, registry, apiRequests: () => apiRequests, close: () => http.close() };
 }
 
 async function runOnce(args: Args): Promise<number> {
-  const { deps, clock } = await wire(args, { registryDefaults: false });
+  const { deps, clock, apiRequests, close } = await wire(args, { registryDefaults: false });
   const kinds: SweepKind[] = args.only ? [args.only] : ['namespaces', 'disk'];
   const results: SweepResult[] = [];
   for (const kind of kinds) results.push(await sweep(kind, clock(), deps));
-  const { stdout, stderr } = formatOnce(results, args.output);
+  close();
+  const { stdout, stderr } = formatOnce(results, args.output, apiRequests());
   process.stdout.write(stdout);
   process.stderr.write(stderr);
   return results.every((r) => r.completed && r.errors.length === 0) ? 0 : 1;
@@ -222,12 +230,13 @@ interface Election {
 }
 
 /** The Lease (with --no-leader-election: always the leader, and the caller starts leading itself). */
-function elect(
+async function elect(
   args: Args,
-  wiring: Pick<Wiring, 'kc' | 'log' | 'identity'>,
+  wiring: Pick<Wiring, 'log' | 'identity'> & { kc: KubeConfig },
   on: { start: () => void; stop: () => void },
-): Election {
+): Promise<Election> {
   if (!args.leaderElection) return { isLeader: () => true, stop: () => Promise.resolve() };
+  const { startLeaderElection } = await import('../lib/leader.ts');
   return startLeaderElection({
     kc: wiring.kc,
     namespace: args.leaseNamespace,
@@ -247,7 +256,9 @@ async function runDaemon(args: Args): Promise<number> {
     registryDefaults: true,
     shouldStop: () => stopping || !election.isLeader(),
   });
-  const { deps, kc, log, identity, clock, registry } = wiring;
+  const { deps, log, identity, clock, registry } = wiring;
+  const kc = wiring.kc as KubeConfig; // kubeOrExplain(…, full) for the long-running sweeper
+  const { releaseFollowUp } = await import('./release-watch.ts');
   const { metrics, config } = deps;
   let started = false;
   const probes = await startProbeServer({
@@ -289,7 +300,7 @@ async function runDaemon(args: Args): Promise<number> {
     },
     'sweeper started',
   );
-  election = elect(args, wiring, { start: onLead, stop: onLose });
+  election = await elect(args, { ...wiring, kc }, { start: onLead, stop: onLose });
   if (!args.leaderElection) onLead();
   await waitForSignal(log);
   stopping = true;

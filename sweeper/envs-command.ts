@@ -1,15 +1,15 @@
 // `k8s-ee envs`: every managed preview environment at a glance, from any kubeconfig with read rights.
-import type { KubeConfig } from '@kubernetes/client-node';
 import { parseFlags } from '../cli/args.ts';
 import { loadConfigForCli } from '../cli/config.ts';
 import { CliError } from '../cli/errors.ts';
 import { formatDuration } from '../lib/duration.ts';
-import { loadKubeConfig } from '../lib/kube.ts';
+import { loadKubeAccess } from '../lib/kube-access.ts';
 import type { Config } from '../policies/config.ts';
 import { formatMoney } from '../policies/cost.ts';
 import { gitHubClientFromConfig } from './github.ts';
 import { buildInventory, type EnvironmentRow } from './inventory.ts';
 import { readInventory } from './inventory-kube.ts';
+import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 
 const HELP = `Usage: k8s-ee envs [-o table|wide|json] [--now RFC3339] [--kubeconfig FILE] [--config FILE]
 
@@ -125,9 +125,9 @@ export function formatTable(rows: EnvironmentRow[], config: Config, now: Date, w
   return `${lines.join('\n')}\n${footer}\n`;
 }
 
-function kube(path: string | undefined): KubeConfig {
+async function kube(path: string | undefined): Promise<KubeHttp> {
   try {
-    return loadKubeConfig(path);
+    return kubeHttp(await loadKubeAccess(path));
   } catch (err) {
     throw new CliError(`envs: ${(err as Error).message}`);
   }
@@ -140,11 +140,14 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const config = await loadConfigForCli(args.config);
+  const http = await kube(args.kubeconfig);
   let read;
   try {
-    read = await readInventory(kube(args.kubeconfig), config, gitHubClientFromConfig(config));
+    read = await readInventory(http, config, gitHubClientFromConfig(config));
   } catch (err) {
     throw new CliError(`envs: cannot list namespaces: ${(err as Error).message}`, 1);
+  } finally {
+    http.close();
   }
   for (const w of read.warnings) process.stderr.write(`k8s-ee envs: could not read ${w} (shown as unknown)\n`);
   const rows = buildInventory(read.input, config, args.now);

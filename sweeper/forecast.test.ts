@@ -55,11 +55,11 @@ const cases: { name: string; ns: NamespaceInfo; records: ReleaseRecord[]; pr?: P
       at: new Date(NOW.getTime() + 5 * DAY).toISOString(),
     },
     {
-      name: 'uninstalled 20 s ago: the release grace (1m) from when the sweeper saw it gone',
-      ns: ns({ [SA.releaseSeenAt]: ago(DAY), [SA.releaseGoneSince]: ago(20_000) }),
+      name: 'uninstalled 10 s ago: the release grace (30s) from when the sweeper saw it gone',
+      ns: ns({ [SA.releaseSeenAt]: ago(DAY), [SA.releaseGoneSince]: ago(10_000) }),
       records: [],
       reason: 'release-gone',
-      at: new Date(NOW.getTime() + 40_000).toISOString(),
+      at: new Date(NOW.getTime() + 20_000).toISOString(),
     },
     {
       name: 'never deployed, created 10 minutes ago: 30 minutes from creation',

@@ -1,7 +1,7 @@
 // Reads what the inventory needs, in a few paginated lists with read rights only: namespaces, Helm release records
 // (metadata only), k8s-ee quotas, volume claims, environment ConfigMaps and Ingresses. A list that fails (no right
 // to it, say) leaves its part unknown and is reported; only the namespace list is required.
-import { CoreV1Api, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1Namespace } from '@kubernetes/client-node';
 import { parseQuantity } from '../lib/quantity.ts';
 import { previewUrl } from '../lib/preview-url.ts';
 import { declaredDatabases } from '../policies/baseline.ts';
@@ -10,11 +10,10 @@ import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { lookupPrs, type GitHubClient } from './github.ts';
 import type { InventoryInput, QuotaInfo } from './inventory.ts';
-import { listReleaseRecordsWith, namespaceInfoOf, paginate } from './kube.ts';
+import type { KubeHttp } from '../webhooks/reconciler-http.ts';
+import { listPage, listReleaseRecordsWith, namespaceInfoOf, paginate } from './kube.ts';
 import { isManaged, isTerminating } from './plan-namespace.ts';
 import type { NamespaceInfo } from './types.ts';
-
-const PAGE = 500;
 
 export interface InventoryRead {
   input: InventoryInput;
@@ -78,44 +77,25 @@ function urlsOf(namespaces: NamespaceInfo[], ingresses: Namespaced[], config: Co
 }
 
 export async function readInventory(
-  kc: KubeConfig,
+  http: KubeHttp,
   config: Config,
   github: GitHubClient | undefined,
 ): Promise<InventoryRead> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const networking = kc.makeApiClient(NetworkingV1Api);
   const warnings: string[] = [];
-  const namespaces = (await paginate((cont) => core.listNamespace({ limit: PAGE, _continue: cont }))).map(
-    namespaceInfoOf,
-  );
+  const namespaces = await paginate(listPage<V1Namespace>(http, '/api/v1/namespaces'), namespaceInfoOf);
   const pr = (name: string | undefined) => name !== undefined && matchNamespace(name, config) !== undefined;
   const active = namespaces.filter((ns) => isManaged(ns, config) && !isTerminating(ns));
+  /** Every object of a kind in all namespaces, page by page, optionally one name only. */
+  const all = <T>(path: string, name?: string): Promise<T[]> =>
+    paginate(listPage<T>(http, path, name ? { fieldSelector: `metadata.name=${name}` } : {}), (o) => o);
+  type Quota = Namespaced & { spec?: { hard?: object }; status?: { hard?: object; used?: object } };
+  type Claim = Namespaced & { status?: { phase?: string; capacity?: Record<string, string> } };
   const [releases, quotas, claims, configMaps, ingresses, prs] = await Promise.all([
-    attempt('Helm release records', warnings, () => listReleaseRecordsWith(core)),
-    attempt('ResourceQuotas', warnings, () =>
-      paginate((cont) =>
-        core.listResourceQuotaForAllNamespaces({
-          fieldSelector: `metadata.name=${BASELINE_NAMES.quota}`,
-          limit: PAGE,
-          _continue: cont,
-        }),
-      ),
-    ),
-    attempt('PersistentVolumeClaims', warnings, () =>
-      paginate((cont) => core.listPersistentVolumeClaimForAllNamespaces({ limit: PAGE, _continue: cont })),
-    ),
-    attempt('environment ConfigMaps', warnings, () =>
-      paginate((cont) =>
-        core.listConfigMapForAllNamespaces({
-          fieldSelector: `metadata.name=${ENVIRONMENT_CONFIGMAP}`,
-          limit: PAGE,
-          _continue: cont,
-        }),
-      ),
-    ),
-    attempt('Ingresses', warnings, () =>
-      paginate((cont) => networking.listIngressForAllNamespaces({ limit: PAGE, _continue: cont })),
-    ),
+    attempt('Helm release records', warnings, () => listReleaseRecordsWith(http)),
+    attempt('ResourceQuotas', warnings, () => all<Quota>('/api/v1/resourcequotas', BASELINE_NAMES.quota)),
+    attempt('PersistentVolumeClaims', warnings, () => all<Claim>('/api/v1/persistentvolumeclaims')),
+    attempt('environment ConfigMaps', warnings, () => all<Namespaced>('/api/v1/configmaps', ENVIRONMENT_CONFIGMAP)),
+    attempt('Ingresses', warnings, () => all<Namespaced>('/apis/networking.k8s.io/v1/ingresses')),
     lookupPrs(active, config, github),
   ]);
   warnings.push(...prs.errors.map((e) => `GitHub: ${e}`));

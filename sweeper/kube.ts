@@ -1,21 +1,29 @@
-// The sweeper's Kubernetes edge: ClusterReader and SweeperApi over @kubernetes/client-node. Lists are paginated;
-// Helm release records are listed as metadata only (PartialObjectMetadataList), so a run never downloads release
-// payloads. Events are core/v1, named per object and reason, and aggregated (count, lastTimestamp) like the
-// Kubernetes event recorder does, so a repeated report does not flood the API server.
+// The sweeper's Kubernetes edge: ClusterReader and SweeperApi as plain JSON requests (webhooks/reconciler-http.ts).
+// Lists are paginated and each page is reduced to what the planner reads before the next is fetched, so a pass
+// over thousands of namespaces never holds the full objects (managedFields and all) of more than one page; Helm
+// release records are listed as metadata only (PartialObjectMetadataList), so a run never downloads release
+// payloads. No client-node at run time: its generated models cost more memory than the whole pass
+// (bench/results.md). Events are core/v1, named per object and reason, and aggregated (count, lastTimestamp)
+// like the Kubernetes event recorder does, so a repeated report does not flood the API server.
 import { createHash } from 'node:crypto';
-import {
-  BatchV1Api,
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type CoreV1Event,
-  type KubeConfig,
-  type V1Job,
-  type V1Namespace,
-  type V1PersistentVolume,
-  type V1SecretList,
+import type {
+  CoreV1Event,
+  V1Job,
+  V1JobList,
+  V1Namespace,
+  V1NamespaceList,
+  V1NodeList,
+  V1PersistentVolume,
+  V1PersistentVolumeList,
 } from '@kubernetes/client-node';
-import { HELM_OWNER_SELECTOR, HELM_RELEASE_SECRET_TYPE, groupByNamespace, liveReleases } from './helm.ts';
+import type { KubeHttp } from '../webhooks/reconciler-http.ts';
+import {
+  HELM_OWNER_SELECTOR,
+  HELM_RELEASE_SECRET_TYPE,
+  groupByNamespace,
+  liveReleases,
+  type SecretMeta,
+} from './helm.ts';
 import {
   IMAGE_PRUNE_ANNOTATIONS,
   REPORTING_CONTROLLER,
@@ -32,7 +40,7 @@ import { parseQuantity } from '../lib/quantity.ts';
 
 const PAGE = 500;
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
-const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const MERGE_PATCH = 'application/merge-patch+json';
 
 export interface KubeSweeperOptions {
   /** Namespace of Events about cluster-scoped objects (core/v1 requires "default" for those). */
@@ -88,19 +96,33 @@ export function volumeInfoOf(pv: V1PersistentVolume): VolumeInfo {
   };
 }
 
-/** Follows `continue` tokens. An empty PartialObjectMetadataList comes back with `items: null`. */
-export async function paginate<T>(
-  page: (cont: string | undefined) => Promise<{ items: T[] | null; metadata?: { _continue?: string } }>,
-): Promise<T[]> {
-  const out: T[] = [];
+export interface Page<T> {
+  items?: T[] | null;
+  metadata?: { continue?: string; resourceVersion?: string };
+}
+
+/**
+ * Follows `continue` tokens, reducing each page with `keep` before the next is fetched. An empty
+ * PartialObjectMetadataList comes back with `items: null`.
+ */
+export async function paginate<T, R>(
+  page: (cont: string | undefined) => Promise<Page<T>>,
+  keep: (item: T) => R,
+): Promise<R[]> {
+  const out: R[] = [];
   let cont: string | undefined;
   do {
     const list = await page(cont);
-    out.push(...(list.items ?? []));
-    cont = list.metadata?._continue || undefined;
+    for (const item of list.items ?? []) out.push(keep(item));
+    cont = list.metadata?.continue || undefined;
   } while (cont);
   return out;
 }
+
+export const listPage =
+  <T>(http: KubeHttp, path: string, query: Record<string, string> = {}) =>
+  (cont: string | undefined): Promise<Page<T>> =>
+    http.request<Page<T>>('GET', path, { query: { ...query, limit: PAGE, continue: cont } });
 
 export interface HelmSecretPageOptions {
   namespace?: string;
@@ -108,19 +130,26 @@ export interface HelmSecretPageOptions {
   cont?: string;
 }
 
-/** One page of Helm release record Secrets (owner=helm, type helm.sh/release.v1), metadata only. */
-export function helmSecretPage(core: CoreV1Api, opts: HelmSecretPageOptions): Promise<V1SecretList> {
-  const accept = setHeaderOptions('Accept', METADATA_ONLY);
-  const query = {
-    labelSelector: HELM_OWNER_SELECTOR,
-    fieldSelector: `type=${HELM_RELEASE_SECRET_TYPE}`,
-    limit: opts.limit ?? PAGE,
-    _continue: opts.cont,
-  };
-  return opts.namespace
-    ? core.listNamespacedSecret({ namespace: opts.namespace, ...query }, accept)
-    : core.listSecretForAllNamespaces(query, accept);
+export interface SecretMetaList {
+  items?: { metadata?: SecretMeta }[] | null;
+  metadata?: { continue?: string; resourceVersion?: string };
 }
+
+/** One page of Helm release record Secrets (owner=helm, type helm.sh/release.v1), metadata only. */
+export function helmSecretPage(http: KubeHttp, opts: HelmSecretPageOptions): Promise<SecretMetaList> {
+  const path = opts.namespace ? `/api/v1/namespaces/${opts.namespace}/secrets` : '/api/v1/secrets';
+  return http.request<SecretMetaList>('GET', path, {
+    accept: METADATA_ONLY,
+    query: {
+      labelSelector: HELM_OWNER_SELECTOR,
+      fieldSelector: `type=${HELM_RELEASE_SECRET_TYPE}`,
+      limit: opts.limit ?? PAGE,
+      continue: opts.cont,
+    },
+  });
+}
+
+const notFound = (err: unknown): boolean => (err as { code?: number }).code === 404;
 
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 10);
 
@@ -214,18 +243,17 @@ type PruneJobApi = Pick<SweeperApi, 'createImagePruneJob' | 'deleteImagePruneJob
   Pick<ClusterReader, 'listImagePruneJobs'>;
 
 /** The image-prune Jobs in the sweeper's namespace. */
-function pruneJobApi(batch: BatchV1Api, namespace: string): PruneJobApi {
+function pruneJobApi(http: KubeHttp, namespace: string): PruneJobApi {
   const labelSelector = Object.entries(PRUNE_LABELS)
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
+  const jobs = `/apis/batch/v1/namespaces/${namespace}/jobs`;
   return {
-    listImagePruneJobs: async () =>
-      (
-        await paginate((cont) => batch.listNamespacedJob({ namespace, labelSelector, limit: PAGE, _continue: cont }))
-      ).map(pruneJobInfoOf),
+    listImagePruneJobs: () =>
+      paginate(listPage<V1JobList['items'][number]>(http, jobs, { labelSelector }), pruneJobInfoOf),
     async createImagePruneJob(node, image, imageFsUsedBytes) {
       try {
-        await batch.createNamespacedJob({ namespace, body: imagePruneJob(node, image, namespace, imageFsUsedBytes) });
+        await http.request('POST', jobs, { body: imagePruneJob(node, image, namespace, imageFsUsedBytes) });
         return 'created';
       } catch (err) {
         if ((err as { code?: number }).code === 409) return 'exists';
@@ -233,9 +261,7 @@ function pruneJobApi(batch: BatchV1Api, namespace: string): PruneJobApi {
       }
     },
     async deleteImagePruneJob(name, uid) {
-      await batch.deleteNamespacedJob({
-        name,
-        namespace,
+      await http.request('DELETE', `${jobs}/${name}`, {
         body: { propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
       });
     },
@@ -244,24 +270,27 @@ function pruneJobApi(batch: BatchV1Api, namespace: string): PruneJobApi {
 
 /** Records core/v1 Events, aggregating repeats of the same object and reason into one Event with a count. */
 function eventRecorder(
-  core: CoreV1Api,
+  http: KubeHttp,
   eventsNamespace: string,
   identity: string,
 ): (event: SweeperEvent) => Promise<void> {
+  const events = `/api/v1/namespaces/${eventsNamespace}/events`;
   return async (event) => {
     const name = eventName(event);
     const message = event.message.slice(0, 1024);
     try {
-      const existing = await core.readNamespacedEvent({ name, namespace: eventsNamespace });
+      const existing = await http.request<CoreV1Event>('GET', `${events}/${name}`);
       existing.count = (existing.count ?? 1) + 1;
       existing.lastTimestamp = event.time;
       existing.message = message;
-      await core.replaceNamespacedEvent({ name, namespace: eventsNamespace, body: existing });
+      await http.request('PUT', `${events}/${name}`, { body: existing });
       return;
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
+      if (!notFound(err)) throw err;
     }
-    const body: CoreV1Event = {
+    const body: CoreV1Event & { apiVersion: string; kind: string } = {
+      apiVersion: 'v1',
+      kind: 'Event',
       metadata: { name, namespace: eventsNamespace },
       involvedObject: {
         apiVersion: 'v1',
@@ -280,7 +309,7 @@ function eventRecorder(
       reportingComponent: REPORTING_CONTROLLER,
       reportingInstance: identity,
     };
-    await core.createNamespacedEvent({ namespace: eventsNamespace, body });
+    await http.request('POST', events, { body });
   };
 }
 
@@ -310,45 +339,50 @@ export function nodeDiskFromSummary(summary: {
 }
 
 /** The kubelet summary API, through the API server's node proxy. */
-async function nodeDiskOf(core: CoreV1Api, node: string): Promise<NodeDiskStats> {
-  const text = await core.connectGetNodeProxyWithPath({ name: node, path: 'stats/summary' });
-  return nodeDiskFromSummary((typeof text === 'string' ? JSON.parse(text) : text) as object);
+async function nodeDiskOf(http: KubeHttp, node: string): Promise<NodeDiskStats> {
+  const summary = await http.request<unknown>('GET', `/api/v1/nodes/${node}/proxy/stats/summary`);
+  return nodeDiskFromSummary((typeof summary === 'string' ? JSON.parse(summary) : summary) as object);
 }
 
 /** Helm release records of every namespace (or one), metadata only, grouped by namespace. */
 export async function listReleaseRecordsWith(
-  core: CoreV1Api,
+  http: KubeHttp,
   namespace?: string,
 ): Promise<Record<string, ReleaseRecord[]>> {
-  const items = await paginate((cont) => helmSecretPage(core, { ...(namespace ? { namespace } : {}), cont }));
-  return groupByNamespace(items.map((s) => ({ ...s.metadata, type: HELM_RELEASE_SECRET_TYPE })));
+  const metas = await paginate(
+    (cont) => helmSecretPage(http, { ...(namespace ? { namespace } : {}), ...(cont ? { cont } : {}) }),
+    (s): SecretMeta => {
+      const { name, namespace: ns, labels, creationTimestamp } = s.metadata ?? {};
+      return { name, namespace: ns, labels, creationTimestamp, type: HELM_RELEASE_SECRET_TYPE };
+    },
+  );
+  return groupByNamespace(metas);
 }
 
-export function createKubeSweeper(kc: KubeConfig, opts: KubeSweeperOptions): ClusterReader & SweeperApi {
-  const core = kc.makeApiClient(CoreV1Api);
-  const batch = kc.makeApiClient(BatchV1Api);
+export function createKubeSweeper(http: KubeHttp, opts: KubeSweeperOptions): ClusterReader & SweeperApi {
   const eventsNamespace = opts.eventsNamespace ?? 'default';
+  const listReleaseRecords = (namespace?: string) => listReleaseRecordsWith(http, namespace);
 
-  const listReleaseRecords = (namespace?: string) => listReleaseRecordsWith(core, namespace);
-
-  const recordEvent = eventRecorder(core, eventsNamespace, opts.identity);
+  const recordEvent = eventRecorder(http, eventsNamespace, opts.identity);
+  const byName = (path: string, name: string, uid: string | undefined) =>
+    http.request('DELETE', `${path}/${name}`, { body: uid ? { preconditions: { uid } } : {} });
 
   return {
-    listNamespaces: async () =>
-      (await paginate((cont) => core.listNamespace({ limit: PAGE, _continue: cont }))).map(namespaceInfoOf),
+    listNamespaces: () =>
+      paginate(listPage<V1NamespaceList['items'][number]>(http, '/api/v1/namespaces'), namespaceInfoOf),
     listReleaseRecords: () => listReleaseRecords(),
-    listVolumes: async () =>
-      (await paginate((cont) => core.listPersistentVolume({ limit: PAGE, _continue: cont }))).map(volumeInfoOf),
+    listVolumes: () =>
+      paginate(listPage<V1PersistentVolumeList['items'][number]>(http, '/api/v1/persistentvolumes'), volumeInfoOf),
     listNodeNames: async () =>
-      (await paginate((cont) => core.listNode({ limit: PAGE, _continue: cont })))
-        .map((n) => n.metadata?.name ?? '')
-        .filter(Boolean),
-    nodeDisk: (node) => nodeDiskOf(core, node),
+      (
+        await paginate(listPage<V1NodeList['items'][number]>(http, '/api/v1/nodes'), (n) => n.metadata?.name ?? '')
+      ).filter(Boolean),
+    nodeDisk: (node) => nodeDiskOf(http, node),
     async readNamespace(name) {
       try {
-        return namespaceInfoOf(await core.readNamespace({ name }));
+        return namespaceInfoOf(await http.request<V1Namespace>('GET', `/api/v1/namespaces/${name}`));
       } catch (err) {
-        if ((err as { code?: number }).code === 404) return undefined;
+        if (notFound(err)) return undefined;
         throw err;
       }
     },
@@ -356,21 +390,20 @@ export function createKubeSweeper(kc: KubeConfig, opts: KubeSweeperOptions): Clu
       return liveReleases((await listReleaseRecords(namespace))[namespace] ?? []).length;
     },
     async patchNamespace(name, patch: MetadataPatch) {
-      await core.patchNamespace({ name, body: { metadata: patch } }, MERGE_PATCH);
+      await http.request('PATCH', `/api/v1/namespaces/${name}`, {
+        body: { metadata: patch },
+        contentType: MERGE_PATCH,
+      });
     },
-    async deleteNamespace(name, uid) {
-      await core.deleteNamespace({ name, body: uid ? { preconditions: { uid } } : {} });
-    },
-    async deletePersistentVolume(name, uid) {
-      await core.deletePersistentVolume({ name, body: uid ? { preconditions: { uid } } : {} });
-    },
+    deleteNamespace: async (name, uid) => void (await byName('/api/v1/namespaces', name, uid)),
+    deletePersistentVolume: async (name, uid) => void (await byName('/api/v1/persistentvolumes', name, uid)),
     async setVolumeReclaimPolicy(name, policy) {
-      await core.patchPersistentVolume(
-        { name, body: { spec: { persistentVolumeReclaimPolicy: policy } } },
-        MERGE_PATCH,
-      );
+      await http.request('PATCH', `/api/v1/persistentvolumes/${name}`, {
+        body: { spec: { persistentVolumeReclaimPolicy: policy } },
+        contentType: MERGE_PATCH,
+      });
     },
-    ...pruneJobApi(batch, opts.jobNamespace),
+    ...pruneJobApi(http, opts.jobNamespace),
     recordEvent,
   };
 }

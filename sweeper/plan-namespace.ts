@@ -39,7 +39,7 @@ export interface Durations {
 export function durationsOf(config: Config): Durations {
   const d = (text: string, fallback: number): number => parseDuration(text) ?? fallback;
   return {
-    releaseGrace: d(config.sweeper.releaseGrace, 60_000),
+    releaseGrace: d(config.sweeper.releaseGrace, 30_000),
     neverDeployedGrace: d(config.sweeper.neverDeployedGrace, 30 * 60_000),
     ttl: d(config.sweeper.ttl, 7 * 86_400_000),
     stuckAfter: d(config.sweeper.stuckAfter, 10 * 60_000),

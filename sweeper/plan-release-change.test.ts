@@ -127,7 +127,7 @@ describe('planReleaseChange: what the release watch does when a namespace’s re
   for (const c of cases) {
     it(c.name, () => {
       const config = defaultConfig();
-      if (c.grace) config.sweeper.releaseGrace = c.grace;
+      config.sweeper.releaseGrace = c.grace ?? '1m'; // the cases count in minutes; the default is 30s
       const plan = planReleaseChange(c.namespace, c.records, config, OBSERVED);
       assert.deepEqual(
         plan.actions.map((a) => `${a.kind} ${a.reason}`),

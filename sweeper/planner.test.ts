@@ -49,6 +49,7 @@ const kinds = (actions: Action[]): string[] => actions.map((a) => `${a.kind}:${a
 
 function config(edit: (c: Config) => void = () => {}): Config {
   const c = defaultConfig();
+  c.sweeper.releaseGrace = '1m'; // the cases below count in minutes; the default is 30s
   edit(c);
   return c;
 }

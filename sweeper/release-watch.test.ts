@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
+import { kubeHttp } from '../webhooks/reconciler-http.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { silentLogger } from '../lib/log.ts';
@@ -134,13 +135,14 @@ test('lists and watches Helm release records as metadata only, and an uninstall 
 
 test('the list adapter serves the Helm record list only', async () => {
   const api = await fakeApi();
-  const lists = helmRecordLists(api.kc.makeApiClient(CoreV1Api));
+  const lists = helmRecordLists(kubeHttp(api.kc));
   await assert.rejects(lists.request('GET', '/api/v1/namespaces'), /serves GET \/api\/v1\/secrets only/);
   const page = await lists.request<{ items: { metadata: { name: string; creationTimestamp: string } }[] }>(
     'GET',
     '/api/v1/secrets',
   );
-  assert.deepEqual(page.items[0]?.metadata.creationTimestamp, '2025-06-01T11:00:00.000Z', 'dates as text');
+  assert.deepEqual(page.items[0]?.metadata.creationTimestamp, '2025-06-01T11:00:00Z', 'dates as sent, as text');
   assert.equal(page.items[0]?.metadata.name, 'sh.helm.release.v1.app.v1');
+  lists.close();
   await api.close();
 });

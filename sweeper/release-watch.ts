@@ -3,9 +3,9 @@
 // The list+watch is the baseline reconciler's resilient watcher (webhooks/reconciler-watch.ts: bookmarks, restart
 // when silent, after errors, ends and 410 Gone), asked for metadata only (PartialObjectMetadata), so neither the
 // lists nor the watch nor the cache ever hold the release payloads (tens of KB each, every revision).
-import { CoreV1Api, type KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { createResilientWatch, type ResilientWatch } from '../webhooks/reconciler-watch.ts';
-import type { KubeHttp } from '../webhooks/reconciler-http.ts';
+import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import type { Logger } from '../lib/log.ts';
 import { HELM_OWNER_SELECTOR, HELM_RELEASE_SECRET_TYPE, type SecretMeta } from './helm.ts';
 import { helmSecretPage } from './kube.ts';
@@ -28,25 +28,16 @@ export function metadataOnly(kc: KubeConfig): KubeConfig {
   return wrapped;
 }
 
-const iso = (value: Date | string | undefined): string | undefined =>
-  value instanceof Date ? value.toISOString() : value;
-
 /** The watcher's list requests for the Helm record Secrets, answered with metadata-only pages. */
-export function helmRecordLists(core: CoreV1Api): KubeHttp {
+export function helmRecordLists(http: KubeHttp): KubeHttp {
   return {
     async request<T>(method: string, path: string, options: { query?: Record<string, unknown> } = {}): Promise<T> {
       if (method !== 'GET' || path !== HELM_SECRETS_PATH)
         throw new Error(`helmRecordLists serves GET ${HELM_SECRETS_PATH} only, not ${method} ${path}`);
       const cont = options.query?.['continue'];
-      const page = await helmSecretPage(core, typeof cont === 'string' ? { cont } : {});
-      return {
-        items: (page.items ?? []).map((s) => ({
-          metadata: { ...s.metadata, creationTimestamp: iso(s.metadata?.creationTimestamp) },
-        })),
-        metadata: { continue: page.metadata?._continue, resourceVersion: page.metadata?.resourceVersion },
-      } as T;
+      return (await helmSecretPage(http, typeof cont === 'string' ? { cont } : {})) as T;
     },
-    close: () => undefined,
+    close: () => http.close(),
   };
 }
 
@@ -63,7 +54,7 @@ export interface ReleaseWatchOptions {
 export function watchHelmReleases(opts: ReleaseWatchOptions): ResilientWatch {
   return createResilientWatch({
     kc: metadataOnly(opts.kc),
-    http: helmRecordLists(opts.kc.makeApiClient(CoreV1Api)),
+    http: helmRecordLists(kubeHttp(opts.kc)),
     apiVersion: 'v1',
     kind: 'Secret',
     path: HELM_SECRETS_PATH,

@@ -57,6 +57,7 @@ describe('sweep: whole runs over an in-memory cluster and the fake GitHub', () =
     registry = createRegistry();
     metrics = createSweeperMetrics(registry);
     config = defaultConfig();
+    config.sweeper.releaseGrace = '1m'; // the runs below are minutes apart; the default is 30s
     config.sweeper.github = { apiUrl: gh.url, tokenEnv: 'GITHUB_TOKEN', repositories: { shop: 'acme/shop' } };
     deps = {
       reader: cluster,
@@ -159,8 +160,10 @@ describe('sweep: whole runs over an in-memory cluster and the fake GitHub', () =
     };
     assert.equal(json.dryRun, true);
     assert.equal(json.runs[0]?.actions.length, 5);
-    const text = formatOnce([r], 'text');
+    const text = formatOnce([r], 'text', 7);
     assert.equal(text.stdout.trim().split('\n').length, 5);
+    assert.match(text.stderr, /5 actions planned \(dry run\) at .*, 7 API requests\n$/);
+    assert.equal((JSON.parse(formatOnce([r], 'json', 7).stdout) as { apiRequests: number }).apiRequests, 7);
     assert.match(
       text.stdout,
       /^planned {3}delete-namespace Namespace\/shop-pr-1 release-gone: orphan environment: no live Helm release for 2d12h/m,

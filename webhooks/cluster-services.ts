@@ -17,7 +17,7 @@ import type { LastDeploy } from '../policies/capacity.ts';
 import { createGate } from './gate.ts';
 import { releasePinSlot, reservePinSlot, kubePinSlots, type PinAnswer, type PinSlotStore } from './pin-slots.ts';
 import { ownNamespace } from './reconciler.ts';
-import { kubeHttp } from './reconciler-http.ts';
+import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 import { kubeBaselineClient, statusCodeOf, type BaselineClient } from './reconciler-kube.ts';
 import type { ClusterServices } from './types.ts';
 
@@ -134,7 +134,7 @@ export function createClusterServices(
   const http = kubeHttp(opts.kc);
   const own = ownNamespace(opts.config);
   const capacity = opts.capacitySource
-    ? { source: opts.capacitySource, ledger: kubeLedger(http, own), lastDeploys: () => lastDeploys(opts.kc) }
+    ? { source: opts.capacitySource, ledger: kubeLedger(http, own), lastDeploys: () => lastDeploys(http) }
     : undefined;
   return createClusterServicesWith(kubeBaselineClient(opts.kc, http), {
     pinSlots: kubePinSlots(http, own),
@@ -144,11 +144,7 @@ export function createClusterServices(
 }
 
 /** The newest live Helm release of every namespace (release records' metadata only): words a capacity refusal. */
-async function lastDeploys(kc: KubeConfig): Promise<Record<string, LastDeploy>> {
-  const [{ listReleaseRecordsWith }, { CoreV1Api }] = await Promise.all([
-    import('../sweeper/kube.ts'),
-    import('@kubernetes/client-node'),
-  ]);
-  const records = await listReleaseRecordsWith(kc.makeApiClient(CoreV1Api));
-  return lastDeployOf(records);
+async function lastDeploys(http: KubeHttp): Promise<Record<string, LastDeploy>> {
+  const { listReleaseRecordsWith } = await import('../sweeper/kube.ts');
+  return lastDeployOf(await listReleaseRecordsWith(http));
 }

@@ -5,8 +5,7 @@ import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';
 import { loadConfigForCli } from '../cli/config.ts';
 import { CliError } from '../cli/errors.ts';
-import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../lib/kube.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import type { Config } from '../policies/config.ts';
@@ -61,6 +60,7 @@ interface Cluster {
 
 /** Who this process is to the API server, so its own writes (the reconciler's) pass its own guards. */
 async function whoAmI(kc: KubeConfig, log: Logger): Promise<string | undefined> {
+  const { AuthenticationV1Api } = await import('@kubernetes/client-node');
   try {
     const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
@@ -90,6 +90,8 @@ async function startCluster(
   registry: Registry,
   identity: string,
 ): Promise<Cluster & { config: Config }> {
+  // Loaded only with a cluster: the Kubernetes client is most of the process's memory (bench/results.md).
+  const { loadKubeConfig } = await import('../lib/kube.ts');
   const kc = loadKubeConfig(kubeconfig);
   const self = await whoAmI(kc, log);
   if (self) log.info({ user: self }, 'k8s-ee acts as this user; its own writes to baseline objects pass its guards');
@@ -210,7 +212,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const log = createLogger({ name: 'k8s-ee-webhook' });
+  const log = createLogger({ name: 'k8s-ee-webhook', async: true });
   let config = await loadConfigForCli(settings.configPath, 1);
   const registry = createRegistry({ defaultMetrics: true });
   const tls = await loadTls(settings, log, registry); // before the cluster: a bad pair ends the process at once
@@ -248,6 +250,7 @@ export async function run(argv: string[]): Promise<number> {
   await waitForSignal();
   log.info('shutting down: finishing requests in flight');
   await Promise.all([servers.close(), cluster?.stop()]);
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
   return 0;
 }
 

@@ -5,7 +5,7 @@
 // plain JSON end to end: built as JSON, applied as JSON, read and watched as JSON.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 
 export class KubeHttpError extends Error {
   readonly code: number;
@@ -24,6 +24,8 @@ export interface KubeRequest {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Accept header (default application/json), e.g. a PartialObjectMetadataList for metadata-only lists. */
+  accept?: string;
 }
 
 export interface KubeHttp {
@@ -53,7 +55,14 @@ const parse = (text: string): unknown => {
   }
 };
 
-export function kubeHttp(kc: KubeConfig, options: { timeoutMs?: number; maxSockets?: number } = {}): KubeHttp {
+export interface KubeHttpOptions {
+  timeoutMs?: number;
+  maxSockets?: number;
+  /** Called once per request sent (the sweeper counts its API requests). */
+  onRequest?: (method: string, path: string) => void;
+}
+
+export function kubeHttp(kc: KubeAccess, options: KubeHttpOptions = {}): KubeHttp {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const base = new URL(cluster.server);
@@ -84,8 +93,17 @@ export function kubeHttp(kc: KubeConfig, options: { timeoutMs?: number; maxSocke
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const auth = await authenticated();
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
-    const headers: Record<string, string> = { ...(auth.headers as Record<string, string>), accept: 'application/json' };
-    if (payload !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    const headers: Record<string, string> = {
+      ...(auth.headers as Record<string, string>),
+      accept: req.accept ?? 'application/json',
+    };
+    options.onRequest?.(method, url.pathname);
+    if (payload !== undefined) {
+      headers['content-type'] = req.contentType ?? 'application/json';
+      // Always: node sends a DELETE body without Content-Length or chunked framing, so the API server would
+      // read the body (a uid precondition) as the start of the next request on the connection.
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
     const send = secure ? httpsRequest : httpRequest;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const r = send(url, { method, headers, agent: auth.agent, auth: auth.auth, timeout: timeoutMs }, resolve);

@@ -24,6 +24,11 @@ export interface RegistrationOptions {
   /** Namespaces never sent to the webhook besides kube-system (k8s-ee's own, for example). */
   excludeNamespaces?: string[];
   timeoutSeconds?: number;
+  /**
+   * The user k8s-ee's own writes come as (in a cluster, its ServiceAccount): its writes of baseline objects skip
+   * the baseline webhook, whose guard always admits them, so the reconciler does not wait on a call to itself.
+   */
+  selfUser?: string;
 }
 
 const POD_RESOURCES: [string, string[]][] = [
@@ -109,6 +114,21 @@ const namespaceRules = (): V1RuleWithOperations[] => [
 const podRules = (operations: V1RuleWithOperations['operations']): V1RuleWithOperations[] =>
   POD_RESOURCES.map(([g, r]) => rule(g, r, operations));
 
+const baselineRules = (): V1RuleWithOperations[] => [
+  rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']),
+  rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE']),
+];
+
+/** k8s-ee's own writes skip a webhook whose answer to them is always "allowed". */
+const notSelf = (options: RegistrationOptions): Pick<Entry, 'extraConditions'> =>
+  options.selfUser
+    ? {
+        extraConditions: [
+          { name: 'not-k8s-ee-itself', expression: `request.userInfo.username != ${celString(options.selfUser)}` },
+        ],
+      }
+    : {};
+
 export function buildWebhookConfigurations(options: RegistrationOptions): {
   mutating: V1MutatingWebhookConfiguration;
   validating: V1ValidatingWebhookConfiguration;
@@ -159,12 +179,10 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
       }),
       webhook(options, '/validate', {
         name: 'baseline.validate.k8s-ee.io',
-        rules: [
-          rule('', ['resourcequotas', 'limitranges'], ['CREATE', 'UPDATE', 'DELETE']),
-          rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE']),
-        ],
+        rules: baselineRules(),
         subject: 'namespaced',
         sideEffects: 'None',
+        ...notSelf(options),
       }),
       webhook(options, '/validate', {
         name: 'exposure.validate.k8s-ee.io',

@@ -4,7 +4,7 @@
 // refusal below is the shape's doing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, type Server } from 'node:http';
+import { Agent, createServer, type Server } from 'node:http';
 import request from 'supertest';
 import { silentLogger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
@@ -494,13 +494,15 @@ describe('fail closed on shapes k8s-ee cannot judge', () => {
       { path: '/mutate', name: 'mutate', handler: mutateHandler },
       { path: '/validate', name: 'validate', handler: validateHandler },
     ];
-    server = createApp({
-      routes,
-      context,
-      registry: createRegistry(),
-      maxBodyBytes: 1 << 20,
-      ready: () => true,
-    }).listen(0);
+    server = createServer(
+      createApp({
+        routes,
+        context,
+        registry: createRegistry(),
+        maxBodyBytes: 1 << 20,
+        ready: () => true,
+      }),
+    ).listen(0);
   });
   after(() => {
     agent.destroy();

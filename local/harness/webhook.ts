@@ -23,6 +23,8 @@ export interface StartedWebhook {
   /** PEM of the CA that signed the serving certificate. */
   caBundle: string;
   port: number;
+  /** The webhook process (for benches that read its memory from /proc). */
+  pid: number | undefined;
   stop(): Promise<void>;
   logs(): string;
 }
@@ -181,5 +183,5 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
     await stop();
     throw new Error(`${(err as Error).message}\n--- webhook output ---\n${output}`, { cause: err });
   }
-  return { url, caBundle: ca.certPem, port, stop, logs: () => output };
+  return { url, caBundle: ca.certPem, port, pid: child.pid, stop, logs: () => output };
 }

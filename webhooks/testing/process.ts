@@ -30,10 +30,30 @@ export async function writeServingCert(dir: string, caName: string): Promise<Key
   return { ...serving, caPem: ca.certPem };
 }
 
+export interface WebhookProcessOptions {
+  logLevel?: string;
+  /** The CLI entry: cli/main.ts (default) or the built dist/cli/main.js the image runs. */
+  entry?: string;
+  /** A command the process runs under, e.g. ['taskset', '-c', '0'] to pin it to one CPU. */
+  prefix?: string[];
+  /** Other arguments for node itself (before the entry). */
+  nodeArgs?: string[];
+}
+
 /** Starts the webhook on 127.0.0.1 with the certificate files in dir; resolves once it listens. */
-export function startWebhookProcess(dir: string, logLevel = 'warn'): Promise<WebhookProcess> {
+export function startWebhookProcess(
+  dir: string,
+  options: WebhookProcessOptions | string = {},
+): Promise<WebhookProcess> {
+  const {
+    logLevel = 'warn',
+    entry = 'cli/main.ts',
+    prefix = [],
+    nodeArgs = [],
+  } = typeof options === 'string' ? { logLevel: options } : options;
   const args = [
-    'cli/main.ts',
+    ...nodeArgs,
+    entry,
     'webhook',
     '--no-cluster',
     '--port',
@@ -45,7 +65,8 @@ export function startWebhookProcess(dir: string, logLevel = 'warn'): Promise<Web
     '--tls-key',
     join(dir, 'tls.key'),
   ];
-  const child = spawn(process.execPath, args, {
+  const [command = process.execPath, ...rest] = [...prefix, process.execPath, ...args];
+  const child = spawn(command, rest, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, K8S_EE_LOG_LEVEL: logLevel },
   });
