@@ -186,7 +186,7 @@ async function wire(
     ...(extra.shouldStop ? { shouldStop: extra.shouldStop } : {}),
     // The cost metrics need no PR states: no GitHub calls for them.
     inventory: async () => {
-      const read = await readInventory(http, config, undefined);
+      const read = await readInventory(http, config, undefined, { urls: false });
       for (const w of read.warnings) log.warn(`cost metrics: could not read ${w} (counted as nothing)`);
       return read.input;
     },

@@ -17,7 +17,10 @@ export interface SecretMeta {
 
 function isoOf(value: string | Date | undefined): string | undefined {
   if (value === undefined) return undefined;
-  return value instanceof Date ? value.toISOString() : value;
+  // client-node gives a Date, a plain JSON read the API server's text (no milliseconds): one form for both.
+  const date = value instanceof Date ? value : new Date(value);
+  // Text that is no time stays as it is: the record still counts (the sweeper never takes a release for gone on it).
+  return Number.isNaN(date.getTime()) ? String(value) : date.toISOString();
 }
 
 /** The release record a Secret stands for, or undefined when it is not a Helm release record. */

@@ -80,6 +80,7 @@ export async function readInventory(
   http: KubeHttp,
   config: Config,
   github: GitHubClient | undefined,
+  opts: { urls?: boolean } = {},
 ): Promise<InventoryRead> {
   const warnings: string[] = [];
   const namespaces = await paginate(listPage<V1Namespace>(http, '/api/v1/namespaces'), namespaceInfoOf);
@@ -95,7 +96,11 @@ export async function readInventory(
     attempt('ResourceQuotas', warnings, () => all<Quota>('/api/v1/resourcequotas', BASELINE_NAMES.quota)),
     attempt('PersistentVolumeClaims', warnings, () => all<Claim>('/api/v1/persistentvolumeclaims')),
     attempt('environment ConfigMaps', warnings, () => all<Namespaced>('/api/v1/configmaps', ENVIRONMENT_CONFIGMAP)),
-    attempt('Ingresses', warnings, () => all<Namespaced>('/apis/networking.k8s.io/v1/ingresses')),
+    // URLs only where asked (`k8s-ee envs`): the sweeper's cost metrics need none, and its ClusterRole has no
+    // right to Ingresses.
+    opts.urls === false
+      ? Promise.resolve([])
+      : attempt('Ingresses', warnings, () => all<Namespaced>('/apis/networking.k8s.io/v1/ingresses')),
     lookupPrs(active, config, github),
   ]);
   warnings.push(...prs.errors.map((e) => `GitHub: ${e}`));

@@ -88,6 +88,17 @@ describe('kube: API objects to sweeper data', () => {
       status: 'deployed',
       createdAt: '2025-06-01T00:00:00.000Z',
     });
+    // The API server's own text (a plain JSON read, no milliseconds) gives the same record as client-node's Date.
+    assert.equal(
+      releaseRecordOf({ ...secret('sh.helm.release.v1.app.v3', 'deployed'), creationTimestamp: '2025-06-01T00:00:00Z' })
+        ?.createdAt,
+      '2025-06-01T00:00:00.000Z',
+    );
+    assert.equal(
+      releaseRecordOf({ ...secret('sh.helm.release.v1.app.v3', 'deployed'), creationTimestamp: 'yesterday' })?.release,
+      'app',
+      'a record with an unreadable time still counts: the release is not taken for gone',
+    );
     assert.equal(
       releaseRecordOf({ ...secret('sh.helm.release.v1.app.v1', 'deployed'), labels: { owner: 'someone' } }),
       undefined,

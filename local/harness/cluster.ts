@@ -54,6 +54,9 @@ export function runCommand(
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.on('error', reject);
+    // A command that exits before reading its input (most do not read it) makes this write fail with EPIPE: its
+    // exit code and output tell what happened, so that error is not the test's.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code) => {
       const result = { stdout, stderr, code: code ?? 1 };
       if (result.code === 0 || opts.allowFail) resolvePromise(result);
