@@ -70,6 +70,26 @@ test('a namespace whose baseline was created by the reconciler is admitted witho
   assert.deepEqual(writes(cluster), []);
 });
 
+test('gate fast path: every object in place but the namespace not stamped (or stamped with another hash) is stamped', async () => {
+  for (const label of [undefined, 'outdated-hash']) {
+    const { cluster, gate } = setup();
+    addNamespace(cluster, NS);
+    const desired = buildBaseline(NS, [], config);
+    for (const o of desired) await cluster.apply(o);
+    if (label) await cluster.stampNamespace(NS, label);
+    cluster.calls.length = 0;
+    assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+    assert.deepEqual(writes(cluster), [`stamp ${NS}`], String(label));
+    assert.equal(cluster.namespaces.get(NS)?.labels[LABELS.baselineHash], baselineHash(desired));
+    // A dry run never stamps: it says the stamp is what is missing.
+    const dry = setup();
+    addNamespace(dry.cluster, NS);
+    for (const o of desired) await dry.cluster.apply(o);
+    const refused = await dry.gate.ensure(NS, { dryRun: true });
+    assert.match(refused.ok ? '' : refused.reason, /missing or outdated: the quota accounting and the namespace stamp/);
+  }
+});
+
 test('only missing objects are applied (a deleted default-deny), concurrent requests share one check', async () => {
   const { cluster, gate } = setup();
   addNamespace(cluster, NS);
