@@ -6,11 +6,12 @@
 // (CI=true), where a skip would hide that nothing was checked, so it fails.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import { cacheDir } from '../local/cluster/paths.ts';
 import { checkPodSecurity, type PssLevel } from './pss.ts';
 
 const run = promisify(execFile);
@@ -79,7 +80,7 @@ interface Fixture {
   pod: { metadata?: unknown; spec?: unknown };
 }
 
-function loadFixtures(testdata: string): Fixture[] {
+function parseFixtures(testdata: string): Fixture[] {
   const out: Fixture[] = [];
   for (const level of ['baseline', 'restricted'] as const) {
     for (const version of readdirSync(join(testdata, level))) {
@@ -94,6 +95,31 @@ function loadFixtures(testdata: string): Fixture[] {
     }
   }
   return out;
+}
+
+/**
+ * The fixtures, parsed once per module version and kept in .cache/pss-upstream (4241 YAML files take a second or
+ * more to parse; the many short runs of `npm run test:mutation` would pay it each time). Rebuilt when missing or
+ * unreadable; the module directory is read-only, so the version in its path names the content.
+ */
+function loadFixtures(testdata: string): Fixture[] {
+  const version = /@(v[^/\\]+)/.exec(testdata)?.[1] ?? 'unknown';
+  const cacheFile = join(cacheDir, 'pss-upstream', `${version}.json`);
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { testdata: string; fixtures: Fixture[] };
+    if (cached.testdata === testdata && Array.isArray(cached.fixtures)) return cached.fixtures;
+  } catch {
+    // missing or unreadable: parse the YAML below
+  }
+  const fixtures = parseFixtures(testdata);
+  try {
+    mkdirSync(dirname(cacheFile), { recursive: true });
+    writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify({ testdata, fixtures }));
+    renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+  } catch {
+    // a read-only checkout still runs the test, only slower
+  }
+  return fixtures;
 }
 
 const testdata = await upstreamTestdata();
