@@ -11,10 +11,10 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { cacheDir } from '../local/cluster/paths.ts';
 import { checkPodSecurity, type PssLevel } from './pss.ts';
 
 const run = promisify(execFile);
+const cacheDir = join(import.meta.dirname, '..', '.cache');
 const controlPlaneModule = join(import.meta.dirname, '..', 'local', 'controlplane');
 
 /** Upstream check id (lower-cased, as in the fixture file names) -> the rule ids our checks report for it. */
