@@ -241,3 +241,23 @@ test('network-policy refusal: without internet egress the fix does not offer it'
     ],
   );
 });
+
+test('network-policy: what passes without a word', () => {
+  const byName = (name: string) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } } });
+  const allowed: unknown[] = [
+    // A public cidr written with host bits is read as its network (only an exception must be exact).
+    { egress: [{ to: [{ ipBlock: { cidr: '203.0.113.7/24' } }] }] },
+    // Egress to its own namespace, or to a namespace that is no PR environment.
+    { egress: [{ to: [byName('shop-pr-42'), byName('shared-services')] }] },
+    { ingress: [{ from: [byName('shop-pr-42'), byName('kube-system'), byName('observability')] }] },
+  ];
+  for (const spec of allowed)
+    assert.deepEqual(validateAppNetworkPolicy({ spec }, 'shop-pr-42', config), [], JSON.stringify(spec));
+  // An empty except list is no exception: the ingress refusal does not mention exceptions.
+  const [ingress] = validateAppNetworkPolicy(
+    { spec: { ingress: [{ from: [{ ipBlock: { cidr: '203.0.113.0/24', except: [] } }] }] } },
+    'shop-pr-42',
+    config,
+  );
+  assert.match(ingress?.message ?? '', /^admits traffic by address \(ipBlock 203\.0\.113\.0\/24\): /);
+});
