@@ -335,3 +335,59 @@ test('ingress by address is refused whatever the range; the fix names the ingres
   const [v] = block({ cidr: '203.0.113.0/24' }, 'ingress');
   assert.match(formatViolation(v!), /ipBlock 203\.0\.113\.0\/24/);
 });
+
+test('NetworkPolicy except closes a private range only when it covers all of it, not when it merely overlaps', () => {
+  const others = ['172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'];
+  // Half of 10.0.0.0/8 excepted, or a range inside it: 10.128.0.0/9 (other PR environments' pods) stays reachable.
+  for (const partial of ['10.0.0.0/9', '10.42.0.0/16', '10.0.0.1/32']) {
+    const open = block({ cidr: '0.0.0.0/0', except: [partial, ...others] });
+    assert.deepEqual(
+      open.map((v) => [v.path, v.message]),
+      [
+        [
+          `${prefix('egress')}.ipBlock.cidr`,
+          '0.0.0.0/0 covers the private range 10.0.0.0/8, where pods of other PR environments live',
+        ],
+      ],
+      partial,
+    );
+    assert.equal(open[0]?.fix, 'add 10.0.0.0/8 to ipBlock.except, or use a podSelector for pods of this namespace');
+  }
+  // Each exception must cover a whole private range alone: two halves are refused (on the safe side); a larger
+  // exception closes it.
+  assert.equal(block({ cidr: '0.0.0.0/0', except: ['10.0.0.0/9', '10.128.0.0/9', ...others] }).length, 1);
+  assert.deepEqual(block({ cidr: '0.0.0.0/0', except: ['8.0.0.0/5', ...others] }), []);
+  // A range that only touches a private range (no exceptions at all) is refused as well.
+  assert.equal(block({ cidr: '10.255.255.0/24' }).length, 1);
+});
+
+test('namespace selector pinned by name: only the In operator pins; NotIn, Exists, DoesNotExist select others', () => {
+  const expr = (operator: string, values?: string[]) => ({
+    namespaceSelector: {
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator, ...(values ? { values } : {}) }],
+    },
+  });
+  for (const peer of [expr('NotIn', [ns]), expr('NotIn', ['kube-system']), expr('Exists'), expr('DoesNotExist')]) {
+    const operator = peer.namespaceSelector.matchExpressions[0]?.operator;
+    assert.equal(pinnedNamespaceNames(peer.namespaceSelector), undefined, operator);
+    assert.deepEqual(paths({ ingress: [{ from: [peer] }] }), ['spec.ingress[0].from[0].namespaceSelector'], operator);
+    assert.deepEqual(paths({ egress: [{ to: [peer] }] }), ['spec.egress[0].to[0].namespaceSelector'], operator);
+  }
+  assert.deepEqual(paths({ ingress: [{ from: [expr('In', [ns])] }] }), []);
+  // matchLabels and an In expression together: only the names both allow.
+  assert.deepEqual(
+    pinnedNamespaceNames({
+      matchLabels: { 'kubernetes.io/metadata.name': 'a' },
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['a', 'b'] }],
+    }),
+    ['a'],
+  );
+  // An expression on another label does not pin; values that are not strings are no names.
+  assert.equal(pinnedNamespaceNames({ matchExpressions: [{ key: 'team', operator: 'In', values: ['a'] }] }), undefined);
+  assert.deepEqual(
+    pinnedNamespaceNames({
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [1, 'a'] }],
+    }),
+    ['a'],
+  );
+});

@@ -262,6 +262,22 @@ test('declaredDatabases: read from the environment ConfigMap only', () => {
   assert.deepEqual(declaredDatabases(undefined), { databases: [], unknown: [] });
 });
 
+test('environment ConfigMap kind check: only a ConfigMap (or an object without kind) named k8s-ee-environment declares', () => {
+  // A Secret or any other kind of that name is no environment declaration: it neither grows the quota nor is judged.
+  for (const kind of ['Secret', 'configmap', 'ConfigMapList', '']) {
+    const other = { ...envConfigMap({ databases: 'postgresql,oracle' }), kind };
+    assert.deepEqual(declaredDatabases(other), { databases: [], unknown: [] }, kind);
+    assert.deepEqual(validateEnvironmentConfigMap(other), [], kind);
+  }
+  // An object without kind still counts: only a kind that says otherwise rules it out.
+  const { kind: _kind, ...kindless } = envConfigMap({ databases: 'postgresql,oracle' });
+  assert.deepEqual(declaredDatabases(kindless), { databases: ['postgresql'], unknown: ['oracle'] });
+  assert.deepEqual(
+    validateEnvironmentConfigMap(kindless).map((v) => v.path),
+    ['data.databases'],
+  );
+});
+
 test('validateEnvironmentConfigMap: unknown names refused with the list of known ones; other objects ignored', () => {
   assert.deepEqual(validateEnvironmentConfigMap(envConfigMap({ databases: 'postgresql redis' })), []);
   assert.deepEqual(validateEnvironmentConfigMap(envConfigMap({})), []);

@@ -106,3 +106,38 @@ describe('baselineForNewEnvironment', () => {
     assert.equal(desired?.objects[0]?.metadata.annotations[PENDING_DATABASES], 'postgresql,redis,minio');
   });
 });
+
+describe('pending declaration: where it is read from, and its bounds', () => {
+  test('the annotation names are a contract with quotas already in clusters', () => {
+    assert.equal(PENDING_DATABASES, 'k8s-ee.io/pending-databases');
+    assert.equal(PENDING_UNTIL, 'k8s-ee.io/pending-until');
+    assert.equal(PENDING_MS, 30_000);
+  });
+
+  test('only our quota carries it: the same annotations elsewhere, or on a quota of another name, count for nothing', () => {
+    const annotations = { [PENDING_DATABASES]: 'redis', [PENDING_UNTIL]: new Date(NOW + 1000).toISOString() };
+    const elsewhere = [
+      { kind: 'LimitRange', metadata: { name: 'k8s-ee-quota', annotations } },
+      { kind: 'ResourceQuota', metadata: { name: 'team-quota', annotations } },
+      { kind: 'ResourceQuota' },
+    ];
+    assert.equal(pendingOf(elsewhere, NOW), undefined);
+    assert.deepEqual(pendingOf([...elsewhere, ...quota(annotations)], NOW)?.databases, ['redis']);
+    assert.equal(pendingOf([{ kind: 'ResourceQuota', metadata: { name: 'k8s-ee-quota' } }], NOW), undefined);
+  });
+
+  test('a deadline exactly twice PENDING_MS ahead still counts; one millisecond more does not', () => {
+    assert.equal(pendingOf(pendingQuota('redis', NOW + 2 * PENDING_MS), NOW)?.until, NOW + 2 * PENDING_MS);
+    assert.equal(pendingOf(pendingQuota('redis', NOW + 2 * PENDING_MS + 1), NOW), undefined);
+    assert.deepEqual(pendingOf(pendingQuota('', NOW + 1000), NOW)?.databases, []);
+  });
+
+  test('a pending declaration that adds nothing to the stored one sets no recheck', () => {
+    const live = pendingQuota('redis', NOW + 1000);
+    const desired = desiredBaseline(NS, environment('redis,postgresql'), live, config, NOW);
+    assert.deepEqual(desired.databases, ['postgresql', 'redis']);
+    assert.equal('recheckAt' in desired, false);
+    const adding = desiredBaseline(NS, environment('postgresql'), live, config, NOW);
+    assert.equal(adding.recheckAt, NOW + 1000);
+  });
+});

@@ -1,7 +1,7 @@
 // The Pod Security Standards `restricted` controls, written from the semantics of k8s.io/pod-security-admission
 // (policy/check_*.go, v0.35). Each returns one violation per offending field, with its path and the fix.
 import { badSeccompFields, hostPathViolation, type CheckFn } from './pss-baseline.ts';
-import { field, flag, int, isSet, list, stringsAt, text } from './pss-fields.ts';
+import { field, flag, int, isFields, isSet, list, stringsAt, text } from './pss-fields.ts';
 import { describeContainers, quoteList, type ContainerView, type PodView } from './pss-pod.ts';
 import { violation, type Violation } from './violation.ts';
 
@@ -72,8 +72,12 @@ export const capabilitiesRestricted_1_22: CheckFn = (pod) =>
 
 export const capabilitiesRestricted_1_25 = exemptWindows(capabilitiesRestricted_1_22);
 
-/** Volume sources restricted allows; any other source (hostPath, nfs, …) is refused. */
-const ALLOWED_VOLUME_SOURCES = new Set([
+/**
+ * Volume sources restricted allows (upstream's allow-list in check_restrictedVolumes.go, `image` included, at every
+ * policy version). Every other field of a volume but its name is refused: the sources below by name, and any key
+ * the Pod API does not know (a typo, or a source newer than this list) as an unknown type.
+ */
+const ALLOWED_VOLUME_SOURCES: ReadonlySet<string> = new Set([
   'configMap',
   'csi',
   'downwardAPI',
@@ -85,8 +89,8 @@ const ALLOWED_VOLUME_SOURCES = new Set([
   'secret',
 ]);
 
-/** Volume sources restricted refuses (every inline source of core/v1 Volume outside the allowed list). */
-const FORBIDDEN_VOLUME_SOURCES = [
+/** Volume sources restricted refuses: every inline source of core/v1 Volume outside the allowed list. */
+export const FORBIDDEN_VOLUME_SOURCES = [
   'hostPath',
   'gcePersistentDisk',
   'awsElasticBlockStore',
@@ -110,20 +114,29 @@ const FORBIDDEN_VOLUME_SOURCES = [
   'storageos',
 ] as const;
 
+const KNOWN_FORBIDDEN: ReadonlySet<string> = new Set(FORBIDDEN_VOLUME_SOURCES);
 const ALLOWED_VOLUMES_TEXT = [...ALLOWED_VOLUME_SOURCES].join(', ');
+
+/** The set fields of a volume that restricted refuses, in the volume's own order (its name is no source). */
+const refusedSources = (volume: unknown): string[] =>
+  isFields(volume)
+    ? Object.keys(volume).filter((key) => key !== 'name' && !ALLOWED_VOLUME_SOURCES.has(key) && isSet(volume, key))
+    : [];
 
 export const restrictedVolumes: CheckFn = (pod) =>
   list(pod.spec, 'volumes').flatMap((volume, i) =>
-    FORBIDDEN_VOLUME_SOURCES.filter((source) => isSet(volume, source)).map((source) =>
-      source === 'hostPath'
-        ? hostPathViolation(pod, volume, i)
-        : violation(
-            'pss:volume-types',
-            `${pod.specPath}.volumes[${i}].${source}`,
-            `volume ${JSON.stringify(text(volume, 'name') ?? '')} is of type ${source}, which restricted does not allow`,
-            `use one of ${ALLOWED_VOLUMES_TEXT} (for network storage: a persistentVolumeClaim)`,
-          ),
-    ),
+    refusedSources(volume).map((source) => {
+      if (source === 'hostPath') return hostPathViolation(pod, volume, i);
+      const name = JSON.stringify(text(volume, 'name') ?? '');
+      return violation(
+        'pss:volume-types',
+        `${pod.specPath}.volumes[${i}].${source}`,
+        KNOWN_FORBIDDEN.has(source)
+          ? `volume ${name} is of type ${source}, which restricted does not allow`
+          : `volume ${name} has the field ${source}, which is not a volume type restricted allows (unknown to the Pod API)`,
+        `use one of ${ALLOWED_VOLUMES_TEXT} (for network storage: a persistentVolumeClaim)`,
+      );
+    }),
   );
 
 /** "sets" after one container, "set" after several ("neither the pod nor container "a" sets"). */

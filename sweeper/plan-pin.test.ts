@@ -54,3 +54,27 @@ test('a pin with no trustworthy stamp at all is stamped now, first-pinned-at inc
     'k8s-ee.io/first-pinned-at': iso(t0),
   });
 });
+
+test('pin clock skew: a pinned-at up to 5 minutes ahead is trusted, further ahead it is stamped anew', () => {
+  const MINUTE = 60_000;
+  const now = new Date(t0);
+  // 5 minutes ahead (another node's clock running fast): trusted as it is, so nothing is written.
+  const slightly = planPin(pinned({ 'k8s-ee.io/pinned-at': iso(t0 + 5 * MINUTE) }), config, d, now);
+  assert.deepEqual(slightly.actions, []);
+  assert.equal(slightly.protects, true);
+  // Just beyond: not trusted (it would extend the pin), so the pin is stamped with the sweeper's own now.
+  for (const ahead of [5 * MINUTE + 1, 6 * MINUTE, 2 * HOUR]) {
+    const beyond = planPin(pinned({ 'k8s-ee.io/pinned-at': iso(t0 + ahead) }), config, d, now);
+    assert.deepEqual(
+      beyond.actions.map((a) => [a.kind, a.reason, a.patch?.annotations?.['k8s-ee.io/pinned-at']]),
+      [['stamp-pin', 'pin-stamp-invalid', iso(t0)]],
+      `${ahead} ms ahead`,
+    );
+  }
+  // A first-pinned-at beyond the skew is no stamp either: the pin is stamped now.
+  const first = planPin(pinned({ 'k8s-ee.io/first-pinned-at': iso(t0 + 6 * MINUTE) }), config, d, now);
+  assert.deepEqual(
+    first.actions.map((a) => [a.kind, a.reason]),
+    [['stamp-pin', 'pin-unstamped']],
+  );
+});

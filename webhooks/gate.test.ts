@@ -7,7 +7,7 @@ import { defaultConfig } from '../policies/config.ts';
 import { PENDING_DATABASES } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { createClusterServicesWith } from './cluster-services.ts';
-import { createGate } from './gate.ts';
+import { createGate, isStampRefusal } from './gate.ts';
 import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
 
 const config = defaultConfig();
@@ -68,6 +68,26 @@ test('a namespace whose baseline was created by the reconciler is admitted witho
   cluster.calls.length = 0;
   assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
   assert.deepEqual(writes(cluster), []);
+});
+
+test('gate fast path: every object in place but the namespace not stamped (or stamped with another hash) is stamped', async () => {
+  for (const label of [undefined, 'outdated-hash']) {
+    const { cluster, gate } = setup();
+    addNamespace(cluster, NS);
+    const desired = buildBaseline(NS, [], config);
+    for (const o of desired) await cluster.apply(o);
+    if (label) await cluster.stampNamespace(NS, label);
+    cluster.calls.length = 0;
+    assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+    assert.deepEqual(writes(cluster), [`stamp ${NS}`], String(label));
+    assert.equal(cluster.namespaces.get(NS)?.labels[LABELS.baselineHash], baselineHash(desired));
+    // A dry run never stamps: it says the stamp is what is missing.
+    const dry = setup();
+    addNamespace(dry.cluster, NS);
+    for (const o of desired) await dry.cluster.apply(o);
+    const refused = await dry.gate.ensure(NS, { dryRun: true });
+    assert.match(refused.ok ? '' : refused.reason, /missing or outdated: the quota accounting and the namespace stamp/);
+  }
 });
 
 test('only missing objects are applied (a deleted default-deny), concurrent requests share one check', async () => {
@@ -279,4 +299,165 @@ test('an environment ConfigMap whose quota cannot be written is refused with a r
   const result = await gate.ensureEnvironment(NS, incoming, { dryRun: false });
   assert.equal(result.ok, false);
   assert.match(result.ok ? '' : result.reason, /could not put the quota of shop-pr-7 in place .*etcd is sad.*retry/);
+});
+
+const STAMP_REFUSAL =
+  "pods is forbidden: ValidatingAdmissionPolicy 'k8s-ee-baseline-required' denied request: no k8s-ee.io/baseline-hash label";
+
+/** A client over the memory cluster that counts readQuota calls and can move a test clock on each call. */
+function counting(cluster: MemoryCluster, onRead: () => void = () => undefined) {
+  const reads = { quota: 0 };
+  const client = {
+    ...cluster,
+    readQuota: (namespace: string, name: string) => {
+      reads.quota += 1;
+      onRead();
+      return cluster.readQuota(namespace, name);
+    },
+  };
+  return { client, reads };
+}
+
+test('isStampRefusal: only a ValidatingAdmissionPolicy refusal that names the stamp label', () => {
+  assert.equal(isStampRefusal(STAMP_REFUSAL), true);
+  assert.equal(isStampRefusal('ValidatingAdmissionPolicy denied request: replicas too high'), false);
+  assert.equal(isStampRefusal('webhook denied: the k8s-ee.io/baseline-hash label is managed by k8s-ee'), false);
+});
+
+test('gate metrics: one counter per registry, shared by every gate; no registry registers nothing', async () => {
+  const registry = new Registry();
+  const cluster = memoryCluster();
+  addNamespace(cluster, NS);
+  addNamespace(cluster, 'shop-pr-8');
+  const a = createGate({ client: cluster, config, log: silentLogger(), registry });
+  const b = createGate({ client: cluster, config, log: silentLogger(), registry });
+  await a.ensure(NS, { dryRun: false });
+  await b.ensure('shop-pr-8', { dryRun: false });
+  assert.equal(await metric(registry, 'ok'), 2);
+  const alone = createGate({ client: cluster, config, log: silentLogger() });
+  cluster.failWrites = new Error('etcd is sad');
+  await alone.ensureEnvironment(
+    'shop-pr-8',
+    { metadata: { name: 'k8s-ee-environment' }, data: { databases: 'redis' } },
+    { dryRun: false },
+  );
+  assert.equal(await metric(registry, 'failed'), 0, 'a gate without registry counts in none');
+  await a.ensureEnvironment(
+    'shop-pr-8',
+    { metadata: { name: 'k8s-ee-environment' }, data: { databases: 'redis' } },
+    { dryRun: false },
+  );
+  assert.equal(await metric(registry, 'failed'), 1, 'a failed environment growth counts as failed');
+});
+
+test('gate in-flight sharing: a dry-run and a real request for one namespace never share one check', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  const [dry, real] = await Promise.all([gate.ensure(NS, { dryRun: true }), gate.ensure(NS, { dryRun: false })]);
+  assert.equal(dry.ok, false, 'the dry run saw an incomplete baseline');
+  assert.deepEqual(real, { ok: true });
+  const [real2, dry2] = await Promise.all([
+    gate.ensure('shop-pr-404', { dryRun: false }),
+    gate.ensure(NS, { dryRun: true }),
+  ]);
+  assert.equal(real2.ok, false);
+  assert.deepEqual(dry2, { ok: true });
+});
+
+test('environment growth: an absent or terminating namespace is left to the API server; the quota is applied once', async () => {
+  const { cluster, gate } = setup();
+  const incoming = { kind: 'ConfigMap', metadata: { name: 'k8s-ee-environment' }, data: { databases: 'redis' } };
+  assert.deepEqual(await gate.ensureEnvironment('shop-pr-404', incoming, { dryRun: false }), { ok: true });
+  addNamespace(cluster, 'shop-pr-9', {}, true);
+  assert.deepEqual(await gate.ensureEnvironment('shop-pr-9', incoming, { dryRun: false }), { ok: true });
+  assert.deepEqual(writes(cluster), []);
+  addNamespace(cluster, NS);
+  assert.deepEqual(await gate.ensureEnvironment(NS, incoming, { dryRun: false }), { ok: true });
+  const desired = buildBaseline(NS, ['redis'], config);
+  assert.deepEqual(writes(cluster), [...desired.map((o) => `apply ${o.kind}/${o.metadata.name}`), `stamp ${NS}`]);
+});
+
+test('gate fast path: our quota is found by kind and name among other objects, and a quota without status is waited for', async () => {
+  const { cluster, gate } = setup();
+  addNamespace(cluster, NS);
+  const desired = buildBaseline(NS, [], config);
+  // A team's own quota, and the LimitRange, listed before ours.
+  await cluster.apply({ ...desired[0]!, metadata: { ...desired[0]!.metadata, name: 'team-quota' } });
+  for (const o of [...desired].reverse()) await cluster.apply(o);
+  const teamQuota = cluster.objects.get(`${NS}/ResourceQuota/team-quota`)!;
+  teamQuota.status = { hard: {} };
+  await cluster.stampNamespace(NS, baselineHash(desired));
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls.sort(), [`get environment ${NS}`, `get namespace ${NS}`, `list ${NS}`, `probe ${NS}`]);
+
+  // The same, but the quota controller has not filled in our quota's status yet: waited for, then admitted.
+  const slow = setup({ quotaWaitMs: 50 });
+  addNamespace(slow.cluster, NS);
+  slow.cluster.quotaStatusDelayMs = Infinity;
+  for (const o of desired) await slow.cluster.apply(o);
+  await slow.cluster.stampNamespace(NS, baselineHash(desired));
+  assert.deepEqual(await slow.gate.ensure(NS, { dryRun: false }), { ok: true });
+});
+
+test('gate quota wait: a quota accounted for at once is not read again; the wait ends at its deadline exactly', async () => {
+  const cluster = memoryCluster();
+  addNamespace(cluster, NS);
+  const fresh = counting(cluster);
+  const gate = createGate({ client: fresh.client, config, log: silentLogger() });
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.equal(fresh.reads.quota, 0, 'the applied quota already carried its status');
+
+  let clock = 0;
+  const never = memoryCluster();
+  addNamespace(never, NS);
+  never.quotaStatusDelayMs = Infinity;
+  const stepping = counting(never, () => (clock += 50));
+  const bounded = createGate({
+    client: stepping.client,
+    config,
+    log: silentLogger(),
+    quotaWaitMs: 100,
+    now: () => clock,
+  });
+  assert.deepEqual(await bounded.ensure(NS, { dryRun: false }), { ok: true });
+  assert.equal(stepping.reads.quota, 2, 'read at 50 and 100 ms; at 100 ms the deadline is reached');
+});
+
+test('gate stamp wait: bounded by its deadline exactly; given up, it probes again on the next request', async () => {
+  let clock = 0;
+  const cluster = memoryCluster();
+  addNamespace(cluster, NS);
+  const gateWithWait = createGate({
+    client: cluster,
+    config,
+    log: silentLogger(),
+    stampWaitMs: 100,
+    now: () => clock,
+  });
+  cluster.probeAnswer = () => {
+    clock += 50;
+    return STAMP_REFUSAL;
+  };
+  const probes = (): number => cluster.calls.filter((c) => c === `probe ${NS}`).length;
+  assert.deepEqual(await gateWithWait.ensure(NS, { dryRun: false }), { ok: true });
+  assert.equal(probes(), 2, 'probed at 50 and 100 ms; at 100 ms the deadline is reached');
+  await gateWithWait.ensure(NS, { dryRun: false });
+  assert.equal(probes(), 4, 'not marked as seen: the next request waits again');
+});
+
+test('gate defaults: without quotaWaitMs and stampWaitMs the waits still end (3 s and 2 s)', async () => {
+  let clock = 0;
+  const cluster = memoryCluster();
+  addNamespace(cluster, NS);
+  cluster.quotaStatusDelayMs = Infinity;
+  cluster.probeAnswer = () => {
+    clock += 1000;
+    return STAMP_REFUSAL;
+  };
+  const stepping = counting(cluster, () => (clock += 1000));
+  const gate = createGate({ client: stepping.client, config, log: silentLogger(), now: () => clock });
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.equal(stepping.reads.quota, 3);
+  assert.equal(cluster.calls.filter((c) => c === `probe ${NS}`).length, 2);
 });
