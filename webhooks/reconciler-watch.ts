@@ -1,9 +1,13 @@
-// A list+watch that does not go quiet. client-node's Watch can end, fail, or (behind a proxy or after an API
-// server hiccup) simply stop delivering events while the connection stays open; its ListWatch then waits forever
-// or gives up after an error. This watcher lists, watches from the list's resourceVersion with bookmarks, and
+// A list+watch that does not go quiet. A watch can end, fail, or (behind a proxy or after an API server hiccup)
+// simply stop delivering events while the connection stays open; client-node's ListWatch then waits forever or
+// gives up after an error. This watcher lists, watches from the list's resourceVersion with bookmarks, and
 // restarts on every end: after an error (with backoff), after a normal end, after "410 Gone" (relist), and when
 // no event and no bookmark arrived for `idleMs` (the silent stop). Each restart is counted by reason.
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+// The watch itself is a plain GET `?watch=1` through kubeHttp (newline-delimited JSON events), not client-node's
+// Watch: loading client-node costs the webhook ~76 MiB of resident memory (bench/results.md), more than the
+// whole process should use.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import type { Logger } from '../lib/log.ts';
 import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 
@@ -15,9 +19,11 @@ export interface WatchedObject extends KubernetesObject {
 }
 
 export interface ResilientWatchOptions {
-  kc: KubeConfig;
-  /** Plain JSON requests for the lists (default: one made from kc). */
+  kc: KubeAccess;
+  /** Plain JSON requests for the lists and the watch (default: one made from kc). */
   http?: KubeHttp;
+  /** Accept header of the watch request, e.g. PartialObjectMetadata (default application/json). */
+  accept?: string;
   /** apiVersion and kind of the objects (lists and watch events omit them on items). */
   apiVersion: string;
   kind: string;
@@ -63,7 +69,6 @@ export function createResilientWatch(opts: ResilientWatchOptions): ResilientWatc
 class Watcher implements ResilientWatch {
   private readonly opts: ResilientWatchOptions;
   private readonly http: KubeHttp;
-  private readonly watch: Watch;
   private readonly idleMs: number;
   private readonly what: string;
   private cache = new Map<string, WatchedObject>();
@@ -81,7 +86,6 @@ class Watcher implements ResilientWatch {
   constructor(opts: ResilientWatchOptions) {
     this.opts = opts;
     this.http = opts.http ?? kubeHttp(opts.kc);
-    this.watch = new Watch(opts.kc);
     this.idleMs = opts.idleMs ?? 90_000;
     this.what = `${opts.kind}${opts.labelSelector ? `[${opts.labelSelector}]` : ''}${opts.fieldSelector ? `[${opts.fieldSelector}]` : ''}`;
   }
@@ -181,8 +185,6 @@ class Watcher implements ResilientWatch {
   private reasonOf(error: unknown): RestartReason {
     if (this.abortReason) return this.abortReason;
     if (isGone(error)) return 'expired';
-    // client-node's own inactivity timer (no bytes for 30 s) is the same silent stop we look for.
-    if ((error as { name?: string } | null)?.name === 'TimeoutError') return 'idle';
     if (error) return 'error';
     return this.resourceVersion === '' ? 'expired' : 'ended';
   }
@@ -207,7 +209,8 @@ class Watcher implements ResilientWatch {
     try {
       if (!this.resourceVersion) await this.relist();
       if (this.stopped || generation !== this.generation) return;
-      const params = {
+      const query = {
+        watch: true,
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: true,
         labelSelector: this.opts.labelSelector,
@@ -215,12 +218,22 @@ class Watcher implements ResilientWatch {
         timeoutSeconds: Math.round((this.opts.serverTimeoutSeconds ?? 300) * (0.8 + Math.random() * 0.2)),
       };
       this.armIdle(generation);
-      this.controller = await this.watch.watch(
-        this.opts.path,
-        params,
-        (type: string, object: WatchedObject) => this.onWatchEvent(generation, type, object),
-        (error: unknown) => this.onWatchEnd(generation, error),
-      );
+      const controller = new AbortController();
+      this.controller = controller;
+      void this.http
+        .stream(this.opts.path, {
+          query,
+          ...(this.opts.accept ? { accept: this.opts.accept } : {}),
+          signal: controller.signal,
+          onObject: (event) => {
+            const { type, object } = (event ?? {}) as { type?: string; object?: WatchedObject };
+            if (type && object) this.onWatchEvent(generation, type, object);
+          },
+        })
+        .then(
+          () => this.onWatchEnd(generation, undefined),
+          (error: unknown) => this.onWatchEnd(generation, error),
+        );
     } catch (error) {
       this.onWatchEnd(generation, error ?? new Error('list failed'));
     }
