@@ -47,6 +47,7 @@ export interface ResilientWatch {
   start(): Promise<void>;
   stop(): Promise<void>;
   synced(): boolean;
+  /** What the cache keeps of an object: its kind and identity (name, namespace, uid, resourceVersion). */
   get(namespace: string | undefined, name: string): WatchedObject | undefined;
   list(): WatchedObject[];
 }
@@ -57,6 +58,29 @@ const isGone = (error: unknown): boolean => {
   const e = error as { statusCode?: number; code?: number } | null;
   return e?.statusCode === 410 || e?.code === 410;
 };
+
+/**
+ * An object as handed to onEvent: without metadata.managedFields, which no handler reads and which is often the
+ * larger part of a small object.
+ */
+function received(object: WatchedObject, apiVersion: string, kind: string): WatchedObject {
+  const { managedFields: _dropped, ...metadata } = object.metadata ?? {};
+  return { ...object, apiVersion, kind, metadata };
+}
+
+/**
+ * What the watcher itself keeps: enough to key the object, to tell a changed one by its resourceVersion, and to
+ * hand a vanished one to onEvent as DELETED. The handlers keep what they use; a full copy of every pod and node
+ * of the cluster here would be most of the webhook's memory.
+ */
+function identity(object: WatchedObject): WatchedObject {
+  const { name, namespace, uid, resourceVersion, labels } = object.metadata ?? {};
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    metadata: { name, namespace, uid, resourceVersion, labels },
+  };
+}
 
 /** Backoff after failures: 250 ms doubling to 10 s. */
 export const backoffMs = (failures: number): number => Math.min(10_000, 250 * 2 ** Math.max(0, failures - 1));
@@ -127,7 +151,7 @@ class Watcher implements ResilientWatch {
         items?: WatchedObject[];
         metadata?: { continue?: string; resourceVersion?: string };
       }>('GET', this.opts.path, { query });
-      for (const item of page.items ?? []) items.push({ ...item, apiVersion, kind });
+      for (const item of page.items ?? []) items.push(received(item, apiVersion, kind));
       token = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (token);
@@ -137,12 +161,12 @@ class Watcher implements ResilientWatch {
   /** Replaces the cache with a fresh list, telling the handler what changed while we were not watching. */
   private async relist(): Promise<void> {
     const { items, resourceVersion } = await this.listAll();
-    const fresh = new Map(items.map((o) => [objectKeyOf(o), o]));
+    const listed = new Map(items.map((o) => [objectKeyOf(o), o]));
     const old = this.cache;
-    this.cache = fresh;
+    this.cache = new Map([...listed].map(([key, o]) => [key, identity(o)]));
     this.resourceVersion = resourceVersion;
-    for (const [key, gone] of old) if (!fresh.has(key)) this.opts.onEvent('DELETED', gone);
-    for (const [key, item] of fresh) {
+    for (const [key, gone] of old) if (!listed.has(key)) this.opts.onEvent('DELETED', gone);
+    for (const [key, item] of listed) {
       const before = old.get(key);
       if (!before) this.opts.onEvent('ADDED', item);
       else if (before.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.opts.onEvent('MODIFIED', item);
@@ -176,9 +200,9 @@ class Watcher implements ResilientWatch {
     if (rv) this.resourceVersion = rv;
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return; // BOOKMARK: only the version
     this.failures = 0;
-    const item = { ...object, apiVersion: this.opts.apiVersion, kind: this.opts.kind };
+    const item = received(object, this.opts.apiVersion, this.opts.kind);
     if (type === 'DELETED') this.cache.delete(objectKeyOf(item));
-    else this.cache.set(objectKeyOf(item), item);
+    else this.cache.set(objectKeyOf(item), identity(item));
     this.opts.onEvent(type, item);
   }
 
