@@ -2,7 +2,10 @@
 // the lease, a follower takes over only after it has seen the same record unchanged for a whole lease (its own
 // clock, so clock skew between replicas does not matter), and a leader that cannot renew steps down before anyone
 // else may take over. The decision is a pure function; the loop and the API calls are thin edges around it.
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+// Plain JSON through kubeHttp rather than client-node's CoordinationV1Api: client-node costs ~76 MiB of resident
+// memory once loaded (bench/results.md), and a Lease is three requests.
+import { kubeHttp, KubeHttpError, type KubeHttp } from '../webhooks/reconciler-http.ts';
+import type { KubeAccess } from './kube-access.ts';
 import type { Logger } from './log.ts';
 
 /** The fields of a Lease the election reads and writes. */
@@ -24,7 +27,9 @@ export interface LeaseStore {
 }
 
 export interface LeaderElectionOptions {
-  kc: KubeConfig;
+  kc: KubeAccess;
+  /** Requests for the Lease (default: one made from kc). */
+  http?: KubeHttp;
   namespace: string;
   name: string;
   identity: string;
@@ -89,7 +94,7 @@ export interface ElectionClock {
 /** Runs an election against any LeaseStore (the real one, or an in-memory one in tests). */
 export function startLeaderElectionWithStore(
   store: LeaseStore,
-  opts: Omit<LeaderElectionOptions, 'kc' | 'namespace' | 'name'> & { clock?: ElectionClock },
+  opts: Omit<LeaderElectionOptions, 'kc' | 'http' | 'namespace' | 'name'> & { clock?: ElectionClock },
 ): LeaderElection {
   const leaseMs = (opts.leaseSeconds ?? 15) * 1000;
   const clock = opts.clock ?? { now: () => new Date() };
@@ -162,7 +167,19 @@ export function startLeaderElectionWithStore(
   };
 }
 
-function toRecord(lease: V1Lease): LeaseRecord {
+/** The Lease fields the election reads, as the API server sends them (plain JSON through kubeHttp). */
+interface LeaseJson {
+  metadata?: { resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+function toRecord(lease: LeaseJson): LeaseRecord {
   const spec = lease.spec ?? {};
   return {
     holderIdentity: spec.holderIdentity,
@@ -174,9 +191,11 @@ function toRecord(lease: V1Lease): LeaseRecord {
   };
 }
 
-const micro = (date: Date | undefined): V1MicroTime | undefined => (date ? new V1MicroTime(date.getTime()) : undefined);
+/** A MicroTime as the API server writes it: RFC 3339 with six fractional digits. */
+export const microTime = (date: Date | undefined): string | undefined =>
+  date ? date.toISOString().replace(/Z$/, '000Z') : undefined;
 
-function toLease(name: string, namespace: string, record: LeaseRecord): V1Lease {
+function toLease(name: string, namespace: string, record: LeaseRecord): object {
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
@@ -184,38 +203,41 @@ function toLease(name: string, namespace: string, record: LeaseRecord): V1Lease 
     spec: {
       holderIdentity: record.holderIdentity,
       leaseDurationSeconds: record.leaseDurationSeconds,
-      acquireTime: micro(record.acquireTime),
-      renewTime: micro(record.renewTime),
+      acquireTime: microTime(record.acquireTime),
+      renewTime: microTime(record.renewTime),
       leaseTransitions: record.leaseTransitions,
     },
   };
 }
 
-const codeOf = (error: unknown): number | undefined =>
-  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'number'
-    ? error.code
-    : undefined;
-
-/** A LeaseStore backed by the coordination.k8s.io/v1 API. */
-export function kubeLeaseStore(kc: KubeConfig, namespace: string, name: string): LeaseStore {
-  const api = kc.makeApiClient(CoordinationV1Api);
+/** A LeaseStore backed by the coordination.k8s.io/v1 API, through plain JSON requests. */
+export function kubeLeaseStore(http: KubeHttp, namespace: string, name: string): LeaseStore {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
   return {
     get: async () => {
       try {
-        return toRecord(await api.readNamespacedLease({ name, namespace }));
+        return toRecord(await http.request<LeaseJson>('GET', `${leases}/${name}`));
       } catch (error) {
-        if (codeOf(error) === 404) return undefined;
+        if (error instanceof KubeHttpError && error.code === 404) return undefined;
         throw error;
       }
     },
     create: async (record) =>
-      toRecord(await api.createNamespacedLease({ namespace, body: toLease(name, namespace, record) })),
+      toRecord(await http.request<LeaseJson>('POST', leases, { body: toLease(name, namespace, record) })),
     update: async (record) =>
-      toRecord(await api.replaceNamespacedLease({ name, namespace, body: toLease(name, namespace, record) })),
+      toRecord(await http.request<LeaseJson>('PUT', `${leases}/${name}`, { body: toLease(name, namespace, record) })),
   };
 }
 
 /** Leader election on the Lease `namespace/name`; renews every leaseSeconds/3 (default lease 15 s). */
 export function startLeaderElection(opts: LeaderElectionOptions): LeaderElection {
-  return startLeaderElectionWithStore(kubeLeaseStore(opts.kc, opts.namespace, opts.name), opts);
+  const http = opts.http ?? kubeHttp(opts.kc);
+  const election = startLeaderElectionWithStore(kubeLeaseStore(http, opts.namespace, opts.name), opts);
+  return {
+    isLeader: () => election.isLeader(),
+    stop: async () => {
+      await election.stop();
+      if (!opts.http) http.close();
+    },
+  };
 }

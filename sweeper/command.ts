@@ -17,7 +17,6 @@ import { createScheduler } from './scheduler.ts';
 import { startProbeServer } from './server.ts';
 import { formatOnce } from './output.ts';
 import type { SweepKind } from './snapshot.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
 
 const HELP = `Usage: k8s-ee sweeper [options]
 
@@ -127,14 +126,12 @@ export function parseSweeperArgs(argv: string[]): Args | 'help' {
 }
 
 /**
- * How to reach the cluster. A pass (--once) needs plain requests only, so it does without client-node (most of
- * its memory); the long-running sweeper's Lease and release watch use client-node's KubeConfig.
+ * How to reach the cluster. The pass, the Lease and the release watch are plain requests and watches through
+ * kubeHttp, so the sweeper does without client-node (most of its memory) unless the kubeconfig needs it.
  */
-async function kubeOrExplain(path: string | undefined, full: boolean): Promise<KubeAccess> {
+async function kubeOrExplain(path: string | undefined): Promise<KubeAccess> {
   try {
-    if (!full) return await loadKubeAccess(path);
-    const { loadKubeConfig } = await import('../lib/kube.ts');
-    return loadKubeConfig(path);
+    return await loadKubeAccess(path);
   } catch (err) {
     throw new CliError(`sweeper: ${(err as Error).message}`);
   }
@@ -153,7 +150,7 @@ async function wire(
   extra: { registryDefaults: boolean; shouldStop?: () => boolean },
 ): Promise<Wiring & { registry: ReturnType<typeof createRegistry>; apiRequests: () => number; close: () => void }> {
   const config = await loadConfigForCli(args.config);
-  const kc = await kubeOrExplain(args.kubeconfig, !args.once);
+  const kc = await kubeOrExplain(args.kubeconfig);
   const level = args.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? (args.once ? 'warn' : 'info');
   const log = createLogger({
     name: 'k8s-ee-sweeper',
@@ -232,7 +229,7 @@ interface Election {
 /** The Lease (with --no-leader-election: always the leader, and the caller starts leading itself). */
 async function elect(
   args: Args,
-  wiring: Pick<Wiring, 'log' | 'identity'> & { kc: KubeConfig },
+  wiring: Pick<Wiring, 'log' | 'identity' | 'kc'>,
   on: { start: () => void; stop: () => void },
 ): Promise<Election> {
   if (!args.leaderElection) return { isLeader: () => true, stop: () => Promise.resolve() };
@@ -257,7 +254,7 @@ async function runDaemon(args: Args): Promise<number> {
     shouldStop: () => stopping || !election.isLeader(),
   });
   const { deps, log, identity, clock, registry } = wiring;
-  const kc = wiring.kc as KubeConfig; // kubeOrExplain(…, full) for the long-running sweeper
+  const { kc } = wiring;
   const { releaseFollowUp } = await import('./release-watch.ts');
   const { metrics, config } = deps;
   let started = false;

@@ -34,7 +34,8 @@ const input: InventoryInput = {
     ns('shop-pr-4', 3 * HOUR, { phase: 'Terminating', deletionTimestamp: ago(1000) }),
   ],
   releases: {
-    'shop-pr-2': [{ release: 'shop', revision: 2, status: 'deployed', createdAt: ago(HOUR) }],
+    // As the API server writes it (no fraction); the row shows it as toISOString, like every other time.
+    'shop-pr-2': [{ release: 'shop', revision: 2, status: 'deployed', createdAt: ago(HOUR).replace('.000Z', 'Z') }],
   },
   prs: {},
   quotas: {

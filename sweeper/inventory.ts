@@ -55,7 +55,10 @@ function lastDeployOf(records: ReleaseRecord[] | undefined): EnvironmentRow['las
   const live = liveReleases(records ?? []);
   if (live.length === 0) return null;
   const newest = live.reduce((a, b) => ((timeOf(b.createdAt) ?? 0) > (timeOf(a.createdAt) ?? 0) ? b : a));
-  return { release: newest.release, revision: newest.revision, status: newest.status, at: newest.createdAt };
+  // One format for every time in a row (toISOString, as expiresAt): the API server writes `…:07Z`.
+  const when = timeOf(newest.createdAt);
+  const at = when === undefined ? newest.createdAt : new Date(when).toISOString();
+  return { release: newest.release, revision: newest.revision, status: newest.status, at };
 }
 
 function statusOf(ns: NamespaceInfo, last: EnvironmentRow['lastDeploy'], known: boolean): string {

@@ -3,7 +3,7 @@
 // The list+watch is the baseline reconciler's resilient watcher (webhooks/reconciler-watch.ts: bookmarks, restart
 // when silent, after errors, ends and 410 Gone), asked for metadata only (PartialObjectMetadata), so neither the
 // lists nor the watch nor the cache ever hold the release payloads (tens of KB each, every revision).
-import type { KubeConfig, RequestContext } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import { createResilientWatch, type ResilientWatch } from '../webhooks/reconciler-watch.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import type { Logger } from '../lib/log.ts';
@@ -15,20 +15,7 @@ import { ReleaseTracker, type ReleaseTrackerOptions, type SecretEventType } from
 export const HELM_SECRETS_PATH = '/api/v1/secrets';
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
-/**
- * The same KubeConfig, but every request made through its security step (client-node's Watch) asks for
- * PartialObjectMetadata. Watch has no header option; it takes its headers from applySecurityAuthentication.
- */
-export function metadataOnly(kc: KubeConfig): KubeConfig {
-  const wrapped = Object.create(kc) as KubeConfig;
-  wrapped.applySecurityAuthentication = async (context: RequestContext): Promise<void> => {
-    await kc.applySecurityAuthentication(context);
-    context.setHeaderParam('Accept', METADATA_ONLY);
-  };
-  return wrapped;
-}
-
-/** The watcher's list requests for the Helm record Secrets, answered with metadata-only pages. */
+/** The watcher's list requests for the Helm record Secrets, answered with metadata-only pages; the watch as is. */
 export function helmRecordLists(http: KubeHttp): KubeHttp {
   return {
     async request<T>(method: string, path: string, options: { query?: Record<string, unknown> } = {}): Promise<T> {
@@ -37,12 +24,13 @@ export function helmRecordLists(http: KubeHttp): KubeHttp {
       const cont = options.query?.['continue'];
       return (await helmSecretPage(http, typeof cont === 'string' ? { cont } : {})) as T;
     },
+    stream: (path, options) => http.stream(path, options),
     close: () => http.close(),
   };
 }
 
 export interface ReleaseWatchOptions {
-  kc: KubeConfig;
+  kc: KubeAccess;
   log: Logger;
   metrics: SweeperMetrics;
   onEvent(type: SecretEventType, secret: SecretMeta): void;
@@ -53,8 +41,9 @@ export interface ReleaseWatchOptions {
 /** A metadata-only list+watch of the Helm release record Secrets of every namespace. */
 export function watchHelmReleases(opts: ReleaseWatchOptions): ResilientWatch {
   return createResilientWatch({
-    kc: metadataOnly(opts.kc),
+    kc: opts.kc,
     http: helmRecordLists(kubeHttp(opts.kc)),
+    accept: METADATA_ONLY,
     apiVersion: 'v1',
     kind: 'Secret',
     path: HELM_SECRETS_PATH,
@@ -77,7 +66,7 @@ export interface ReleaseFollowUp {
 
 /** The watch and its tracker, started and stopped with the Lease. */
 export function releaseFollowUp(
-  opts: Omit<ReleaseTrackerOptions, 'timers'> & { kc: KubeConfig; idleMs?: number },
+  opts: Omit<ReleaseTrackerOptions, 'timers'> & { kc: KubeAccess; idleMs?: number },
 ): ReleaseFollowUp {
   let running: { tracker: ReleaseTracker; watch: ResilientWatch } | undefined;
   let stopping: Promise<void> = Promise.resolve();

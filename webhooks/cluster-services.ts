@@ -1,6 +1,6 @@
 // What the admission handlers need from the cluster: the zero-window baseline gate and the list of pinned
 // namespaces (read at most every `pinsCacheMs`, concurrent callers sharing one request).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
 import type { Config } from '../policies/config.ts';
@@ -22,7 +22,7 @@ import { kubeBaselineClient, statusCodeOf, type BaselineClient } from './reconci
 import type { ClusterServices } from './types.ts';
 
 export interface ClusterServicesOptions {
-  kc: KubeConfig;
+  kc: KubeAccess;
   config: Config;
   log: Logger;
   registry: Registry;

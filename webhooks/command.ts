@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';
 import { loadConfigForCli } from '../cli/config.ts';
 import { CliError } from '../cli/errors.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import type { Config } from '../policies/config.ts';
@@ -59,12 +59,15 @@ interface Cluster {
 }
 
 /** Who this process is to the API server, so its own writes (the reconciler's) pass its own guards. */
-async function whoAmI(kc: KubeConfig, log: Logger): Promise<string | undefined> {
-  const { AuthenticationV1Api } = await import('@kubernetes/client-node');
+async function whoAmI(kc: KubeAccess, log: Logger): Promise<string | undefined> {
+  const { kubeHttp } = await import('./reconciler-http.ts');
+  const http = kubeHttp(kc);
   try {
-    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-    });
+    const review = await http.request<{ status?: { userInfo?: { username?: string } } }>(
+      'POST',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+    );
     return review.status?.userInfo?.username;
   } catch (err) {
     log.warn(
@@ -72,6 +75,8 @@ async function whoAmI(kc: KubeConfig, log: Logger): Promise<string | undefined> 
       'could not ask the API server who k8s-ee is (SelfSubjectReview); relying on config.selfUser',
     );
     return undefined;
+  } finally {
+    http.close();
   }
 }
 
@@ -90,9 +95,11 @@ async function startCluster(
   registry: Registry,
   identity: string,
 ): Promise<Cluster & { config: Config }> {
-  // Loaded only with a cluster: the Kubernetes client is most of the process's memory (bench/results.md).
-  const { loadKubeConfig } = await import('../lib/kube.ts');
-  const kc = loadKubeConfig(kubeconfig);
+  // No @kubernetes/client-node on this path (it costs ~76 MiB resident, bench/results.md): plain JSON requests
+  // and watches through kubeHttp, authenticated by lib/kube-access.ts (which loads client-node only for the
+  // kubeconfigs it cannot read itself: exec plugins, auth providers).
+  const { loadKubeAccess } = await import('../lib/kube-access.ts');
+  const kc = await loadKubeAccess(kubeconfig);
   const self = await whoAmI(kc, log);
   if (self) log.info({ user: self }, 'k8s-ee acts as this user; its own writes to baseline objects pass its guards');
   const config = withSelf(baseConfig, self);

@@ -35,3 +35,56 @@ test('a DELETE carries its body (a uid precondition), and the next request on th
     server.close();
   }
 });
+
+test('stream: JSON lines split across chunks, an error status, a line that is not JSON, an abort', async () => {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const kind = url.searchParams.get('case');
+    if (kind === 'gone') {
+      res.writeHead(410, { 'content-type': 'application/json' });
+      res.end('{"kind":"Status","code":410,"message":"too old resource version"}');
+    } else if (kind === 'events') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n{"type":"MOD');
+      setTimeout(() => res.end('IFIED","object":{"metadata":{"name":"a"}}}\n\n'), 20);
+    } else if (kind === 'garbage') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"type":"ADDED","object":{}}\nnot json\n');
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"type":"BOOKMARK","object":{}}\n'); // then silent, until the client aborts
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  const http = kubeHttp({
+    getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
+    applyToHTTPSOptions: () => Promise.resolve(),
+  });
+  const read = async (kind: string, signal = new AbortController().signal): Promise<string[]> => {
+    const seen: string[] = [];
+    await http.stream('/api/v1/namespaces', {
+      query: { watch: true, case: kind },
+      signal,
+      onObject: (o) => seen.push((o as { type: string }).type),
+    });
+    return seen;
+  };
+  try {
+    assert.deepEqual(await read('events'), ['ADDED', 'MODIFIED']);
+    await assert.rejects(read('gone'), (e: { code?: number; message: string }) => {
+      assert.equal(e.code, 410);
+      assert.match(e.message, /too old resource version/);
+      return true;
+    });
+    await assert.rejects(read('garbage'), SyntaxError);
+    const controller = new AbortController();
+    const silent = read('silent', controller.signal);
+    setTimeout(() => controller.abort(), 50);
+    assert.deepEqual(await silent, ['BOOKMARK']);
+  } finally {
+    http.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -28,12 +28,24 @@ export interface KubeRequest {
   accept?: string;
 }
 
+export interface KubeStreamRequest extends KubeRequest {
+  /** Ends the stream (the promise then resolves). */
+  signal: AbortSignal;
+  /** Each newline-delimited JSON document of the answer, e.g. a watch event. */
+  onObject(object: unknown): void;
+}
+
 export interface KubeHttp {
   request<T = unknown>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
     options?: KubeRequest,
   ): Promise<T>;
+  /**
+   * A GET whose answer is a stream of JSON documents, one a line (a watch): resolves when the server ends it or
+   * the signal aborts it, rejects on an HTTP error status (KubeHttpError) or a broken connection.
+   */
+  stream(path: string, options: KubeStreamRequest): Promise<void>;
   close(): void;
 }
 
@@ -54,6 +66,42 @@ const parse = (text: string): unknown => {
     return text;
   }
 };
+
+/** Hands each line of a newline-delimited JSON answer to onObject; resolves at its end or on abort. */
+function readLines(res: IncomingMessage, req: KubeStreamRequest, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let pending = '';
+    const stop = (): void => {
+      res.destroy();
+      resolve();
+    };
+    if (req.signal.aborted) return stop();
+    req.signal.addEventListener('abort', stop, { once: true });
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl = pending.indexOf('\n');
+      try {
+        while (nl >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (line !== '' && !req.signal.aborted) req.onObject(JSON.parse(line));
+          nl = pending.indexOf('\n');
+        }
+      } catch (error) {
+        res.destroy(error as Error); // a line that is not JSON, or a handler that threw: the stream fails
+      }
+    });
+    const done = (error?: Error): void => {
+      req.signal.removeEventListener('abort', stop);
+      if (error && !req.signal.aborted) reject(error);
+      else resolve();
+    };
+    res.on('end', () => done());
+    res.on('error', (error) => done(error));
+    res.on('close', () => done(res.complete ? undefined : new Error(`GET ${path}: connection closed`)));
+  });
+}
 
 export interface KubeHttpOptions {
   timeoutMs?: number;
@@ -117,5 +165,36 @@ export function kubeHttp(kc: KubeAccess, options: KubeHttpOptions = {}): KubeHtt
     return body as T;
   };
 
-  return { request, close: () => agent?.destroy() };
+  const stream = async (path: string, req: KubeStreamRequest): Promise<void> => {
+    const url = new URL(path, base);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const auth = await authenticated();
+    if (req.signal.aborted) return;
+    const headers = { ...(auth.headers as Record<string, string>), accept: req.accept ?? 'application/json' };
+    options.onRequest?.('GET', url.pathname);
+    const send = secure ? httpsRequest : httpRequest;
+    // No socket timeout: a watch is quiet for as long as nothing changes; the caller's idle timer ends it.
+    const r = send(url, { method: 'GET', headers, agent: auth.agent, auth: auth.auth });
+    const res = await new Promise<IncomingMessage | undefined>((resolve, reject) => {
+      const abort = (): void => {
+        r.destroy();
+        resolve(undefined);
+      };
+      req.signal.addEventListener('abort', abort, { once: true });
+      r.on('response', (response) => {
+        req.signal.removeEventListener('abort', abort);
+        resolve(response);
+      });
+      r.on('error', (error) => (req.signal.aborted ? resolve(undefined) : reject(error)));
+      r.end();
+    });
+    if (!res) return;
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      throw new KubeHttpError('GET', url.pathname, status, parse(await readBody(res)));
+    }
+    await readLines(res, req, url.pathname);
+  };
+
+  return { request, stream, close: () => agent?.destroy() };
 }

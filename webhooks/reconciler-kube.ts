@@ -1,7 +1,7 @@
 // The API calls the baseline needs, behind one narrow interface, so the gate and the reconciler are tested with an
 // in-memory implementation and run against client-node in production. Writes are server-side apply under the
 // field manager `k8s-ee` with force: k8s-ee owns every field it sets, whoever set it before.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import { BASELINE_KINDS, BASELINE_SELECTOR, type BaselineKind, type BaselineObject } from '../policies/baseline.ts';
 import { ENVIRONMENT_CONFIGMAP, FIELD_MANAGER, LABELS } from '../policies/names.ts';
 import { STAMP_PROBE_NAME } from '../policies/vap.ts';
@@ -140,7 +140,7 @@ async function listBaselineOf(http: KubeHttp, namespace: string): Promise<LiveBa
 
 const nsPath = (name: string): string => `/api/v1/namespaces/${encodeURIComponent(name)}`;
 
-export function kubeBaselineClient(kc: KubeConfig, http: KubeHttp = kubeHttp(kc)): BaselineClient {
+export function kubeBaselineClient(kc: KubeAccess, http: KubeHttp = kubeHttp(kc)): BaselineClient {
   const write = { fieldManager: FIELD_MANAGER };
   return {
     apply: async (object) =>

@@ -1,9 +1,13 @@
-// A list+watch that does not go quiet. client-node's Watch can end, fail, or (behind a proxy or after an API
-// server hiccup) simply stop delivering events while the connection stays open; its ListWatch then waits forever
-// or gives up after an error. This watcher lists, watches from the list's resourceVersion with bookmarks, and
+// A list+watch that does not go quiet. A watch can end, fail, or (behind a proxy or after an API server hiccup)
+// simply stop delivering events while the connection stays open; client-node's ListWatch then waits forever or
+// gives up after an error. This watcher lists, watches from the list's resourceVersion with bookmarks, and
 // restarts on every end: after an error (with backoff), after a normal end, after "410 Gone" (relist), and when
 // no event and no bookmark arrived for `idleMs` (the silent stop). Each restart is counted by reason.
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+// The watch itself is a plain GET `?watch=1` through kubeHttp (newline-delimited JSON events), not client-node's
+// Watch: loading client-node costs the webhook ~76 MiB of resident memory (bench/results.md), more than the
+// whole process should use.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import type { Logger } from '../lib/log.ts';
 import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 
@@ -15,9 +19,11 @@ export interface WatchedObject extends KubernetesObject {
 }
 
 export interface ResilientWatchOptions {
-  kc: KubeConfig;
-  /** Plain JSON requests for the lists (default: one made from kc). */
+  kc: KubeAccess;
+  /** Plain JSON requests for the lists and the watch (default: one made from kc). */
   http?: KubeHttp;
+  /** Accept header of the watch request, e.g. PartialObjectMetadata (default application/json). */
+  accept?: string;
   /** apiVersion and kind of the objects (lists and watch events omit them on items). */
   apiVersion: string;
   kind: string;
@@ -41,6 +47,7 @@ export interface ResilientWatch {
   start(): Promise<void>;
   stop(): Promise<void>;
   synced(): boolean;
+  /** What the cache keeps of an object: its kind and identity (name, namespace, uid, resourceVersion). */
   get(namespace: string | undefined, name: string): WatchedObject | undefined;
   list(): WatchedObject[];
 }
@@ -51,6 +58,29 @@ const isGone = (error: unknown): boolean => {
   const e = error as { statusCode?: number; code?: number } | null;
   return e?.statusCode === 410 || e?.code === 410;
 };
+
+/**
+ * An object as handed to onEvent: without metadata.managedFields, which no handler reads and which is often the
+ * larger part of a small object.
+ */
+function received(object: WatchedObject, apiVersion: string, kind: string): WatchedObject {
+  const { managedFields: _dropped, ...metadata } = object.metadata ?? {};
+  return { ...object, apiVersion, kind, metadata };
+}
+
+/**
+ * What the watcher itself keeps: enough to key the object, to tell a changed one by its resourceVersion, and to
+ * hand a vanished one to onEvent as DELETED. The handlers keep what they use; a full copy of every pod and node
+ * of the cluster here would be most of the webhook's memory.
+ */
+function identity(object: WatchedObject): WatchedObject {
+  const { name, namespace, uid, resourceVersion, labels } = object.metadata ?? {};
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    metadata: { name, namespace, uid, resourceVersion, labels },
+  };
+}
 
 /** Backoff after failures: 250 ms doubling to 10 s. */
 export const backoffMs = (failures: number): number => Math.min(10_000, 250 * 2 ** Math.max(0, failures - 1));
@@ -63,7 +93,6 @@ export function createResilientWatch(opts: ResilientWatchOptions): ResilientWatc
 class Watcher implements ResilientWatch {
   private readonly opts: ResilientWatchOptions;
   private readonly http: KubeHttp;
-  private readonly watch: Watch;
   private readonly idleMs: number;
   private readonly what: string;
   private cache = new Map<string, WatchedObject>();
@@ -81,7 +110,6 @@ class Watcher implements ResilientWatch {
   constructor(opts: ResilientWatchOptions) {
     this.opts = opts;
     this.http = opts.http ?? kubeHttp(opts.kc);
-    this.watch = new Watch(opts.kc);
     this.idleMs = opts.idleMs ?? 90_000;
     this.what = `${opts.kind}${opts.labelSelector ? `[${opts.labelSelector}]` : ''}${opts.fieldSelector ? `[${opts.fieldSelector}]` : ''}`;
   }
@@ -123,7 +151,7 @@ class Watcher implements ResilientWatch {
         items?: WatchedObject[];
         metadata?: { continue?: string; resourceVersion?: string };
       }>('GET', this.opts.path, { query });
-      for (const item of page.items ?? []) items.push({ ...item, apiVersion, kind });
+      for (const item of page.items ?? []) items.push(received(item, apiVersion, kind));
       token = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (token);
@@ -133,12 +161,12 @@ class Watcher implements ResilientWatch {
   /** Replaces the cache with a fresh list, telling the handler what changed while we were not watching. */
   private async relist(): Promise<void> {
     const { items, resourceVersion } = await this.listAll();
-    const fresh = new Map(items.map((o) => [objectKeyOf(o), o]));
+    const listed = new Map(items.map((o) => [objectKeyOf(o), o]));
     const old = this.cache;
-    this.cache = fresh;
+    this.cache = new Map([...listed].map(([key, o]) => [key, identity(o)]));
     this.resourceVersion = resourceVersion;
-    for (const [key, gone] of old) if (!fresh.has(key)) this.opts.onEvent('DELETED', gone);
-    for (const [key, item] of fresh) {
+    for (const [key, gone] of old) if (!listed.has(key)) this.opts.onEvent('DELETED', gone);
+    for (const [key, item] of listed) {
       const before = old.get(key);
       if (!before) this.opts.onEvent('ADDED', item);
       else if (before.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.opts.onEvent('MODIFIED', item);
@@ -172,17 +200,15 @@ class Watcher implements ResilientWatch {
     if (rv) this.resourceVersion = rv;
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return; // BOOKMARK: only the version
     this.failures = 0;
-    const item = { ...object, apiVersion: this.opts.apiVersion, kind: this.opts.kind };
+    const item = received(object, this.opts.apiVersion, this.opts.kind);
     if (type === 'DELETED') this.cache.delete(objectKeyOf(item));
-    else this.cache.set(objectKeyOf(item), item);
+    else this.cache.set(objectKeyOf(item), identity(item));
     this.opts.onEvent(type, item);
   }
 
   private reasonOf(error: unknown): RestartReason {
     if (this.abortReason) return this.abortReason;
     if (isGone(error)) return 'expired';
-    // client-node's own inactivity timer (no bytes for 30 s) is the same silent stop we look for.
-    if ((error as { name?: string } | null)?.name === 'TimeoutError') return 'idle';
     if (error) return 'error';
     return this.resourceVersion === '' ? 'expired' : 'ended';
   }
@@ -207,7 +233,8 @@ class Watcher implements ResilientWatch {
     try {
       if (!this.resourceVersion) await this.relist();
       if (this.stopped || generation !== this.generation) return;
-      const params = {
+      const query = {
+        watch: true,
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: true,
         labelSelector: this.opts.labelSelector,
@@ -215,12 +242,22 @@ class Watcher implements ResilientWatch {
         timeoutSeconds: Math.round((this.opts.serverTimeoutSeconds ?? 300) * (0.8 + Math.random() * 0.2)),
       };
       this.armIdle(generation);
-      this.controller = await this.watch.watch(
-        this.opts.path,
-        params,
-        (type: string, object: WatchedObject) => this.onWatchEvent(generation, type, object),
-        (error: unknown) => this.onWatchEnd(generation, error),
-      );
+      const controller = new AbortController();
+      this.controller = controller;
+      void this.http
+        .stream(this.opts.path, {
+          query,
+          ...(this.opts.accept ? { accept: this.opts.accept } : {}),
+          signal: controller.signal,
+          onObject: (event) => {
+            const { type, object } = (event ?? {}) as { type?: string; object?: WatchedObject };
+            if (type && object) this.onWatchEvent(generation, type, object);
+          },
+        })
+        .then(
+          () => this.onWatchEnd(generation, undefined),
+          (error: unknown) => this.onWatchEnd(generation, error),
+        );
     } catch (error) {
       this.onWatchEnd(generation, error ?? new Error('list failed'));
     }

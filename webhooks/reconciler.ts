@@ -2,7 +2,7 @@
 // objects (and, for the capacity gate, nodes and running pods: webhooks/capacity.ts), and keeps every managed
 // namespace's baseline exactly as configured (server-side apply under the field manager k8s-ee). With several
 // replicas only the holder of a Lease writes; the others keep warm caches.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../lib/kube-access.ts';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { startLeaderElection, type LeaderElection } from '../lib/leader.ts';
 import type { Logger } from '../lib/log.ts';
@@ -12,12 +12,12 @@ import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
 import { sharedCounter } from './gate.ts';
 import { ReconcilerCore } from './reconciler-core.ts';
 import { CapacityCache, environmentUseOf, type CapacitySource } from './capacity.ts';
-import { kubeHttp } from './reconciler-http.ts';
+import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 import { kubeBaselineClient, type BaselineClient } from './reconciler-kube.ts';
 import { createResilientWatch, type ResilientWatch, type ResilientWatchOptions } from './reconciler-watch.ts';
 
 export interface ReconcilerOptions {
-  kc: KubeConfig;
+  kc: KubeAccess;
   config: Config;
   log: Logger;
   registry: Registry;
@@ -93,6 +93,7 @@ function startElection(
   opts: ReconcilerOptions,
   client: BaselineClient,
   core: ReconcilerCore,
+  http: KubeHttp,
 ): { stop(): Promise<void> } {
   if (opts.leaderElection === false) {
     core.setLeader(true);
@@ -114,6 +115,7 @@ function startElection(
       }
       election = startLeaderElection({
         kc: opts.kc,
+        http,
         namespace,
         name: opts.leaseName ?? LEASE_NAME,
         identity: opts.identity,
@@ -154,6 +156,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     createResilientWatch({
       ...spec,
       kc: opts.kc,
+      http,
       log: opts.log,
       idleMs: opts.watchIdleMs,
       onRestart: (reason) => metrics.watchRestarts.inc({ resource, reason }),
@@ -192,7 +195,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
     }),
   ];
   for (const w of watches) void w.start();
-  const election = startElection(opts, client, c);
+  const election = startElection(opts, client, c, http);
   const resync = setInterval(() => c.enqueueAll(), opts.resyncMs ?? 300_000);
   resync.unref();
   opts.log.info({ identity: opts.identity }, 'baseline reconciler started');

@@ -35,6 +35,11 @@ export interface StartWebhookOptions {
   extraArgs?: string[];
   /** Also append the webhook's output to this file (the demo keeps it for the user). */
   logFile?: string;
+  /**
+   * Run it as the image does (the benches): this entry (e.g. dist/cli/main.js, built) with these node flags, at
+   * this log level. Default: cli/main.ts from source, no flags, debug logs.
+   */
+  runAs?: { entry: string; nodeArgs: string[]; logLevel: string };
 }
 
 const MAX_LOG_CHARS = 4_000_000;
@@ -103,11 +108,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function spawnWebhook(args: string[], append: (chunk: string) => void): ChildProcess {
-  const child = spawn(NODE, [join(projectRoot, 'cli', 'main.ts'), 'webhook', ...args], {
+function spawnWebhook(
+  args: string[],
+  append: (chunk: string) => void,
+  runAs: StartWebhookOptions['runAs'],
+): ChildProcess {
+  const entry = join(projectRoot, runAs?.entry ?? join('cli', 'main.ts'));
+  const child = spawn(NODE, [...(runAs?.nodeArgs ?? []), entry, 'webhook', ...args], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, K8S_EE_LOG_LEVEL: process.env['K8S_EE_LOG_LEVEL'] ?? 'debug' },
+    env: { ...process.env, K8S_EE_LOG_LEVEL: runAs?.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? 'debug' },
   });
   child.stdout?.setEncoding('utf8').on('data', append);
   child.stderr?.setEncoding('utf8').on('data', append);
@@ -150,10 +160,14 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   }
   let output = '';
   const logStream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
-  const child = spawnWebhook([...args, ...(opts.extraArgs ?? [])], (chunk) => {
-    output = (output + chunk).slice(-MAX_LOG_CHARS);
-    logStream?.write(chunk);
-  });
+  const child = spawnWebhook(
+    [...args, ...(opts.extraArgs ?? [])],
+    (chunk) => {
+      output = (output + chunk).slice(-MAX_LOG_CHARS);
+      logStream?.write(chunk);
+    },
+    opts.runAs,
+  );
   child.once('exit', () => logStream?.end());
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
   const localUrl = `https://127.0.0.1:${String(port)}`;
