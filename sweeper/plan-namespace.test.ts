@@ -11,6 +11,8 @@ const config = defaultConfig();
 const d = durationsOf(config);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+/** The default release grace (policies/config.ts). */
+const GRACE = 30_000;
 const DAY = 24 * HOUR;
 const t0 = Date.parse('2026-12-01T00:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -37,7 +39,7 @@ const record = (revision: number, createdAt: number, status = 'deployed'): Relea
 describe('sweeper durations', () => {
   test('the configured durations are read; an unreadable one falls back to its documented default', () => {
     assert.deepEqual(d, {
-      releaseGrace: MINUTE,
+      releaseGrace: GRACE,
       neverDeployedGrace: 30 * MINUTE,
       ttl: 7 * DAY,
       stuckAfter: 10 * MINUTE,
@@ -113,7 +115,7 @@ describe('sweeper release rules', () => {
         kind: 'mark-release-gone',
         target: { kind: 'Namespace', name: 'shop-pr-5', uid: 'u-5' },
         reason: 'release-gone',
-        message: 'no live Helm release (shop uninstalled, history kept): deleted after 1m unless one returns',
+        message: 'no live Helm release (shop uninstalled, history kept): deleted after 30s unless one returns',
         details: { since: iso(t0 + 2 * MINUTE), deployed: true, uninstalled: ['shop'] },
         patch: { annotations: { 'k8s-ee.io/release-gone-since': iso(t0 + 2 * MINUTE) } },
       },
@@ -123,9 +125,9 @@ describe('sweeper release rules', () => {
       'k8s-ee.io/release-seen-at': iso(t0 + MINUTE),
       'k8s-ee.io/release-gone-since': iso(t0 + HOUR),
     });
-    assert.deepEqual(planRelease(marked, [], d, at(t0 + HOUR + MINUTE - 1)), { actions: [], reasons: [] });
-    assert.deepEqual(planRelease(marked, [], d, at(t0 + HOUR + MINUTE)).reasons, [
-      { reason: 'release-gone', ageMs: MINUTE, why: 'no live Helm release for 1m (grace 1m)' },
+    assert.deepEqual(planRelease(marked, [], d, at(t0 + HOUR + GRACE - 1)), { actions: [], reasons: [] });
+    assert.deepEqual(planRelease(marked, [], d, at(t0 + HOUR + GRACE)).reasons, [
+      { reason: 'release-gone', ageMs: GRACE, why: 'no live Helm release for 30s (grace 30s)' },
     ]);
   });
 
