@@ -108,7 +108,7 @@ describe('the dashboard row "Capacity and cost" on the exported series', { timeo
       log: silentLogger(),
       inventory: () => Promise.resolve(inventory),
     };
-    await updateCostGauges(deps as unknown as SweepDeps, NOW);
+    await updateCostGauges(deps as unknown as SweepDeps, NOW, inventory);
     const webhook = async (pod: string) => {
       const registry = new Registry();
       const envs = ['shop-pr-1', 'shop-pr-2'].map((n, i) => ({

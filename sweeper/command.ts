@@ -181,12 +181,17 @@ async function wire(
     log,
     dryRun: args.dryRun,
     ...(extra.shouldStop ? { shouldStop: extra.shouldStop } : {}),
-    // The cost metrics need no PR states: no GitHub calls for them.
-    inventory: async () => {
-      const read = await readInventory(http, config, undefined, { urls: false });
-      for (const w of read.warnings) log.warn(`cost metrics: could not read ${w} (counted as nothing)`);
-      return read.input;
-    },
+    // The cost metrics, only where something scrapes them (the sidecar; --once serves no metrics: `k8s-ee envs`
+    // answers there). They need no PR states: no GitHub calls for them.
+    ...(args.once
+      ? {}
+      : {
+          inventory: async (seen: Parameters<NonNullable<SweepDeps['inventory']>>[0]) => {
+            const read = await readInventory(http, config, undefined, { urls: false, read: seen });
+            for (const w of read.warnings) log.warn(`cost metrics: could not read ${w} (counted as nothing)`);
+            return read.input;
+          },
+        }),
   };
   if (!deps.github && Object.keys(config.sweeper.github.repositories).length > 0) {
     log.warn(

@@ -13,7 +13,7 @@ import type { InventoryInput, QuotaInfo } from './inventory.ts';
 import type { KubeHttp } from '../webhooks/reconciler-http.ts';
 import { listPage, listReleaseRecordsWith, namespaceInfoOf, paginate } from './kube.ts';
 import { isManaged, isTerminating } from './plan-namespace.ts';
-import type { NamespaceInfo } from './types.ts';
+import type { NamespaceInfo, ReleaseRecord } from './types.ts';
 
 export interface InventoryRead {
   input: InventoryInput;
@@ -80,10 +80,15 @@ export async function readInventory(
   http: KubeHttp,
   config: Config,
   github: GitHubClient | undefined,
-  opts: { urls?: boolean } = {},
+  opts: {
+    urls?: boolean;
+    /** Namespaces and release records already read (the sweeper's pass): not listed again. */
+    read?: { namespaces: NamespaceInfo[]; releases: Record<string, ReleaseRecord[]> | undefined };
+  } = {},
 ): Promise<InventoryRead> {
   const warnings: string[] = [];
-  const namespaces = await paginate(listPage<V1Namespace>(http, '/api/v1/namespaces'), namespaceInfoOf);
+  const namespaces =
+    opts.read?.namespaces ?? (await paginate(listPage<V1Namespace>(http, '/api/v1/namespaces'), namespaceInfoOf));
   const pr = (name: string | undefined) => name !== undefined && matchNamespace(name, config) !== undefined;
   const active = namespaces.filter((ns) => isManaged(ns, config) && !isTerminating(ns));
   /** Every object of a kind in all namespaces, page by page, optionally one name only. */
@@ -92,7 +97,9 @@ export async function readInventory(
   type Quota = Namespaced & { spec?: { hard?: object }; status?: { hard?: object; used?: object } };
   type Claim = Namespaced & { status?: { phase?: string; capacity?: Record<string, string> } };
   const [releases, quotas, claims, configMaps, ingresses, prs] = await Promise.all([
-    attempt('Helm release records', warnings, () => listReleaseRecordsWith(http)),
+    opts.read
+      ? Promise.resolve(opts.read.releases)
+      : attempt('Helm release records', warnings, () => listReleaseRecordsWith(http)),
     attempt('ResourceQuotas', warnings, () => all<Quota>('/api/v1/resourcequotas', BASELINE_NAMES.quota)),
     attempt('PersistentVolumeClaims', warnings, () => all<Claim>('/api/v1/persistentvolumeclaims')),
     attempt('environment ConfigMaps', warnings, () => all<Namespaced>('/api/v1/configmaps', ENVIRONMENT_CONFIGMAP)),

@@ -128,7 +128,7 @@ describe('cost metrics', () => {
       log: silentLogger(),
       inventory: () => Promise.resolve(input),
     } as unknown as SweepDeps;
-    await updateCostGauges(deps, NOW);
+    await updateCostGauges(deps, NOW, input);
     const text = await registry.metrics();
     // The line of a series: its name and every label given, in any order.
     const line = (series: string) => {

@@ -18,8 +18,11 @@ export interface SweepDeps {
   log: Logger;
   dryRun: boolean;
   shouldStop?: () => boolean;
-  /** What the cost metrics need (sweeper/inventory-kube.ts); without it they are not exported. */
-  inventory?: () => Promise<InventoryInput>;
+  /**
+   * What the cost metrics need (sweeper/inventory-kube.ts), given the namespaces and release records this pass
+   * has already read (not listed twice); without it they are not exported.
+   */
+  inventory?: (read: Pick<Snapshot, 'namespaces' | 'releases'>) => Promise<InventoryInput>;
 }
 
 export interface SweepResult {
@@ -64,11 +67,15 @@ function updateDiskGauges(snapshot: Snapshot, metrics: SweeperMetrics): void {
 }
 
 /** The k8s_ee_environment_cost_* gauges from the inventory; a failed read leaves them as they were. */
-export async function updateCostGauges(deps: SweepDeps, now: Date): Promise<void> {
+export async function updateCostGauges(
+  deps: SweepDeps,
+  now: Date,
+  read: Pick<Snapshot, 'namespaces' | 'releases'>,
+): Promise<void> {
   if (!deps.inventory) return;
   let rows;
   try {
-    rows = buildInventory(await deps.inventory(), deps.config, now);
+    rows = buildInventory(await deps.inventory(read), deps.config, now);
   } catch (err) {
     deps.metrics.errors.inc({ stage: 'list' });
     deps.log.warn(
@@ -113,7 +120,7 @@ async function planAndExecute(
       errors.push(`${r.action.kind} ${r.action.target.kind}/${r.action.target.name}: ${r.note ?? 'failed'}`);
   if (kind === 'namespaces') {
     updateNamespaceGauges(plan, results, deps.metrics);
-    await updateCostGauges(deps, now);
+    await updateCostGauges(deps, now, snapshot);
   } else updateDiskGauges(snapshot, deps.metrics);
   return { results, listErrors: collectErrors.filter((e) => e.stage === 'list').length };
 }
