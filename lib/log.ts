@@ -25,8 +25,9 @@ export interface LogOptions {
   name?: string;
   destination?: DestinationStream;
   /**
-   * Write stdout asynchronously (a server on a hot path): lines written while a write is in flight go out
-   * together, nothing waits; pino flushes what is left when the process exits.
+   * Write stdout asynchronously and in batches (a server on a hot path): lines gather in memory and go out when 4 KiB
+   * have gathered or FLUSH_MS have passed, whichever comes first; nothing waits, and pino flushes what is left when
+   * the process exits. One write per line cost the webhook a fifth of its throughput (bench/results.md, issue 10).
    */
   async?: boolean;
 }
@@ -36,8 +37,13 @@ export function createLogger(options: LogOptions = {}): Logger {
   const base = { name: options.name ?? 'k8s-ee' };
   const config = { level, base, redact: { paths: redactPaths, censor: '[redacted]' } };
   if (options.destination) return pino(config, options.destination);
-  return options.async ? pino(config, pino.destination({ dest: 1, sync: false })) : pino(config);
+  if (!options.async) return pino(config);
+  return pino(config, pino.destination({ dest: 1, sync: true, minLength: BATCH_BYTES, periodicFlush: FLUSH_MS }));
 }
+
+/** How much a batched logger gathers before it writes, and how long a line may wait at most. */
+export const BATCH_BYTES = 4096;
+export const FLUSH_MS = 200;
 
 /** A logger that drops everything, for tests that do not look at logs. */
 export function silentLogger(): Logger {

@@ -49,11 +49,31 @@ export function nameOf(object: unknown): string | undefined {
 }
 
 /**
- * A deep copy of JSON data. Admission objects and manifests are plain JSON, and a JSON round trip copies them
- * about twice as fast as structuredClone (measured on the admission hot path).
+ * A deep copy of JSON data (objects, arrays, strings, numbers, booleans, null; an undefined property is left out, as
+ * JSON.stringify does). A plain recursive copy: ~6x faster than a JSON round trip and ~10x faster than
+ * structuredClone on a pod spec (measured on the admission hot path, issue 10). A `__proto__` key (JSON.parse makes
+ * it an own property) is copied as a property, never as the copy's prototype.
  */
 export function clone<T>(value: T): T {
-  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+  return copyJson(value) as T;
+}
+
+function copyJson(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyJson(value[i]);
+    return out;
+  }
+  const out: Obj = {};
+  for (const key of Object.keys(value)) {
+    const item = (value as Obj)[key];
+    if (item === undefined) continue;
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: copyJson(item), enumerable: true, writable: true, configurable: true });
+    else out[key] = copyJson(item);
+  }
+  return out;
 }
 
 /** Ensures `target[key]` is an object and returns it (for building mutations on a clone). */

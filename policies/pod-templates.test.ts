@@ -185,6 +185,44 @@ describe('withPodTemplates', () => {
     assert.deepEqual(seen, ['spec']);
   });
 
+  test('copies only the pod templates and the way to them; the rest is shared with the original', () => {
+    const original = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', labels: { a: 'b' } },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: template('web') },
+    };
+    const changed = withPodTemplates(original, (s) => (s['hostNetwork'] = false));
+    assert.equal(changed.metadata, original.metadata);
+    assert.equal(changed.spec.selector, original.spec.selector);
+    assert.notEqual(changed.spec, original.spec);
+    assert.notEqual(changed.spec.template.spec, original.spec.template.spec);
+    assert.equal(original.spec.template.spec['hostNetwork'], undefined);
+  });
+
+  test('in a List, every item changed and none of the originals', () => {
+    const list = {
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Pod', metadata: { labels: { a: '1' } }, spec: spec('p') },
+        { apiVersion: 'v1', kind: 'ConfigMap', data: { k: 'v' } },
+        { apiVersion: 'apps/v1', kind: 'Deployment', spec: { template: { spec: spec('d') } } },
+      ],
+    };
+    const frozen = JSON.stringify(list);
+    const changed = withPodTemplates(list, (_s, m) => (m['labels'] = { ...(m['labels'] as object), x: 'y' }));
+    assert.equal(JSON.stringify(list), frozen);
+    assert.deepEqual(
+      changed.items.map((i) => (i as { metadata?: unknown }).metadata),
+      [{ labels: { a: '1', x: 'y' } }, undefined, undefined],
+    );
+    assert.deepEqual((changed.items[2] as { spec: { template: unknown } }).spec.template, {
+      spec: spec('d'),
+      metadata: { labels: { x: 'y' } },
+    });
+    assert.equal(changed.items[1], list.items[1]);
+  });
+
   test('returns an equal copy when nothing changes', () => {
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: spec('p') };
     const copy = withPodTemplates(pod, () => undefined);

@@ -2,7 +2,7 @@
 // Validation reads them (with field paths for messages); the mutating webhook and `k8s-ee check` change them on a
 // clone. Untrusted input: malformed objects yield no templates, nothing throws.
 import { clone } from './objects.ts';
-import { ensureObject, isFields, type Fields } from './pss-fields.ts';
+import { isFields, type Fields } from './pss-fields.ts';
 
 /** Where the pod spec and pod metadata sit in one kind of object. */
 export interface Location {
@@ -88,11 +88,22 @@ function joinPath(prefix: string, path: readonly string[]): string {
   return prefix === '' ? rest : `${prefix}.${rest}`;
 }
 
-function collect(object: unknown, prefix: string, out: PodTemplate[], as?: KindRef): void {
+/** Where in the object a template's parent object sits: keys and item indexes from the root. */
+type Steps = readonly (string | number)[];
+
+interface Found extends PodTemplate {
+  /** Steps to the object (the List item, or the root) the template's location is relative to. */
+  base: Steps;
+  location: Location;
+}
+
+function collect(object: unknown, prefix: string, out: Found[], base: Steps, as?: KindRef): void {
   if (!isFields(object)) return;
   if (!as && typeof object['kind'] === 'string' && object['kind'].endsWith('List')) {
     const items = object['items'];
-    if (Array.isArray(items)) items.forEach((item, i) => collect(item, `${prefix}items[${i}]`, out));
+    if (Array.isArray(items)) {
+      items.forEach((item, i) => collect(item, `${prefix}items[${i}]`, out, [...base, 'items', i]));
+    }
     return;
   }
   const location = locationOf(object, as);
@@ -106,7 +117,15 @@ function collect(object: unknown, prefix: string, out: PodTemplate[], as?: KindR
     metadataPath: joinPath(prefix, location.metadata),
     spec,
     metadata: isFields(metadata) ? metadata : undefined,
+    base,
+    location,
   });
+}
+
+function found(object: unknown, as?: KindRef): Found[] {
+  const out: Found[] = [];
+  collect(object, '', out, [], as);
+  return out;
 }
 
 /**
@@ -117,9 +136,13 @@ function collect(object: unknown, prefix: string, out: PodTemplate[], as?: KindR
  * to be of that kind (an admission request's), whatever its own kind and apiVersion fields say or lack.
  */
 export function podTemplatesOf(object: unknown, as?: KindRef): PodTemplate[] {
-  const out: PodTemplate[] = [];
-  collect(object, '', out, as);
-  return out;
+  return found(object, as).map(({ kind, specPath, metadataPath, spec, metadata }) => ({
+    kind,
+    specPath,
+    metadataPath,
+    spec,
+    metadata,
+  }));
 }
 
 /** True when the object is of a kind that carries pods (whether or not its template is well formed). */
@@ -128,30 +151,63 @@ export function carriesPods(object: unknown): boolean {
 }
 
 /**
- * A deep clone of `object` in which `change` has been applied to every pod spec and its metadata. The metadata
- * object is created when absent (so labels can be added); a pod spec that is missing or malformed is skipped.
- * The original is never modified. Returns the clone (equal to the original when `change` changed nothing).
+ * A copy of `object` in which `change` has been applied to every pod spec and its metadata. The metadata object is
+ * created when absent (so labels can be added); a pod spec that is missing or malformed is skipped. The original is
+ * never modified: each pod spec and pod metadata is a deep copy, and so is every object and array on the way to
+ * them; everything else is shared with the original (so a JSON Patch between the two, policies/json-patch.ts, only
+ * walks what may have changed). Treat the result as read-only outside the pod templates. Returns the copy (equal
+ * to the original when `change` changed nothing).
  */
 export function withPodTemplates<T>(
   object: T,
   change: (spec: Fields, metadata: Fields, where: PodTemplate) => void,
   as?: KindRef,
 ): T {
-  const copy = clone(object);
-  for (const template of podTemplatesOf(copy, as)) {
-    const metadata = template.metadata ?? metadataParent(copy, template);
-    if (metadata) change(template.spec, metadata, { ...template, metadata });
+  const templates = found(object, as);
+  if (!isFields(object)) return clone(object);
+  const root: Fields = { ...object };
+  // Containers already copied for this result (a List's items array is copied once for all its items).
+  const copied = new WeakSet<object>([root]);
+  for (const template of templates) {
+    const owner = ownPath(root, template.base, copied);
+    if (!owner) continue;
+    const spec = ownPath(owner, template.location.spec, copied, true);
+    const metadataParent = ownPath(owner, template.location.metadata.slice(0, -1), copied);
+    const last = template.location.metadata.at(-1);
+    if (!spec || !metadataParent || last === undefined) continue;
+    const existing = metadataParent[last];
+    if (existing !== undefined && existing !== null && !isFields(existing)) continue; // malformed: left alone
+    const metadata: Fields = isFields(existing) ? clone(existing) : {};
+    metadataParent[last] = metadata;
+    change(spec, metadata, {
+      kind: template.kind,
+      specPath: template.specPath,
+      metadataPath: template.metadataPath,
+      spec,
+      metadata,
+    });
   }
-  return copy;
+  return root as T;
 }
 
-function metadataParent(copy: unknown, template: PodTemplate): Fields | undefined {
-  const segments = template.metadataPath.split('.');
-  const last = segments.pop();
-  let parent: unknown = copy;
-  for (const segment of segments) {
-    const item = /^(\w+)\[(\d+)\]$/.exec(segment);
-    parent = item ? at(parent, [item[1] ?? '', item[2] ?? '']) : at(parent, [segment]);
+/**
+ * Walks `steps` from `start`, replacing each object or array on the way with a shallow copy of it (unless it is
+ * already one of ours), and returns the object at the end; with `deep`, that last object is a deep copy.
+ * Undefined when a step does not lead to an object.
+ */
+function ownPath(start: Fields, steps: Steps, copied: WeakSet<object>, deep = false): Fields | undefined {
+  let parent: Fields | unknown[] = start;
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as string | number;
+    const current: unknown = Array.isArray(parent) ? parent[step as number] : (parent as Fields)[step as string];
+    if (typeof current !== 'object' || current === null) return undefined;
+    let own: object = current;
+    if (deep && i === steps.length - 1) own = clone(current);
+    else if (!copied.has(current)) own = Array.isArray(current) ? [...(current as unknown[])] : { ...current };
+    copied.add(own);
+    if (Array.isArray(parent)) parent[step as number] = own;
+    else (parent as Fields)[step as string] = own;
+    parent = own as Fields | unknown[];
   }
-  return isFields(parent) && last ? ensureObject(parent, last) : undefined;
+  return isFields(parent) ? parent : undefined;
 }

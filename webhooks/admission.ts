@@ -1,10 +1,8 @@
 // The AdmissionReview envelope: decoding a request, running a handler safely, and encoding the answer.
 // Handlers never see HTTP or JSON Patch; this is the one place that does.
-import fastJsonPatch from 'fast-json-patch';
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
 import { formatViolations } from '../policies/violation.ts';
-
-const { compare } = fastJsonPatch;
+import { diff, type PatchOperation } from '../policies/json-patch.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -86,8 +84,8 @@ function subjectOf(request: AdmissionRequest): string {
 }
 
 /** The JSON Patch from the original object to the mutated one (empty when nothing changed). */
-export function diffPatch(original: unknown, mutated: unknown): ReturnType<typeof compare> {
-  return compare(isObject(original) ? original : {}, isObject(mutated) ? mutated : {});
+export function diffPatch(original: unknown, mutated: unknown): PatchOperation[] {
+  return diff(isObject(original) ? original : {}, isObject(mutated) ? mutated : {});
 }
 
 /** Encodes a decision as the AdmissionReview response, echoing the request's uid. */

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { clone } from './objects.ts';
+
+describe('clone (deep copy of JSON data)', () => {
+  test('copies every level, equal to the original and sharing nothing with it', () => {
+    const original = { a: [1, { b: 'x', c: [null, true] }], d: { e: { f: 0 } } };
+    const copy = clone(original);
+    assert.deepEqual(copy, original);
+    assert.notEqual(copy.a, original.a);
+    assert.notEqual(copy.a[1], original.a[1]);
+    assert.notEqual(copy.d.e, original.d.e);
+    (copy.d.e as { f: number }).f = 1;
+    assert.equal(original.d.e.f, 0);
+  });
+
+  test('leaves undefined properties out, as JSON does, and copies scalars and undefined as they are', () => {
+    assert.deepEqual(clone({ a: undefined, b: 1 }), { b: 1 });
+    assert.equal(clone('s'), 's');
+    assert.equal(clone(undefined), undefined);
+  });
+
+  test('a __proto__ key from a request body stays a property and never becomes the prototype', () => {
+    const parsed = JSON.parse('{"__proto__": {"polluted": true}, "x": 1}') as Record<string, unknown>;
+    const copy = clone(parsed);
+    assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+    assert.equal((copy as { polluted?: boolean }).polluted, undefined);
+    assert.deepEqual(Object.keys(copy), ['__proto__', 'x']);
+    assert.equal(JSON.stringify(copy), JSON.stringify(parsed));
+  });
+});
