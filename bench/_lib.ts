@@ -92,6 +92,12 @@ export function cpuPrefix(cpu: number): string[] {
   return ['/usr/bin/taskset', '-c', String(cpu)];
 }
 
+/** The environment the image sets (its runtime stage's ENV lines), so a bench runs with what ships. */
+export function imageEnv(): Record<string, string> {
+  const { env } = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));
+  return Object.fromEntries(env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+}
+
 /** Node's own flags in the image's ENTRYPOINT (between `node` and the script), so a bench runs what ships. */
 export function imageNodeArgs(): string[] {
   const { entrypoint } = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));

@@ -15,7 +15,7 @@ import { defaultConfig } from '../policies/config.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { startBuiltInCluster, testClusterFor } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
-import { emit, imageNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
+import { emit, imageEnv, imageNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
 const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   if (build.status !== 0) throw new Error('tsc -p tsconfig.build.json failed: the webhook is measured as built');
-  const runAs = { entry: 'dist/cli/main.js', nodeArgs: imageNodeArgs(), logLevel: 'info' };
+  const runAs = { entry: 'dist/cli/main.js', nodeArgs: imageNodeArgs(), logLevel: 'info', env: imageEnv() };
   const external = process.env['K8S_EE_E2E_KUBECONFIG'];
   const started = external
     ? undefined

@@ -13,7 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { startBuiltInCluster } from '../local/harness/cluster.ts';
 import { LABELS } from '../policies/names.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
-import { emit, imageNodeArgs, watchPeak, type Row } from './_lib.ts';
+import { emit, imageEnv, imageNodeArgs, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_SWEEPER_SIZES'] ?? '100,1000,5000').split(',').map(Number);
 const bench = 'sweeper';
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       const runs: { k: Pass[]; f: Pass[] } = { k: [], f: [] };
       for (let i = 0; i < 2; i++) {
         runs.f.push(await measure(floorArgv, floorEnv));
-        runs.k.push(await measure(sweeper));
+        runs.k.push(await measure(sweeper, imageEnv()));
       }
       const best = (ps: Pass[], key: keyof Pass): number => Math.min(...ps.map((p) => p[key]));
       const at = `${size} namespaces`;

@@ -1,13 +1,19 @@
 // Admission cost of the real `k8s-ee webhook --no-cluster` process over HTTPS, each figure beside its floor: a bare
 // Node HTTPS server answering a fixed AdmissionReview (bench/_floor.ts), on the same CPU, runs interleaved
 // (k8s-ee, floor, k8s-ee, floor…) so that other load on the machine hits both alike.
-// - saturation: closed loop (autocannon, 50 keep-alive connections), server pinned to CPU 0, load generator to 1;
-// - latency: an evenly spaced open loop at 1,000 req/s (autocannon's -R sends in bursts, which inflates tail
-//   latency: ARCHITECTURE.md section 9);
+// - saturation: closed loop (autocannon, 50 keep-alive connections), server pinned to CPU 0, load generator to 1,
+//   after an unmeasured warm-up run on each server (a webhook is a long-running process: its steady state counts);
+// - calibration: the same floor spending a fixed 10 or 20 µs of CPU per request, to show what ratio any webhook
+//   doing that much work reaches here (on this VM a server slower than the client also pays for waking it: the
+//   ratio falls faster than the work grows);
+// - latency: an evenly spaced open loop at 1,000 req/s after a second of warm-up at that rate (the connections
+//   opened then, not during the measure; autocannon's -R sends in bursts, which inflates tail latency:
+//   ARCHITECTURE.md section 9);
 // - memory: VmRSS of the webhook idle and after saturation, VmHWM (peak), from /proc.
 // The webhook runs as the image runs it: the compiled dist/cli/main.js (built here first), with the node flags of
-// the Dockerfile's ENTRYPOINT.
-// BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 2) runs of each side.
+// the Dockerfile's ENTRYPOINT and its ENV, logging at info (one line per admission) to a file, as a container
+// runtime takes stdout. The floor runs with the same flags and environment.
+// BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 3) runs of each side.
 import autocannon from 'autocannon';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,10 +23,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
 import { review } from '../webhooks/testing/review.ts';
-import { cpuPrefix, emit, imageNodeArgs, memoryOf, percentile, type Row } from './_lib.ts';
+import { cpuPrefix, emit, imageEnv, imageNodeArgs, memoryOf, percentile, type Row } from './_lib.ts';
 
 const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 5);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const WARMUP_S = 2;
 const RATE = 1000;
 
 const deployment = {
@@ -54,16 +61,20 @@ interface Server {
   port: number;
 }
 
-function startFloor(dir: string): Promise<Server> {
+function startFloor(dir: string, workUs = 0): Promise<Server> {
   const argv = [
     ...cpuPrefix(0),
     process.execPath,
+    ...imageNodeArgs(),
     join(import.meta.dirname, '_floor.mjs'),
     join(dir, 'tls.crt'),
     join(dir, 'tls.key'),
   ];
   const [command = process.execPath, ...args] = argv;
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...imageEnv(), FLOOR_WORK_US: String(workUs) },
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -75,26 +86,35 @@ function startFloor(dir: string): Promise<Server> {
   });
 }
 
-async function saturate(port: number, ca: string, path: string, body: string): Promise<number> {
+async function saturate(port: number, ca: string, path: string, body: string, seconds = DURATION_S): Promise<number> {
   const result = await autocannon({
     url: `https://127.0.0.1:${port}${path}`,
     method: 'POST',
     body,
     headers: { 'content-type': 'application/json' },
     connections: 50,
-    duration: DURATION_S,
+    duration: seconds,
     tlsOptions: { ca },
   });
   if (result.errors + result.non2xx > 0) throw new Error(`${path}: ${result.errors + result.non2xx} failed requests`);
   return result.requests.average;
 }
 
-/** p99 latency (ms) of an evenly spaced open loop at RATE req/s. */
+/** p99 latency (ms) of an evenly spaced open loop at RATE req/s, after a second at that rate unmeasured. */
 async function openLoop(port: number, ca: string, path: string, body: string): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca });
+  try {
+    await evenlySpaced(agent, port, path, body, 1);
+    return await evenlySpaced(agent, port, path, body, DURATION_S);
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function evenlySpaced(agent: Agent, port: number, path: string, body: string, seconds: number): Promise<number> {
   const latencies: number[] = [];
   let errors = 0;
-  const total = RATE * DURATION_S;
+  const total = RATE * seconds;
   const interval = 1000 / RATE;
   const start = performance.now();
   const inflight: Promise<void>[] = [];
@@ -124,7 +144,6 @@ async function openLoop(port: number, ca: string, path: string, body: string): P
     );
   }
   await Promise.all(inflight);
-  agent.destroy();
   if (errors > 0) throw new Error(`${path}: ${errors} failed requests in the open loop`);
   latencies.sort((a, b) => a - b);
   return percentile(latencies, 99);
@@ -164,8 +183,13 @@ const webhook = await startWebhookProcess(dir, {
   entry: 'dist/cli/main.js',
   prefix: cpuPrefix(0),
   nodeArgs: imageNodeArgs(),
+  env: imageEnv(),
+  logLevel: 'info',
+  logFile: join(dir, 'webhook.log'),
 });
 const floor = await startFloor(dir);
+const calibrations = [10, 20];
+const busyFloors = await Promise.all(calibrations.map((us) => startFloor(dir, us)));
 const rows: Row[] = [];
 const bench = 'webhook';
 try {
@@ -181,6 +205,7 @@ try {
     target: '<= 90 MiB',
   });
   for (const r of REQUESTS) {
+    for (const server of [webhook, floor]) await saturate(server.port, ca, r.path, r.body, WARMUP_S);
     const m = await interleaved((port) => saturate(port, ca, r.path, r.body), webhook, floor);
     rows.push({
       bench,
@@ -189,6 +214,22 @@ try {
       unit: 'req/s',
       higherIsBetter: true,
       target: 'ratio >= 0.7',
+    });
+  }
+  const deploymentRequest = REQUESTS[1] ?? REQUESTS[0];
+  for (const [i, us] of calibrations.entries()) {
+    const busy = busyFloors[i];
+    if (!deploymentRequest || !busy) continue;
+    const { path, body } = deploymentRequest;
+    for (const server of [busy, floor]) await saturate(server.port, ca, path, body, WARMUP_S);
+    const m = await interleaved((port) => saturate(port, ca, path, body), busy, floor);
+    rows.push({
+      bench,
+      row: `calibration: the floor spending ${us} µs of CPU per request, saturated (1 CPU)`,
+      ...m,
+      unit: 'req/s',
+      higherIsBetter: true,
+      note: 'what any webhook doing that much work reaches here',
     });
   }
   const loaded = memoryOf(webhook.child.pid ?? 0);
@@ -223,6 +264,7 @@ try {
 } finally {
   webhook.child.kill('SIGTERM');
   floor.child.kill('SIGTERM');
+  for (const busy of busyFloors) busy.child.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 }
 emit(rows);

@@ -10,7 +10,7 @@ describe('clone (deep copy of JSON data)', () => {
     assert.notEqual(copy.a, original.a);
     assert.notEqual(copy.a[1], original.a[1]);
     assert.notEqual(copy.d.e, original.d.e);
-    (copy.d.e as { f: number }).f = 1;
+    copy.d.e.f = 1;
     assert.equal(original.d.e.f, 0);
   });
 

@@ -199,14 +199,14 @@ function ownPath(start: Fields, steps: Steps, copied: WeakSet<object>, deep = fa
   let parent: Fields | unknown[] = start;
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as string | number;
-    const current: unknown = Array.isArray(parent) ? parent[step as number] : (parent as Fields)[step as string];
+    const current: unknown = Array.isArray(parent) ? parent[step as number] : parent[step as string];
     if (typeof current !== 'object' || current === null) return undefined;
     let own: object = current;
     if (deep && i === steps.length - 1) own = clone(current);
     else if (!copied.has(current)) own = Array.isArray(current) ? [...(current as unknown[])] : { ...current };
     copied.add(own);
     if (Array.isArray(parent)) parent[step as number] = own;
-    else (parent as Fields)[step as string] = own;
+    else parent[step as string] = own;
     parent = own as Fields | unknown[];
   }
   return isFields(parent) ? parent : undefined;

@@ -39,7 +39,7 @@ export interface StartWebhookOptions {
    * Run it as the image does (the benches): this entry (e.g. dist/cli/main.js, built) with these node flags, at
    * this log level. Default: cli/main.ts from source, no flags, debug logs.
    */
-  runAs?: { entry: string; nodeArgs: string[]; logLevel: string };
+  runAs?: { entry: string; nodeArgs: string[]; logLevel: string; env?: Record<string, string> };
 }
 
 const MAX_LOG_CHARS = 4_000_000;
@@ -117,7 +117,11 @@ function spawnWebhook(
   const child = spawn(NODE, [...(runAs?.nodeArgs ?? []), entry, 'webhook', ...args], {
     cwd: projectRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, K8S_EE_LOG_LEVEL: runAs?.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? 'debug' },
+    env: {
+      ...process.env,
+      ...runAs?.env,
+      K8S_EE_LOG_LEVEL: runAs?.logLevel ?? process.env['K8S_EE_LOG_LEVEL'] ?? 'debug',
+    },
   });
   child.stdout?.setEncoding('utf8').on('data', append);
   child.stderr?.setEncoding('utf8').on('data', append);

@@ -1,7 +1,7 @@
 // A real `k8s-ee webhook --no-cluster` process on a free port with a fresh certificate for 127.0.0.1, for tests
 // and benchmarks that talk to it over HTTPS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCA, issueServingCert, type KeyPairPem } from '../../certs/pki.ts';
 
@@ -38,6 +38,13 @@ export interface WebhookProcessOptions {
   prefix?: string[];
   /** Other arguments for node itself (before the entry). */
   nodeArgs?: string[];
+  /** Extra environment (e.g. the image's ENV lines). */
+  env?: Record<string, string>;
+  /**
+   * Send stdout (the JSON log lines) to this file, as a container runtime takes them, instead of a pipe to this
+   * process; the listening line is read back from the file.
+   */
+  logFile?: string;
 }
 
 /** Starts the webhook on 127.0.0.1 with the certificate files in dir; resolves once it listens. */
@@ -50,6 +57,8 @@ export function startWebhookProcess(
     entry = 'cli/main.ts',
     prefix = [],
     nodeArgs = [],
+    env = {},
+    logFile,
   } = typeof options === 'string' ? { logLevel: options } : options;
   const args = [
     ...nodeArgs,
@@ -66,17 +75,35 @@ export function startWebhookProcess(
     join(dir, 'tls.key'),
   ];
   const [command = process.execPath, ...rest] = [...prefix, process.execPath, ...args];
+  const stdout = logFile ? openSync(logFile, 'w') : 'pipe';
   const child = spawn(command, rest, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, K8S_EE_LOG_LEVEL: logLevel },
+    stdio: ['ignore', stdout, 'inherit'],
+    env: { ...process.env, ...env, K8S_EE_LOG_LEVEL: logLevel },
   });
+  if (typeof stdout === 'number') closeSync(stdout);
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
+    const found = (): boolean => {
       const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
       if (m) resolve({ child, port: Number(m[1]) });
+      return m !== null;
+    };
+    let poll: NodeJS.Timeout | undefined;
+    if (logFile) {
+      poll = setInterval(() => {
+        out = readFileSync(logFile, 'utf8');
+        if (found()) clearInterval(poll);
+      }, 50);
+    } else {
+      child.stdout?.on('data', (c: Buffer) => {
+        if (out.length > 65_536) return; // the listening line is long past: do not keep the log
+        out += c.toString();
+        found();
+      });
+    }
+    child.on('exit', (code) => {
+      if (poll) clearInterval(poll);
+      reject(new Error(`webhook exited early with ${String(code)}: ${out}`));
     });
-    child.on('exit', (code) => reject(new Error(`webhook exited early with ${String(code)}: ${out}`)));
   });
 }
