@@ -99,16 +99,24 @@ const PATHS: Record<string, string> = {
   NetworkPolicy: 'networkpolicies',
 };
 
-/** The floor: the same namespaces, objects and stamp written by a bare client; ms from creation to stamp. */
-async function floorRound(http: KubeHttp, size: number, run: number): Promise<number[]> {
+/**
+ * The floor: the same namespaces, objects and stamp written by a bare client; ms from creation to the stamp as the
+ * same watch sees it (so both sides are timed by the same observer).
+ */
+async function floorRound(http: KubeHttp, kc: KubeConfig, size: number, run: number): Promise<number[]> {
   const config = defaultConfig();
   const names = Array.from({ length: size }, (_, i) => `floor${run}-pr-${i + 1}`);
-  const latencies = await Promise.all(
+  const stamped = new Map<string, number>();
+  const watch = await watchStamps(kc, (name, at) => {
+    if (names.includes(name) && !stamped.has(name)) stamped.set(name, at);
+  });
+  const created = new Map<string, number>();
+  await Promise.all(
     names.map(async (name) => {
       await http.request('POST', '/api/v1/namespaces', {
         body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [LABELS.managed]: 'true' } } },
       });
-      const created = performance.now();
+      created.set(name, performance.now());
       await Promise.all(
         buildBaseline(name, [], config).map((o) => {
           const group = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
@@ -119,12 +127,16 @@ async function floorRound(http: KubeHttp, size: number, run: number): Promise<nu
         body: { metadata: { labels: { [LABELS.baselineHash]: 'floor' } } },
         contentType: 'application/merge-patch+json',
       });
-      return performance.now() - created;
     }),
   );
+  const deadline = Date.now() + 10_000;
+  while (stamped.size < size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  watch.abort();
+  const latencies = names.map((n) => Math.max(0, (stamped.get(n) ?? NaN) - (created.get(n) ?? NaN)));
   for (const name of names)
     if ((await countObjects(http, name)) !== OBJECTS) throw new Error(`floor: baseline incomplete in ${name}`);
   await deleteAndWait(http, names);
+  if (latencies.some(Number.isNaN)) throw new Error('floor: a stamp was not seen by the watch within 10 s');
   return latencies.sort((a, b) => a - b);
 }
 
@@ -145,7 +157,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const [i, size] of SIZES.entries()) {
-      const floor = await floorRound(http, size, i + 1);
+      const floor = await floorRound(http, kc, size, i + 1);
       const webhook = await startWebhook({ cluster, extraArgs: [], runAs });
       let latencies: number[];
       const pid = webhook.pid ?? 0;
