@@ -3,10 +3,10 @@
 // to the certificate, the certificate and every certificate on its path to the CA bundle lie inside their
 // validity windows, and that path exists (signatures checked). The host name is not checked here: the names are
 // the issuer's business (certs/plan.ts re-issues a certificate that misses one). No I/O and no clock: the texts
-// and `now` are passed in.
-import 'reflect-metadata';
-import { X509Certificate as NodeX509, createPrivateKey, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+// and `now` are passed in. Only node's own X509Certificate (OpenSSL): no X.509 library is loaded, so the webhook
+// that imports this stays small.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { certificateNames } from './dn.ts';
 import { splitPemBundle } from './validity.ts';
 
 /** Why a pair was refused; the label of k8s_ee_cert_reload_rejected_total. */
@@ -79,8 +79,21 @@ function reject(reason: PairRejectReason, message: string, dates?: { notBefore: 
   return { ok: false, reason, message, ...(dates ? { notBefore: dates.notBefore, notAfter: dates.notAfter } : {}) };
 }
 
-function parseAll(pem: string): x509.X509Certificate[] {
-  return splitPemBundle(pem).map((block) => new x509.X509Certificate(block));
+/** A parsed certificate with the fields the checks and the messages use. */
+interface Cert {
+  x509: X509Certificate;
+  /** Printed as the messages have always printed them ("CN=a, O=b"), see dn.ts. */
+  subject: string;
+  issuer: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+function parseAll(pem: string): Cert[] {
+  return splitPemBundle(pem).map((block) => {
+    const cert = new X509Certificate(block);
+    return { x509: cert, ...certificateNames(cert.raw), notBefore: cert.validFromDate, notAfter: cert.validToDate };
+  });
 }
 
 /**
@@ -88,8 +101,13 @@ function parseAll(pem: string): x509.X509Certificate[] {
  * `now`, the leaf's own dates are checked before the path, in the order a Go client (the API server) reports them:
  * an expired certificate from an unknown CA is "expired".
  */
-export async function inspectPair(texts: PairTexts, names: PairNames, now?: Date): Promise<Inspection> {
-  let chain: x509.X509Certificate[];
+export function inspectPair(texts: PairTexts, names: PairNames, now?: Date): Promise<Inspection> {
+  // The checks are synchronous (OpenSSL); the promise keeps the interface (and turns a throw into a rejection).
+  return new Promise((resolve) => resolve(inspect(texts, names, now)));
+}
+
+function inspect(texts: PairTexts, names: PairNames, now?: Date): Inspection {
+  let chain: Cert[];
   try {
     chain = parseAll(texts.certPem);
   } catch (err) {
@@ -104,10 +122,9 @@ export async function inspectPair(texts: PairTexts, names: PairNames, now?: Date
   } catch (err) {
     return reject('malformed', `${names.key} is not a PEM private key: ${(err as Error).message}`, leafDates);
   }
-  const nodeLeaf = new NodeX509(Buffer.from(leaf.rawData));
   let matches: boolean;
   try {
-    matches = nodeLeaf.checkPrivateKey(key);
+    matches = leaf.x509.checkPrivateKey(key);
   } catch {
     matches = false;
   }
@@ -122,7 +139,7 @@ export async function inspectPair(texts: PairTexts, names: PairNames, now?: Date
     const problem = datesProblem({ path: [pathCert(leaf, false)] }, now, names);
     if (problem) return { ok: false, ...problem };
   }
-  const path = await trustPath(chain, texts.caPem, names);
+  const path = trustPath(chain, texts.caPem, names);
   if ('reason' in path) return path;
   const window = {
     notBefore: new Date(Math.max(...path.certs.map((c) => c.notBefore.getTime()))),
@@ -136,25 +153,25 @@ export async function inspectPair(texts: PairTexts, names: PairNames, now?: Date
       window,
       path: path.certs,
       trustChecked: path.checked,
-      fingerprint: nodeLeaf.fingerprint256.replaceAll(':', '').toLowerCase(),
+      fingerprint: leaf.x509.fingerprint256.replaceAll(':', '').toLowerCase(),
     },
   };
 }
 
-function pathCert(cert: x509.X509Certificate, issuer: boolean): PathCert {
+function pathCert(cert: Cert, issuer: boolean): PathCert {
   return { subject: cert.subject, notBefore: cert.notBefore, notAfter: cert.notAfter, issuer };
 }
 
-async function trustPath(
-  chain: x509.X509Certificate[],
+function trustPath(
+  chain: Cert[],
   caPem: string | undefined,
   names: PairNames,
-): Promise<{ certs: PathCert[]; checked: boolean } | ({ ok: false } & Rejection)> {
-  const leaf = chain[0] as x509.X509Certificate;
+): { certs: PathCert[]; checked: boolean } | ({ ok: false } & Rejection) {
+  const leaf = chain[0] as Cert;
   const leafOnly = { certs: [pathCert(leaf, false)], checked: false };
   if (caPem === undefined || caPem.trim() === '') return leafOnly;
   const caName = names.ca ?? 'the CA bundle';
-  let anchors: x509.X509Certificate[];
+  let anchors: Cert[];
   try {
     anchors = parseAll(caPem);
   } catch (err) {
@@ -170,20 +187,9 @@ async function trustPath(
       reason: 'untrusted',
       message: `${caName} holds no PEM certificate, so no client can verify ${names.cert}`,
     };
-  const anchorPrints = new Set(await Promise.all(anchors.map((a) => thumbprint(a))));
-  // Intermediates from the certificate file, then the bundle; the builder follows verified signatures only.
-  const builder = new x509.X509ChainBuilder({ certificates: [...chain.slice(1), ...anchors] });
-  let built: x509.X509Certificate[];
-  try {
-    built = [...(await builder.build(leaf, webcrypto))];
-  } catch {
-    built = [leaf];
-  }
-  for (let i = 0; i < built.length; i++) {
-    if (anchorPrints.has(await thumbprint(built[i] as x509.X509Certificate))) {
-      return { certs: built.slice(0, i + 1).map((c, j) => pathCert(c, j > 0)), checked: true };
-    }
-  }
+  // Intermediates from the certificate file, then the bundle; only verified signatures are followed.
+  const built = buildPath(leaf, [...chain.slice(1), ...anchors], anchors);
+  if (built) return { certs: built.map((c, j) => pathCert(c, j > 0)), checked: true };
   return {
     ok: false,
     reason: 'untrusted',
@@ -193,8 +199,51 @@ async function trustPath(
   };
 }
 
-async function thumbprint(cert: x509.X509Certificate): Promise<string> {
-  return Buffer.from(await cert.getThumbprint('SHA-256', webcrypto)).toString('hex');
+/** The longest path a client builds (leaf and trust anchor included); beyond it, there is no path. */
+const MAX_PATH = 10;
+/** How many certificates the search may extend a path from, a bound for a pathological bundle. */
+const MAX_STEPS = 100;
+
+/** Does `parent` name `child`'s issuer (name, key identifiers, key usage) and verify its signature? */
+function issued(child: X509Certificate, parent: X509Certificate): boolean {
+  try {
+    return child.checkIssued(parent) && child.verify(parent.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A path from `leaf` up to a certificate of the bundle, leaf first, the anchor last (the leaf alone when it is in
+ * the bundle), or undefined. Depth first, the candidates in their order (the certificate file's intermediates before
+ * the bundle), stopping at the first certificate of the bundle; a self-signed certificate outside the bundle ends its
+ * branch, no certificate appears twice on a path, and a path is at most MAX_PATH long.
+ */
+function buildPath(leaf: Cert, candidates: Cert[], anchors: Cert[]): Cert[] | undefined {
+  const key = (c: Cert): string => c.x509.fingerprint256;
+  const trusted = new Set(anchors.map(key));
+  const issuers = new Map<string, Cert[]>();
+  const issuersOf = (c: Cert): Cert[] => {
+    let found = issuers.get(key(c));
+    if (!found) {
+      found = candidates.filter((p) => key(p) !== key(c) && issued(c.x509, p.x509));
+      issuers.set(key(c), found);
+    }
+    return found;
+  };
+  let steps = 0;
+  const extend = (path: Cert[]): Cert[] | undefined => {
+    const top = path[path.length - 1] as Cert;
+    if (trusted.has(key(top))) return path;
+    if (path.length >= MAX_PATH || ++steps > MAX_STEPS || issued(top.x509, top.x509)) return undefined;
+    for (const parent of issuersOf(top)) {
+      if (path.some((c) => key(c) === key(parent))) continue;
+      const found = extend([...path, parent]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return extend([leaf]);
 }
 
 /** The date check of an inspected pair at `now`: the first certificate on the path outside its window. */
