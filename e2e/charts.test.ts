@@ -9,9 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { projectRoot } from '../local/cluster/paths.ts';
-import { getTestCluster, runCommand, type TestCluster } from '../local/harness/cluster.ts';
+import { getTestCluster, runCommand, serviceAccountKubeconfig, type TestCluster } from '../local/harness/cluster.ts';
 import { withValuesFile } from '../charts/render.ts';
 
 const NS = 'k8s-ee-charts-e2e';
@@ -146,16 +145,12 @@ describe('charts on a real API server', () => {
   });
 
   test('as the ServiceAccount, `certs ensure` with the chart’s own arguments issues the certificates and injects the caBundle', async () => {
-    const token = (await cluster.kubectl(['-n', NS, 'create', 'token', RELEASE, '--duration=10m'])).stdout.trim();
-    const admin = parse((await cluster.kubectl(['config', 'view', '--raw', '--minify'])).stdout) as Any;
-    const sa = {
-      ...admin,
-      users: [{ name: 'sa', user: { token } }],
-      contexts: [{ name: 'sa', context: { cluster: admin['clusters'][0]['name'], user: 'sa' } }],
-      'current-context': 'sa',
-    };
-    saKubeconfig = join(dir, 'sa.kubeconfig');
-    await writeFile(saKubeconfig, stringify(sa));
+    saKubeconfig = await serviceAccountKubeconfig(
+      cluster,
+      { namespace: NS, name: RELEASE },
+      join(dir, 'sa.kubeconfig'),
+      '10m',
+    );
     const deployment = await getJson(['-n', NS, 'get', 'deployment', RELEASE]);
     const init = (deployment['spec']['template']['spec']['initContainers'] as Any[])[0]!;
     const args = (init['args'] as string[]).map((a) =>

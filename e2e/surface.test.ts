@@ -5,14 +5,18 @@
 // - the chart's NetworkPolicy: nothing in the cluster reaches the webhook port, only monitoring reaches the metrics
 //   ports, and the API server still calls the webhook.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { defaultConfig } from '../policies/config.ts';
 import { helmPath, kubectlPath, projectRoot, toolsBinDir, cacheDir } from '../local/cluster/paths.ts';
-import { runCommand, type CommandResult, type TestCluster } from '../local/harness/cluster.ts';
+import {
+  runCommand,
+  serviceAccountKubeconfig,
+  type CommandResult,
+  type TestCluster,
+} from '../local/harness/cluster.ts';
 import { clusterWithNode, describePods } from '../local/harness/pods.ts';
 import { installPlatform, PLATFORM_NAMESPACE, PLATFORM_RELEASE, uninstallPlatform } from '../local/harness/platform.ts';
 
@@ -94,19 +98,11 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
       const manifests = fenced(await readFile(RUNBOOK, 'utf8'), 'yaml').find((b) => b.includes('k8s-ee-ci-deployer'));
       assert.ok(manifests, 'the runbook shows the CI identity manifests');
       await cluster.kubectl(['apply', '-f', '-'], { input: manifests });
-      const token = (
-        await cluster.kubectl(['-n', CI_NS, 'create', 'token', 'k8s-ee-ci', '--duration=20m'])
-      ).stdout.trim();
-      const admin = parse((await cluster.kubectl(['config', 'view', '--raw', '--minify'])).stdout) as Json;
-      ciKubeconfig = join(dir, 'ci.kubeconfig');
-      await writeFile(
-        ciKubeconfig,
-        stringify({
-          ...admin,
-          users: [{ name: 'ci', user: { token } }],
-          contexts: [{ name: 'ci', context: { cluster: admin['clusters'][0]['name'], user: 'ci' } }],
-          'current-context': 'ci',
-        }),
+      ciKubeconfig = await serviceAccountKubeconfig(
+        cluster,
+        { namespace: CI_NS, name: 'k8s-ee-ci' },
+        join(dir, 'ci.kubeconfig'),
+        '20m',
       );
     },
     { timeout: HOOK_TIMEOUT_MS },

@@ -119,7 +119,10 @@ const baselineRules = (): V1RuleWithOperations[] => [
   rule('networking.k8s.io', ['networkpolicies'], ['CREATE', 'UPDATE', 'DELETE']),
 ];
 
-/** k8s-ee's own writes skip a webhook whose answer to them is always "allowed". */
+/**
+ * k8s-ee's own writes skip a webhook whose answer to them is always "allowed, unchanged": the baseline guard and the
+ * namespace entries (the reconciler stamps namespaces and puts back managed labels itself).
+ */
 const notSelf = (options: RegistrationOptions): Pick<Entry, 'extraConditions'> =>
   options.selfUser
     ? {
@@ -146,6 +149,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
           rules: namespaceRules(),
           subject: 'namespace-object',
           sideEffects: 'None',
+          ...notSelf(options),
         }),
         reinvocationPolicy: 'Never',
       },
@@ -170,6 +174,7 @@ export function buildWebhookConfigurations(options: RegistrationOptions): {
         rules: namespaceRules(),
         subject: 'namespace-object',
         sideEffects: 'NoneOnDryRun', // pin slots and capacity grants are Leases (never written on dry-run)
+        ...notSelf(options),
       }),
       webhook(options, '/validate', {
         name: 'pods.validate.k8s-ee.io',

@@ -3,9 +3,10 @@
 // (`node --test e2e/x.test.ts`), one started for this process and stopped when it ends.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { clusterDown, clusterUp, readState } from '../cluster/controlplane.ts';
 import {
   CONTROL_PLANE_BINARIES,
@@ -191,4 +192,31 @@ export function builtInSkipReason(): string | false {
 export async function builtInClusterProcesses(kubeconfig: string): Promise<{ name: string; pid: number }[]> {
   const state = await readState(join(kubeconfig, '..'));
   return state?.processes.map(({ name, pid }) => ({ name, pid })) ?? [];
+}
+
+/**
+ * Writes a kubeconfig for a ServiceAccount of the cluster (a token from the TokenRequest API, `duration` long) to
+ * `file`, beside the admin's own cluster entry: for tests and benches that act as an identity other than the admin.
+ */
+export async function serviceAccountKubeconfig(
+  cluster: TestCluster,
+  sa: { namespace: string; name: string },
+  file: string,
+  duration = '1h',
+): Promise<string> {
+  const token = (
+    await cluster.kubectl(['-n', sa.namespace, 'create', 'token', sa.name, `--duration=${duration}`])
+  ).stdout.trim();
+  const admin = parseYaml((await cluster.kubectl(['config', 'view', '--raw', '--minify'])).stdout) as {
+    clusters: { name: string }[];
+  };
+  const user = `${sa.namespace}-${sa.name}`;
+  const config = {
+    ...admin,
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: user, context: { cluster: admin.clusters[0]?.name ?? '', user } }],
+    'current-context': user,
+  };
+  await writeFile(file, stringifyYaml(config), { mode: 0o600 });
+  return file;
 }

@@ -40,6 +40,14 @@ export interface StartWebhookOptions {
    * this log level. Default: cli/main.ts from source, no flags, debug logs.
    */
   runAs?: { entry: string; nodeArgs: string[]; logLevel: string; env?: Record<string, string> };
+  /**
+   * The webhook process's own identity (the user of `kubeconfig`): when set, its own writes skip its webhooks, as the
+   * chart registers them for its ServiceAccount. Use with a `kubeconfig` of another identity than the cluster's
+   * (the tests and the probe act as the cluster's user, and must not skip).
+   */
+  selfUser?: string;
+  /** The kubeconfig the webhook process uses (its own identity); default the cluster's (the admin's). */
+  kubeconfig?: string;
 }
 
 const MAX_LOG_CHARS = 4_000_000;
@@ -156,7 +164,7 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
     '--tls-key',
     files.key,
     '--kubeconfig',
-    opts.cluster.kubeconfig,
+    opts.kubeconfig ?? opts.cluster.kubeconfig,
   ];
   if (opts.configYaml !== undefined) {
     await writeFile(files.config, opts.configYaml);
@@ -192,7 +200,13 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   process.once('beforeExit', onBeforeExit);
   try {
     await waitReady(child, localUrl, ca.certPem);
-    const { mutating, validating } = buildWebhookConfigurations({ name, url, caBundle: ca.certPem, config });
+    const { mutating, validating } = buildWebhookConfigurations({
+      name,
+      url,
+      caBundle: ca.certPem,
+      config,
+      ...(opts.selfUser ? { selfUser: opts.selfUser } : {}),
+    });
     await opts.cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
       input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [mutating, validating] }),
     });
