@@ -7,7 +7,7 @@
 // The webhook runs as the image runs it (as bench/webhook.ts does): the compiled dist/cli/main.js (built here
 // first), with the node flags of the Dockerfile's ENTRYPOINT, at the default log level.
 // Set BENCH_BASELINE_SIZES=1,20 to choose the rounds.
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
 import { LABELS } from '../policies/names.ts';
 import { buildBaseline } from '../policies/baseline.ts';
@@ -15,6 +15,7 @@ import { defaultConfig } from '../policies/config.ts';
 import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { startBuiltInCluster, testClusterFor } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
+import { watchStamps } from './_cluster.ts';
 import { emit, imageEnv, imageNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
@@ -22,20 +23,6 @@ const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
 
 interface NamespaceList {
   items: { metadata: { name: string; labels?: Record<string, string> } }[];
-}
-
-/** Watches namespaces and calls back the first time each one carries the baseline stamp. */
-async function watchStamps(kc: KubeConfig, onStamped: (name: string, at: number) => void): Promise<AbortController> {
-  const watch = new Watch(kc);
-  return watch.watch(
-    '/api/v1/namespaces',
-    { labelSelector: `${LABELS.managed}=true` },
-    (_type: string, ns: { metadata?: { name?: string; labels?: Record<string, string> } }) => {
-      if (ns.metadata?.labels?.[LABELS.baselineHash] && ns.metadata.name)
-        onStamped(ns.metadata.name, performance.now());
-    },
-    () => undefined,
-  );
 }
 
 async function countObjects(http: KubeHttp, ns: string): Promise<number> {
