@@ -1,5 +1,6 @@
-// Shared by the benchmarks: rows measured beside their floor, /proc memory readings, and the hand-off to
-// bench/run.ts (each bench appends its rows as JSON lines to $BENCH_OUT; run alone, it only prints them).
+// Shared by the benchmarks: rows measured beside their floor, /proc memory readings, the floor processes, and the
+// hand-off to bench/run.ts (each bench appends its rows as JSON lines to $BENCH_OUT; run alone, it only prints them).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -102,4 +103,89 @@ export function imageEnv(): Record<string, string> {
 export function imageNodeArgs(): string[] {
   const { entrypoint } = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));
   return entrypoint.slice(1, -1);
+}
+
+/** Runs `task` over the items, at most `limit` at once. */
+export async function inParallel<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await task(items[next++] as T);
+    }),
+  );
+}
+
+export interface FloorServer {
+  child: ChildProcess;
+  port: number;
+}
+
+/**
+ * The floor for admission (bench/_floor.mjs): a bare Node HTTPS server serving dir/tls.crt and dir/tls.key, with the
+ * image's node flags and environment, pinned to CPU 0; `workUs` of CPU spent per request (calibration).
+ */
+export function startFloorServer(dir: string, workUs = 0): Promise<FloorServer> {
+  const argv = [
+    ...cpuPrefix(0),
+    process.execPath,
+    ...imageNodeArgs(),
+    join(import.meta.dirname, '_floor.mjs'),
+    join(dir, 'tls.crt'),
+    join(dir, 'tls.key'),
+  ];
+  const [command = process.execPath, ...args] = argv;
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...imageEnv(), FLOOR_WORK_US: String(workUs) },
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`floor server exited early with ${String(code)}: ${out}`)));
+  });
+}
+
+export interface Pass {
+  wallMs: number;
+  peakMiB: number;
+  /** API requests the process made, as it reports them ("apiRequests" on stderr). */
+  calls: number;
+}
+
+/** Runs a process that must exit 0 (a sweeper pass, bench/_list-floor.mjs): its wall time, peak RSS and API calls. */
+export async function measurePass(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Pass> {
+  const started = performance.now();
+  const [command = process.execPath, ...args] = argv;
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const peak = watchPeak(child.pid ?? 0, 10);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const memory = peak.stop();
+  const wallMs = performance.now() - started;
+  // --once exits 1 when an action failed; a dry run has none, so anything but 0 is a broken pass.
+  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${String(code)}: ${stderr.slice(-2000)}`);
+  const calls = Number((/"apiRequests":(\d+)/.exec(stderr) ?? / (\d+) API requests/.exec(stderr))?.[1] ?? NaN);
+  return { wallMs, peakMiB: memory?.hwm ?? NaN, calls };
+}
+
+/** A small Deployment as developers write them (one container, one port, no securityContext). */
+export function smallDeployment(name: string, namespace?: string, replicas?: number): Record<string, unknown> {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: namespace === undefined ? { name } : { name, namespace },
+    spec: {
+      ...(replicas === undefined ? {} : { replicas }),
+      selector: { matchLabels: { app: 'web' } },
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: { containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 8080 }] }] },
+      },
+    },
+  };
 }

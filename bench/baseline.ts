@@ -9,7 +9,7 @@
 // k8s-ee's own writes skip its webhooks as the chart registers them (matchConditions on its identity), and each
 // side does one namespace unmeasured before it is measured (a long-running webhook's steady state is what counts).
 // Set BENCH_BASELINE_SIZES=1,20 to choose the rounds.
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ import {
   type TestCluster,
 } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
+import { watchStamps } from './_cluster.ts';
 import { emit, imageEnv, imageNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
@@ -32,20 +33,6 @@ const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
 
 interface NamespaceList {
   items: { metadata: { name: string; labels?: Record<string, string> } }[];
-}
-
-/** Watches namespaces and calls back the first time each one carries the baseline stamp. */
-async function watchStamps(kc: KubeConfig, onStamped: (name: string, at: number) => void): Promise<AbortController> {
-  const watch = new Watch(kc);
-  return watch.watch(
-    '/api/v1/namespaces',
-    { labelSelector: `${LABELS.managed}=true` },
-    (_type: string, ns: { metadata?: { name?: string; labels?: Record<string, string> } }) => {
-      if (ns.metadata?.labels?.[LABELS.baselineHash] && ns.metadata.name)
-        onStamped(ns.metadata.name, performance.now());
-    },
-    () => undefined,
-  );
 }
 
 async function countObjects(http: KubeHttp, ns: string): Promise<number> {

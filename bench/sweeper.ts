@@ -5,78 +5,19 @@
 // through the same lists and keeping the names (bench/_list-floor.mjs). Peak RSS is VmHWM from /proc; API calls
 // are counted by each process (the sweeper says how many at the end of a pass).
 // BENCH_SWEEPER_SIZES=100,1000 to choose the sizes.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startBuiltInCluster } from '../local/harness/cluster.ts';
 import { LABELS } from '../policies/names.ts';
-import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
-import { emit, imageEnv, imageNodeArgs, watchPeak, type Row } from './_lib.ts';
+import { kubeHttp } from '../webhooks/reconciler-http.ts';
+import { createPrNamespaces, listFloorEnv } from './_cluster.ts';
+import { emit, imageEnv, imageNodeArgs, measurePass, type Pass, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_SWEEPER_SIZES'] ?? '100,1000,5000').split(',').map(Number);
 const bench = 'sweeper';
-
-async function inParallel<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await task(items[next++] as T);
-    }),
-  );
-}
-
-async function createNamespaces(http: KubeHttp, from: number, to: number): Promise<void> {
-  const payload = Buffer.alloc(12 * 1024, 'x').toString('base64');
-  const indexes = Array.from({ length: to - from }, (_, i) => from + i + 1);
-  await inParallel(indexes, 32, async (i) => {
-    const name = `bench-pr-${i}`;
-    await http.request('POST', '/api/v1/namespaces', {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name, labels: { [LABELS.managed]: 'true', [LABELS.project]: 'bench' } },
-      },
-    });
-    if (i % 10 !== 0) return;
-    await http.request('POST', `/api/v1/namespaces/${name}/secrets`, {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        type: 'helm.sh/release.v1',
-        metadata: {
-          name: 'sh.helm.release.v1.app.v1',
-          labels: { owner: 'helm', name: 'app', status: 'deployed', version: '1' },
-        },
-        data: { release: payload },
-      },
-    });
-  });
-}
-
-interface Pass {
-  wallMs: number;
-  peakMiB: number;
-  /** API requests the process made, as it reports them ("apiRequests" on stderr). */
-  calls: number;
-}
-
-async function measure(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Pass> {
-  const started = performance.now();
-  const [command = process.execPath, ...args] = argv;
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const peak = watchPeak(child.pid ?? 0, 10);
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const memory = peak.stop();
-  const wallMs = performance.now() - started;
-  // --once exits 1 when an action failed; a dry run has none, so anything but 0 is a broken pass.
-  if (code !== 0) throw new Error(`${argv.join(' ')} exited ${String(code)}: ${stderr.slice(-2000)}`);
-  const calls = Number((/"apiRequests":(\d+)/.exec(stderr) ?? / (\d+) API requests/.exec(stderr))?.[1] ?? NaN);
-  return { wallMs, peakMiB: memory?.hwm ?? NaN, calls };
-}
 
 async function main(): Promise<void> {
   const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
@@ -92,21 +33,13 @@ async function main(): Promise<void> {
   kc.loadFromFile(kubeconfig);
   const http = kubeHttp(kc);
   const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-bench-sweeper-'));
-  const tls: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer } = {};
-  await kc.applyToHTTPSOptions(tls);
-  for (const k of ['ca', 'cert', 'key'] as const) writeFileSync(join(dir, k), tls[k] ?? '');
-  const floorEnv = {
-    K8S_SERVER: kc.getCurrentCluster()?.server ?? '',
-    K8S_CA: join(dir, 'ca'),
-    K8S_CERT: join(dir, 'cert'),
-    K8S_KEY: join(dir, 'key'),
-  };
+  const floorEnv = await listFloorEnv(kc, dir);
   const rows: Row[] = [];
   try {
     let have = 0;
     for (const size of SIZES.sort((a, b) => a - b)) {
       const t0 = performance.now();
-      await createNamespaces(http, have, size);
+      await createPrNamespaces(http, 'bench', have, size, { [LABELS.managed]: 'true', [LABELS.project]: 'bench' });
       have = size;
       process.stderr.write(`bench: ${size} namespaces ready in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       const sweeper = [
@@ -125,8 +58,8 @@ async function main(): Promise<void> {
       // Interleaved: floor, sweeper, floor, sweeper; the better of each side.
       const runs: { k: Pass[]; f: Pass[] } = { k: [], f: [] };
       for (let i = 0; i < 2; i++) {
-        runs.f.push(await measure(floorArgv, floorEnv));
-        runs.k.push(await measure(sweeper, imageEnv()));
+        runs.f.push(await measurePass(floorArgv, floorEnv));
+        runs.k.push(await measurePass(sweeper, imageEnv()));
       }
       const best = (ps: Pass[], key: keyof Pass): number => Math.min(...ps.map((p) => p[key]));
       const at = `${size} namespaces`;

@@ -15,7 +15,7 @@
 // runtime takes stdout. The floor runs with the same flags and environment.
 // BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 3) runs of each side.
 import autocannon from 'autocannon';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -23,25 +23,25 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
 import { review } from '../webhooks/testing/review.ts';
-import { cpuPrefix, emit, imageEnv, imageNodeArgs, memoryOf, percentile, type Row } from './_lib.ts';
+import {
+  cpuPrefix,
+  emit,
+  imageEnv,
+  imageNodeArgs,
+  memoryOf,
+  percentile,
+  smallDeployment,
+  startFloorServer,
+  type FloorServer,
+  type Row,
+} from './_lib.ts';
 
 const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 5);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const WARMUP_S = 2;
 const RATE = 1000;
 
-const deployment = {
-  apiVersion: 'apps/v1',
-  kind: 'Deployment',
-  metadata: { name: 'web', namespace: 'shop-pr-42' },
-  spec: {
-    selector: { matchLabels: { app: 'web' } },
-    template: {
-      metadata: { labels: { app: 'web' } },
-      spec: { containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 8080 }] }] },
-    },
-  },
-};
+const deployment = smallDeployment('web', 'shop-pr-42');
 const privilegedPod = {
   apiVersion: 'v1',
   kind: 'Pod',
@@ -55,36 +55,6 @@ const REQUESTS = [
   { name: 'Deployment mutation', path: '/mutate', body: JSON.stringify(review(deployment, 'Deployment')) },
   { name: 'privileged Pod denial', path: '/validate', body: JSON.stringify(review(privilegedPod, 'Pod')) },
 ];
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-}
-
-function startFloor(dir: string, workUs = 0): Promise<Server> {
-  const argv = [
-    ...cpuPrefix(0),
-    process.execPath,
-    ...imageNodeArgs(),
-    join(import.meta.dirname, '_floor.mjs'),
-    join(dir, 'tls.crt'),
-    join(dir, 'tls.key'),
-  ];
-  const [command = process.execPath, ...args] = argv;
-  const child = spawn(command, args, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...imageEnv(), FLOOR_WORK_US: String(workUs) },
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`floor server exited early with ${String(code)}: ${out}`)));
-  });
-}
 
 async function saturate(port: number, ca: string, path: string, body: string, seconds = DURATION_S): Promise<number> {
   const result = await autocannon({
@@ -158,8 +128,8 @@ const median = (xs: number[]): number =>
 /** Runs `measure` on k8s-ee and on the floor alternately, ROUNDS times each; the median of each side. */
 async function interleaved(
   measure: (port: number) => Promise<number>,
-  webhook: Server,
-  floor: Server,
+  webhook: FloorServer,
+  floor: FloorServer,
 ): Promise<{ figure: number; floor: number }> {
   const a: number[] = [];
   const b: number[] = [];
@@ -187,9 +157,9 @@ const webhook = await startWebhookProcess(dir, {
   logLevel: 'info',
   logFile: join(dir, 'webhook.log'),
 });
-const floor = await startFloor(dir);
+const floor = await startFloorServer(dir);
 const calibrations = [10, 20];
-const busyFloors = await Promise.all(calibrations.map((us) => startFloor(dir, us)));
+const busyFloors = await Promise.all(calibrations.map((us) => startFloorServer(dir, us)));
 const rows: Row[] = [];
 const bench = 'webhook';
 try {
