@@ -1,11 +1,12 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { silentLogger } from '../lib/log.ts';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
-import { isNewer, ReconcilerCore } from './reconciler-core.ts';
+import { Interner, isNewer, ReconcilerCore, slimBaselineObject } from './reconciler-core.ts';
+import type { LiveBaselineObject } from './reconciler-kube.ts';
 import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
 import type { WatchedObject } from './reconciler-watch.ts';
 
@@ -162,4 +163,54 @@ test('managed labels removed or downgraded by anyone are restored on the next ev
   core.onNamespace('MODIFIED', nsObject(cluster, NS));
   await core.whenIdle();
   assert.deepEqual(cluster.calls, [], 'nothing more to restore');
+});
+
+describe('slimBaselineObject (what the reconciler keeps of a live object)', () => {
+  const live = (ns: string, rv: string) =>
+    JSON.parse(
+      JSON.stringify({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: {
+          name: 'k8s-ee-default-deny',
+          namespace: ns,
+          uid: `uid-${ns}`,
+          resourceVersion: rv,
+          creationTimestamp: '2026-12-01T00:00:00Z',
+          labels: { 'k8s-ee.io/baseline': 'true' },
+          annotations: { 'k8s-ee.io/spec-hash': 'abc', 'kubectl.kubernetes.io/last-applied-configuration': '{...}' },
+        },
+        spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+      }),
+    ) as LiveBaselineObject;
+
+  test('keeps what planning reads, drops the rest, and shares what repeats across namespaces', () => {
+    const shared = new Interner();
+    const a = slimBaselineObject(live('a-pr-1', '10'), shared);
+    const b = slimBaselineObject(live('b-pr-2', '11'), shared);
+    assert.deepEqual(a, {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {
+        name: 'k8s-ee-default-deny',
+        namespace: 'a-pr-1',
+        resourceVersion: '10',
+        labels: { 'k8s-ee.io/baseline': 'true' },
+        annotations: { 'k8s-ee.io/spec-hash': 'abc' },
+      },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    });
+    assert.equal(a.spec, b.spec);
+    assert.equal(a.metadata?.labels, b.metadata?.labels);
+    assert.equal(a.metadata?.annotations, b.metadata?.annotations);
+    assert.equal(b.metadata?.namespace, 'b-pr-2');
+    assert.equal(b.metadata?.resourceVersion, '11');
+  });
+
+  test('different specs stay apart, and a full pool starts over without losing values', () => {
+    const shared = new Interner(2);
+    const specs = [1, 2, 3, 1].map((n) => slimBaselineObject({ kind: 'LimitRange', spec: { n } }, shared).spec);
+    assert.deepEqual(specs, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 1 }]);
+    assert.notEqual(specs[0], specs[1]);
+  });
 });

@@ -4,7 +4,7 @@
 // it is worked on is worked on again right after. Failures are retried with backoff.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
-import { objectMatches, type BaselineObject } from '../policies/baseline.ts';
+import { canonicalJson, objectMatches, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
@@ -55,6 +55,74 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
   }
 }
 
+/**
+ * One shared copy of each value that repeats across namespaces: the baseline objects' specs, labels and
+ * annotations are the same in most PR namespaces, so 5,000 namespaces keep a handful of copies instead of 40,000
+ * (~30 MiB of the webhook's memory, bench/results.md, issue 10). Read-only by contract: nothing here changes a
+ * live object. Bounded: when full it starts over (objects keep their copies; only the sharing is lost).
+ */
+export class Interner {
+  private readonly values = new Map<string, unknown>();
+  private readonly texts = new Map<string, string>();
+  private readonly max: number;
+
+  constructor(max = 2_000) {
+    this.max = max;
+  }
+
+  share<T>(value: T): T {
+    if (typeof value !== 'object' || value === null) return value;
+    const key = canonicalJson(value);
+    const known = this.values.get(key);
+    if (known !== undefined) return known as T;
+    if (this.values.size >= this.max) this.values.clear();
+    this.values.set(key, value);
+    return value;
+  }
+
+  text(value: string): string {
+    const known = this.texts.get(value);
+    if (known !== undefined) return known;
+    if (this.texts.size >= this.max) this.texts.clear();
+    this.texts.set(value, value);
+    return value;
+  }
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec,
+ * the quota's status) and the resourceVersion that orders events; uid, timestamps, owner references and the
+ * annotation `kubectl apply` leaves (a second copy of the object) are dropped.
+ */
+export function slimBaselineObject(object: LiveBaselineObject, shared: Interner): LiveBaselineObject {
+  const m = object.metadata ?? {};
+  const annotations =
+    m.annotations && Object.hasOwn(m.annotations, LAST_APPLIED)
+      ? Object.fromEntries(Object.entries(m.annotations).filter(([k]) => k !== LAST_APPLIED))
+      : m.annotations;
+  const status = object.status
+    ? shared.share({
+        ...(object.status.hard ? { hard: object.status.hard } : {}),
+        ...(object.status.used ? { used: object.status.used } : {}),
+      })
+    : undefined;
+  return {
+    ...(object.apiVersion ? { apiVersion: shared.text(object.apiVersion) } : {}),
+    kind: shared.text(object.kind),
+    metadata: {
+      ...(m.name !== undefined ? { name: shared.text(m.name) } : {}),
+      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.labels ? { labels: shared.share(m.labels) } : {}),
+      ...(annotations ? { annotations: shared.share(annotations) } : {}),
+    },
+    ...(object.spec !== undefined ? { spec: shared.share(object.spec) } : {}),
+    ...(status ? { status } : {}),
+  };
+}
+
 export class ReconcilerCore {
   private readonly opts: ReconcilerCoreOptions;
   private readonly workers: number;
@@ -62,6 +130,7 @@ export class ReconcilerCore {
   private readonly departed = new Map<string, number>();
   private readonly declarations = new Map<string, WatchedObject>();
   private readonly objects = new Map<string, Map<string, LiveBaselineObject>>();
+  private readonly shared = new Interner();
   private readonly pending = new Set<string>();
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
@@ -152,7 +221,7 @@ export class ReconcilerCore {
   onBaselineObject(type: WatchEventType, object: WatchedObject): void {
     const ns = object.metadata?.namespace;
     if (!ns) return;
-    const live = object as unknown as LiveBaselineObject;
+    const live = slimBaselineObject(object as unknown as LiveBaselineObject, this.shared);
     const key = `${live.kind}/${live.metadata?.name ?? ''}`;
     let byName = this.objects.get(ns);
     if (!byName) {

@@ -69,17 +69,16 @@ function received(object: WatchedObject, apiVersion: string, kind: string): Watc
 }
 
 /**
- * What the watcher itself keeps: enough to key the object, to tell a changed one by its resourceVersion, and to
- * hand a vanished one to onEvent as DELETED. The handlers keep what they use; a full copy of every pod and node
- * of the cluster here would be most of the webhook's memory.
+ * What the watcher itself keeps of an object: its resourceVersion, under its namespace/name key. Enough to tell a
+ * changed object from an unchanged one after a relist, and to hand a vanished one to onEvent as DELETED (rebuilt
+ * from the key). The handlers keep what they use; the watcher's own copies (even of identity fields only) were
+ * ~15 MiB of the webhook's memory with 5,000 PR namespaces (bench/results.md, issue 10).
  */
-function identity(object: WatchedObject): WatchedObject {
-  const { name, namespace, uid, resourceVersion, labels } = object.metadata ?? {};
-  return {
-    apiVersion: object.apiVersion,
-    kind: object.kind,
-    metadata: { name, namespace, uid, resourceVersion, labels },
-  };
+function identityOf(key: string, resourceVersion: string, apiVersion: string, kind: string): WatchedObject {
+  const slash = key.indexOf('/');
+  const namespace = key.slice(0, slash);
+  const name = key.slice(slash + 1);
+  return { apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}), resourceVersion } };
 }
 
 /** Backoff after failures: 250 ms doubling to 10 s. */
@@ -95,7 +94,8 @@ class Watcher implements ResilientWatch {
   private readonly http: KubeHttp;
   private readonly idleMs: number;
   private readonly what: string;
-  private cache = new Map<string, WatchedObject>();
+  /** namespace/name → resourceVersion of every object seen. */
+  private cache = new Map<string, string>();
   private resourceVersion = '';
   private stopped = true;
   private isSynced = false;
@@ -133,11 +133,13 @@ class Watcher implements ResilientWatch {
   }
 
   get(namespace: string | undefined, name: string): WatchedObject | undefined {
-    return this.cache.get(`${namespace ?? ''}/${name}`);
+    const key = `${namespace ?? ''}/${name}`;
+    const rv = this.cache.get(key);
+    return rv === undefined ? undefined : identityOf(key, rv, this.opts.apiVersion, this.opts.kind);
   }
 
   list(): WatchedObject[] {
-    return [...this.cache.values()];
+    return [...this.cache].map(([key, rv]) => identityOf(key, rv, this.opts.apiVersion, this.opts.kind));
   }
 
   private async listAll(): Promise<{ items: WatchedObject[]; resourceVersion: string }> {
@@ -163,13 +165,15 @@ class Watcher implements ResilientWatch {
     const { items, resourceVersion } = await this.listAll();
     const listed = new Map(items.map((o) => [objectKeyOf(o), o]));
     const old = this.cache;
-    this.cache = new Map([...listed].map(([key, o]) => [key, identity(o)]));
+    this.cache = new Map([...listed].map(([key, o]) => [key, o.metadata?.resourceVersion ?? '']));
     this.resourceVersion = resourceVersion;
-    for (const [key, gone] of old) if (!listed.has(key)) this.opts.onEvent('DELETED', gone);
+    const { apiVersion, kind } = this.opts;
+    for (const [key, rv] of old)
+      if (!listed.has(key)) this.opts.onEvent('DELETED', identityOf(key, rv, apiVersion, kind));
     for (const [key, item] of listed) {
       const before = old.get(key);
-      if (!before) this.opts.onEvent('ADDED', item);
-      else if (before.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.opts.onEvent('MODIFIED', item);
+      if (before === undefined) this.opts.onEvent('ADDED', item);
+      else if (before !== (item.metadata?.resourceVersion ?? '')) this.opts.onEvent('MODIFIED', item);
     }
     this.isSynced = true;
     this.opts.onSynced?.();
@@ -202,7 +206,7 @@ class Watcher implements ResilientWatch {
     this.failures = 0;
     const item = received(object, this.opts.apiVersion, this.opts.kind);
     if (type === 'DELETED') this.cache.delete(objectKeyOf(item));
-    else this.cache.set(objectKeyOf(item), identity(item));
+    else this.cache.set(objectKeyOf(item), item.metadata?.resourceVersion ?? '');
     this.opts.onEvent(type, item);
   }
 
