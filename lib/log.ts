@@ -25,9 +25,10 @@ export interface LogOptions {
   name?: string;
   destination?: DestinationStream;
   /**
-   * Write stdout asynchronously and in batches (a server on a hot path): lines gather in memory and go out when 4 KiB
-   * have gathered or FLUSH_MS have passed, whichever comes first; nothing waits, and pino flushes what is left when
-   * the process exits. One write per line cost the webhook a fifth of its throughput (bench/results.md, issue 10).
+   * Write stdout in batches (a server on a hot path): lines gather in memory and go out in one synchronous write
+   * when BATCH_BYTES have gathered or FLUSH_MS have passed, whichever comes first; pino flushes what is left when the
+   * process exits. One write per line cost the webhook a fifth of its throughput, and an asynchronous writer's
+   * buffer grew without bound under load (bench/results.md, issue 10).
    */
   async?: boolean;
 }

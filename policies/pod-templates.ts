@@ -91,18 +91,33 @@ function joinPath(prefix: string, path: readonly string[]): string {
 /** Where in the object a template's parent object sits: keys and item indexes from the root. */
 type Steps = readonly (string | number)[];
 
-interface Found extends PodTemplate {
-  /** Steps to the object (the List item, or the root) the template's location is relative to. */
+/** Where a found template sits, for withPodTemplates: its object (the List item, or the root) and its location. */
+interface Place {
   base: Steps;
   location: Location;
 }
 
-function collect(object: unknown, prefix: string, out: Found[], base: Steps, as?: KindRef): void {
+/** Pushes the templates of `object` to `out`, and, with `track`, where each sits to `track.places` (same index). */
+function collect(
+  object: unknown,
+  prefix: string,
+  out: PodTemplate[],
+  as?: KindRef,
+  track?: { places: Place[]; base: Steps },
+): void {
   if (!isFields(object)) return;
   if (!as && typeof object['kind'] === 'string' && object['kind'].endsWith('List')) {
     const items = object['items'];
     if (Array.isArray(items)) {
-      items.forEach((item, i) => collect(item, `${prefix}items[${i}]`, out, [...base, 'items', i]));
+      items.forEach((item, i) =>
+        collect(
+          item,
+          `${prefix}items[${i}]`,
+          out,
+          undefined,
+          track && { places: track.places, base: [...track.base, 'items', i] },
+        ),
+      );
     }
     return;
   }
@@ -117,15 +132,8 @@ function collect(object: unknown, prefix: string, out: Found[], base: Steps, as?
     metadataPath: joinPath(prefix, location.metadata),
     spec,
     metadata: isFields(metadata) ? metadata : undefined,
-    base,
-    location,
   });
-}
-
-function found(object: unknown, as?: KindRef): Found[] {
-  const out: Found[] = [];
-  collect(object, '', out, [], as);
-  return out;
+  track?.places.push({ base: track.base, location });
 }
 
 /**
@@ -136,13 +144,9 @@ function found(object: unknown, as?: KindRef): Found[] {
  * to be of that kind (an admission request's), whatever its own kind and apiVersion fields say or lack.
  */
 export function podTemplatesOf(object: unknown, as?: KindRef): PodTemplate[] {
-  return found(object, as).map(({ kind, specPath, metadataPath, spec, metadata }) => ({
-    kind,
-    specPath,
-    metadataPath,
-    spec,
-    metadata,
-  }));
+  const out: PodTemplate[] = [];
+  collect(object, '', out, as);
+  return out;
 }
 
 /** True when the object is of a kind that carries pods (whether or not its template is well formed). */
@@ -163,30 +167,26 @@ export function withPodTemplates<T>(
   change: (spec: Fields, metadata: Fields, where: PodTemplate) => void,
   as?: KindRef,
 ): T {
-  const templates = found(object, as);
   if (!isFields(object)) return clone(object);
+  const templates: PodTemplate[] = [];
+  const places: Place[] = [];
+  collect(object, '', templates, as, { places, base: [] });
   const root: Fields = { ...object };
   // Containers already copied for this result (a List's items array is copied once for all its items).
   const copied = new WeakSet<object>([root]);
-  for (const template of templates) {
-    const owner = ownPath(root, template.base, copied);
-    if (!owner) continue;
-    const spec = ownPath(owner, template.location.spec, copied, true);
-    const metadataParent = ownPath(owner, template.location.metadata.slice(0, -1), copied);
-    const last = template.location.metadata.at(-1);
-    if (!spec || !metadataParent || last === undefined) continue;
+  templates.forEach((template, i) => {
+    const { base, location } = places[i] as Place;
+    const owner = ownPath(root, base, copied);
+    const spec = owner && ownPath(owner, location.spec, copied, true);
+    const metadataParent = owner && ownPath(owner, location.metadata.slice(0, -1), copied);
+    const last = location.metadata.at(-1);
+    if (!spec || !metadataParent || last === undefined) return;
     const existing = metadataParent[last];
-    if (existing !== undefined && existing !== null && !isFields(existing)) continue; // malformed: left alone
+    if (existing !== undefined && existing !== null && !isFields(existing)) return; // malformed: left alone
     const metadata: Fields = isFields(existing) ? clone(existing) : {};
     metadataParent[last] = metadata;
-    change(spec, metadata, {
-      kind: template.kind,
-      specPath: template.specPath,
-      metadataPath: template.metadataPath,
-      spec,
-      metadata,
-    });
-  }
+    change(spec, metadata, { ...template, spec, metadata });
+  });
   return root as T;
 }
 

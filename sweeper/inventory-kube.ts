@@ -99,30 +99,14 @@ export async function readInventory(
     paginate(listPage<T>(http, path, name ? { fieldSelector: `metadata.name=${name}` } : {}), keep);
   type Quota = Namespaced & { spec?: { hard?: object }; status?: { hard?: object; used?: object } };
   type Claim = Namespaced & { status?: { phase?: string; capacity?: Record<string, string> } };
-  const place = (o: Namespaced): Namespaced['metadata'] =>
-    o.metadata?.namespace !== undefined ? { namespace: o.metadata.namespace } : {};
-  const quota = (o: Quota): Quota => ({
-    metadata: place(o),
-    ...(o.spec ? { spec: { ...(o.spec.hard ? { hard: o.spec.hard } : {}) } } : {}),
-    ...(o.status
-      ? {
-          status: {
-            ...(o.status.hard ? { hard: o.status.hard } : {}),
-            ...(o.status.used ? { used: o.status.used } : {}),
-          },
-        }
-      : {}),
+  const quota = ({ metadata, spec, status }: Quota): Quota => ({
+    metadata: { namespace: metadata?.namespace },
+    spec: { hard: spec?.hard },
+    status: { hard: status?.hard, used: status?.used },
   });
-  const claim = (o: Claim): Claim => ({
-    metadata: place(o),
-    ...(o.status
-      ? {
-          status: {
-            ...(o.status.phase ? { phase: o.status.phase } : {}),
-            ...(o.status.capacity ? { capacity: o.status.capacity } : {}),
-          },
-        }
-      : {}),
+  const claim = ({ metadata, status }: Claim): Claim => ({
+    metadata: { namespace: metadata?.namespace },
+    status: { phase: status?.phase, capacity: status?.capacity },
   });
   const whole = <T>(o: T): T => o;
   const [releases, quotas, claims, configMaps, ingresses, prs] = await Promise.all([

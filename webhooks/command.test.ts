@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createCA, issueServingCert } from '../certs/pki.ts';
-import { startWebhookProcess, writeServingCert } from './testing/process.ts';
+import { noClusterWebhookArgs, startWebhookProcess, writeServingCert } from './testing/process.ts';
 import { review } from './testing/review.ts';
 
 interface Reply {
@@ -154,21 +154,7 @@ test('k8s-ee webhook refuses to start with a pair clients would refuse: one line
       writeFileSync(join(dir, 'ca.crt'), files.ca);
       const result = spawnSync(
         process.execPath,
-        [
-          'cli/main.ts',
-          'webhook',
-          '--no-cluster',
-          '--port',
-          '0',
-          '--host',
-          '127.0.0.1',
-          '--tls-cert',
-          join(dir, 'tls.crt'),
-          '--tls-key',
-          join(dir, 'tls.key'),
-          '--tls-ca',
-          join(dir, 'ca.crt'),
-        ],
+        ['cli/main.ts', ...noClusterWebhookArgs(dir), '--tls-ca', join(dir, 'ca.crt')],
         { encoding: 'utf8', timeout: 30_000, env: { ...process.env, K8S_EE_LOG_LEVEL: 'error' } },
       );
       assert.equal(result.status, 1, `${reason}: ${result.stderr}`);

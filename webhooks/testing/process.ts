@@ -47,6 +47,22 @@ export interface WebhookProcessOptions {
   logFile?: string;
 }
 
+/** `webhook --no-cluster` on a free port of 127.0.0.1, serving dir/tls.crt and dir/tls.key. */
+export function noClusterWebhookArgs(dir: string): string[] {
+  return [
+    'webhook',
+    '--no-cluster',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--tls-cert',
+    join(dir, 'tls.crt'),
+    '--tls-key',
+    join(dir, 'tls.key'),
+  ];
+}
+
 /** Starts the webhook on 127.0.0.1 with the certificate files in dir; resolves once it listens. */
 export function startWebhookProcess(
   dir: string,
@@ -60,20 +76,7 @@ export function startWebhookProcess(
     env = {},
     logFile,
   } = typeof options === 'string' ? { logLevel: options } : options;
-  const args = [
-    ...nodeArgs,
-    entry,
-    'webhook',
-    '--no-cluster',
-    '--port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--tls-cert',
-    join(dir, 'tls.crt'),
-    '--tls-key',
-    join(dir, 'tls.key'),
-  ];
+  const args = [...nodeArgs, entry, ...noClusterWebhookArgs(dir)];
   const [command = process.execPath, ...rest] = [...prefix, process.execPath, ...args];
   const stdout = logFile ? openSync(logFile, 'w') : 'pipe';
   const child = spawn(command, rest, {
