@@ -1,28 +1,14 @@
 // The Pod Security Standards `baseline` controls, written from the semantics of k8s.io/pod-security-admission
 // (policy/check_*.go, v0.35). Each returns one violation per offending field, with its path and the fix.
-import { field, flag, int, isSet, keyPath, list, stringMap, stringsAt, text, type Fields } from './pss-fields.ts';
+import { field, flag, int, isSet, keyPath, list, stringMap, stringsAt, text } from './pss-fields.ts';
 import { quoteList, type ContainerView, type PodView } from './pss-pod.ts';
 import { violation, type Violation } from './violation.ts';
 
 export type CheckFn = (pod: PodView) => Violation[];
 
-/** A security context and how to name and locate it: the pod's or a container's. */
-interface Holder {
-  label: string;
-  sc: Fields | undefined;
-  scPath: string;
-}
-
-export function holders(pod: PodView): Holder[] {
-  return [
-    { label: 'the pod', sc: pod.securityContext, scPath: pod.scPath },
-    ...pod.containers.map((c) => ({ label: c.label, sc: c.securityContext, scPath: c.scPath })),
-  ];
-}
-
 export const windowsHostProcess: CheckFn = (pod) =>
-  holders(pod)
-    .filter((h) => flag(field(h.sc, 'windowsOptions'), 'hostProcess') === true)
+  pod.holders
+    .filter((h) => flag(field(h.securityContext, 'windowsOptions'), 'hostProcess') === true)
     .map((h) =>
       violation(
         'pss:host-process',
@@ -178,8 +164,8 @@ function appArmorAnnotationAllowed(value: string): boolean {
 }
 
 export const appArmor: CheckFn = (pod) => {
-  const fields = holders(pod).flatMap((h) => {
-    const profile = field(h.sc, 'appArmorProfile');
+  const fields = pod.holders.flatMap((h) => {
+    const profile = field(h.securityContext, 'appArmorProfile');
     if (!profile) return [];
     const type = text(profile, 'type') ?? '';
     if (APPARMOR_TYPES.has(type)) return [];
@@ -212,8 +198,8 @@ const SELINUX_TYPES_1_31 = [...SELINUX_TYPES_1_0, 'container_engine_t'];
 
 function seLinuxCheck(allowedTypes: readonly string[]): CheckFn {
   return (pod) =>
-    holders(pod).flatMap((h) => {
-      const options = field(h.sc, 'seLinuxOptions');
+    pod.holders.flatMap((h) => {
+      const options = field(h.securityContext, 'seLinuxOptions');
       if (!options) return [];
       const path = `${h.scPath}.seLinuxOptions`;
       const out: Violation[] = [];
@@ -276,8 +262,8 @@ export function seccompTypeAllowed(type: string): boolean {
 
 /** Explicitly set seccomp profiles of a forbidden type (Unconfined, or anything unknown). */
 export function badSeccompFields(pod: PodView): Violation[] {
-  return holders(pod).flatMap((h) => {
-    const profile = field(h.sc, 'seccompProfile');
+  return pod.holders.flatMap((h) => {
+    const profile = field(h.securityContext, 'seccompProfile');
     if (!profile) return [];
     const type = text(profile, 'type') ?? '';
     if (seccompTypeAllowed(type)) return [];

@@ -10,20 +10,52 @@ const CONTAINER_WORDS: Readonly<Record<ContainerField, string>> = {
   ephemeralContainers: 'ephemeral container',
 };
 
-export interface ContainerView {
-  field: ContainerField;
-  index: number;
+/** Something that carries a security context: the pod, or one of its containers. */
+export interface Holder {
+  /** How messages name it: `the pod`, `container "web"`, `init container "migrate"`. */
+  readonly label: string;
+  /** Its securityContext, undefined when absent or null. */
+  readonly securityContext: Fields | undefined;
+  /** Field path of that securityContext. */
+  readonly scPath: string;
+}
+
+/**
+ * One container. Its strings (label, paths) are built when a message first needs them: admission judges every pod
+ * template it sees, and a clean one never does.
+ */
+export class ContainerView implements Holder {
+  readonly field: ContainerField;
+  readonly index: number;
   /** The container's name ('' when missing). */
-  name: string;
-  /** How messages name it: `container "web"`, `init container "migrate"`. */
-  label: string;
+  readonly name: string;
+  readonly value: Fields;
+  readonly securityContext: Fields | undefined;
+  private readonly specPath: string;
+  private pathText: string | undefined;
+
+  constructor(kind: ContainerField, index: number, value: Fields, specPath: string) {
+    this.field = kind;
+    this.index = index;
+    this.value = value;
+    this.name = text(value, 'name') ?? '';
+    this.securityContext = field(value, 'securityContext');
+    this.specPath = specPath;
+  }
+
   /** Field path of the container, e.g. `spec.template.spec.containers[1]`. */
-  path: string;
-  value: Fields;
-  /** The container's securityContext, undefined when absent or null. */
-  securityContext: Fields | undefined;
-  /** Field path of the container's securityContext. */
-  scPath: string;
+  get path(): string {
+    return (this.pathText ??= join(this.specPath, `${this.field}[${this.index}]`));
+  }
+
+  get scPath(): string {
+    return `${this.path}.securityContext`;
+  }
+
+  get label(): string {
+    const word = CONTAINER_WORDS[this.field];
+    return this.name ? `${word} "${this.name}"` : `unnamed ${word} ${this.field}[${this.index}]`;
+  }
 }
 
 export interface PodView {
@@ -36,6 +68,8 @@ export interface PodView {
   securityContext: Fields | undefined;
   scPath: string;
   containers: ContainerView[];
+  /** The pod, then its containers: every security context, in the order upstream reports them. */
+  holders: Holder[];
   /** `spec.os.name: windows`: some restricted controls do not apply (the API forbids those fields there). */
   windows: boolean;
   /** `spec.hostUsers: false`: the pod runs in a user namespace; since v1.35 some controls are relaxed. */
@@ -49,38 +83,34 @@ export function metadataPathFor(specPath: string): string {
   return join(specPath, 'metadata');
 }
 
+const CONTAINER_FIELDS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+
 function containersOf(spec: Fields, specPath: string): ContainerView[] {
   const out: ContainerView[] = [];
-  for (const kind of ['initContainers', 'containers', 'ephemeralContainers'] as const) {
-    list(spec, kind).forEach((entry, index) => {
-      const value = isFields(entry) ? entry : {};
-      const name = text(value, 'name') ?? '';
-      const path = join(specPath, `${kind}[${index}]`);
-      out.push({
-        field: kind,
-        index,
-        name,
-        label: name ? `${CONTAINER_WORDS[kind]} "${name}"` : `unnamed ${CONTAINER_WORDS[kind]} ${kind}[${index}]`,
-        path,
-        value,
-        securityContext: field(value, 'securityContext'),
-        scPath: `${path}.securityContext`,
-      });
-    });
+  for (const kind of CONTAINER_FIELDS) {
+    const entries = list(spec, kind);
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index];
+      out.push(new ContainerView(kind, index, isFields(entry) ? entry : {}, specPath));
+    }
   }
   return out;
 }
 
 export function podView(podSpec: unknown, podMetadata: unknown, specPath: string): PodView {
   const spec = isFields(podSpec) ? podSpec : {};
+  const securityContext = field(spec, 'securityContext');
+  const scPath = join(specPath, 'securityContext');
+  const containers = containersOf(spec, specPath);
   return {
     spec,
     metadata: isFields(podMetadata) ? podMetadata : {},
     specPath,
     metadataPath: metadataPathFor(specPath),
-    securityContext: field(spec, 'securityContext'),
-    scPath: join(specPath, 'securityContext'),
-    containers: containersOf(spec, specPath),
+    securityContext,
+    scPath,
+    containers,
+    holders: [{ label: 'the pod', securityContext, scPath }, ...containers],
     windows: text(field(spec, 'os'), 'name') === 'windows',
     userNamespace: flag(spec, 'hostUsers') === false,
   };

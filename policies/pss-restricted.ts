@@ -190,12 +190,8 @@ function nonRootViolation(path: string, message: string): Violation {
 export const runAsNonRoot_1_35 = exemptUserNamespace(runAsNonRoot_1_0);
 
 export const runAsUser_1_23: CheckFn = (pod) => {
-  const setters = [
-    { label: 'the pod', sc: pod.securityContext, scPath: pod.scPath },
-    ...pod.containers.map((c) => ({ label: c.label, sc: c.securityContext, scPath: c.scPath })),
-  ];
-  return setters
-    .filter((s) => int(s.sc, 'runAsUser') === 0)
+  return pod.holders
+    .filter((s) => int(s.securityContext, 'runAsUser') === 0)
     .map((s) =>
       violation(
         'pss:run-as-user',

@@ -208,7 +208,12 @@ export function checkPodSecurity(
   options: { level: PssLevel; version?: string },
 ): Violation[] {
   const pod = podView(podSpec, podMetadata, pathPrefix);
-  return checksFor(options.level, policyMinor(options.version)).flatMap((check) => check(pod));
+  const out: Violation[] = [];
+  for (const check of checksFor(options.level, policyMinor(options.version))) {
+    const found = check(pod);
+    for (const v of found) out.push(v);
+  }
+  return out;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { Agent, createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
@@ -5,7 +7,7 @@ import { silentLogger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { mutateHandler, validateHandler } from './handlers.ts';
-import { createApp } from './server.ts';
+import { createApp, TurnBatch } from './server.ts';
 import { review } from './testing/review.ts';
 import type { ClusterServices, HandlerContext } from './types.ts';
 
@@ -175,4 +177,71 @@ test('/readyz answers 503 with the reason when not ready', async () => {
   assert.equal(res.text, `not ready: ${String(reason)}\n`);
   reason = true;
   assert.equal((await request(a).get('/readyz').expect(200)).text, 'ready\n');
+});
+
+test('TurnBatch: what is queued in one turn of the event loop runs together after it, in order', async () => {
+  const ran: string[] = [];
+  const failures: string[] = [];
+  const batch = new TurnBatch<string>(
+    (item) => {
+      if (item === 'bad') throw new Error('socket gone');
+      ran.push(item);
+    },
+    (err) => failures.push(err.message),
+  );
+  batch.add('a');
+  batch.add('bad');
+  batch.add('b');
+  assert.deepEqual(ran, [], 'nothing runs before the turn ends');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(ran, ['a', 'b'], 'a failing item does not cost the others');
+  assert.deepEqual(failures, ['socket gone']);
+  batch.add('c');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(ran, ['a', 'b', 'c'], 'the next turn gets a batch of its own');
+});
+
+test('answers written in batches still go each to its own request', async () => {
+  const { app: listener, registry } = app();
+  const server = createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  try {
+    const bodies = Array.from({ length: 48 }, (_, i) =>
+      i % 3 === 2
+        ? review(privilegedPod, 'Pod')
+        : review({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `shop-pr-${i + 1}` } }, 'Namespace'),
+    );
+    const answers = await Promise.all(
+      bodies.map(
+        (body, i) =>
+          new Promise<{ uid: string; allowed: boolean; patch?: string }>((resolve, reject) => {
+            const req = httpRequest(
+              { host: '127.0.0.1', port, path: i % 3 === 2 ? '/validate' : '/mutate', method: 'POST', agent },
+              (res) => {
+                let text = '';
+                res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+                res.on('end', () => resolve((JSON.parse(text) as { response: never }).response));
+              },
+            );
+            req.on('error', reject);
+            req.end(JSON.stringify(body));
+          }),
+      ),
+    );
+    for (const [i, answer] of answers.entries()) {
+      assert.equal(answer.uid, (bodies[i]?.['request'] as { uid: string }).uid);
+      if (i % 3 === 2) assert.equal(answer.allowed, false);
+      else {
+        const patch = JSON.parse(Buffer.from(answer.patch ?? '', 'base64').toString()) as { value: unknown }[];
+        assert.match(JSON.stringify(patch), new RegExp(`"k8s-ee.io/pr":"${i + 1}"`));
+      }
+    }
+    const metrics = await registry.metrics();
+    assert.match(metrics, /k8s_ee_admission_in_flight\{route="mutate"\} 0/);
+  } finally {
+    agent.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

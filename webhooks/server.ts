@@ -1,6 +1,7 @@
 // The HTTPS admission server: a plain node:http request listener (no framework: five fixed routes, and express
 // cost ~20 MiB of memory and a third of the throughput, measured in bench/results.md), each admission route a
-// chain of small steps around a pure handler.
+// chain of small steps around a pure handler. Admission answers are written in batches, once per turn of the event
+// loop (AnswerBatch below).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { ADMISSION_API_VERSION, decide, parseAdmissionReview, toReview } from './admission.ts';
@@ -34,23 +35,77 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const TEXT_TYPE = 'text/plain; charset=utf-8';
 
-function badRequest(res: ServerResponse, status: number, message: string): void {
-  // An AdmissionReview-shaped answer, so a human with curl and the API server's logs both read the reason.
-  send(
-    res,
-    status,
-    JSON_TYPE,
-    JSON.stringify({
-      apiVersion: ADMISSION_API_VERSION,
-      kind: 'AdmissionReview',
-      response: { uid: '', allowed: false, status: { code: status, message } },
-    }),
-  );
+interface Answer {
+  res: ServerResponse;
+  status: number;
+  body: string;
+  /** Called once the answer is written (or dropped: the client hung up). */
+  written: () => void;
 }
 
-function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMetrics) {
+/**
+ * Work queued in one turn of the event loop, done together right after it (setImmediate runs once the turn's I/O
+ * callbacks are done, so an item waits only for the others queued with it, never for a timer). The webhook writes
+ * its admission answers this way. Writing each answer as soon as it is ready wakes the API server's reading thread
+ * once per answer; written together, the first wakes it and the rest find it awake. The writer pays for a wake-up,
+ * and on a VM it is an interrupt through the hypervisor: tens of µs of the webhook's CPU each on the bench machine,
+ * more than the policy itself costs (bench/results.md).
+ */
+export class TurnBatch<T> {
+  private pending: T[] = [];
+  private scheduled = false;
+  private readonly run: (item: T) => void;
+  private readonly failed: (err: Error) => void;
+  private readonly flush = (): void => {
+    const items = this.pending;
+    this.pending = [];
+    this.scheduled = false;
+    for (const item of items) {
+      // One item that fails (a socket torn down mid-write) must not cost the others their turn.
+      try {
+        this.run(item);
+      } catch (err) {
+        this.failed(err as Error);
+      }
+    }
+  };
+
+  constructor(run: (item: T) => void, failed: (err: Error) => void) {
+    this.run = run;
+    this.failed = failed;
+  }
+
+  add(item: T): void {
+    this.pending.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+}
+
+function writeAnswer(answer: Answer): void {
+  try {
+    // A client that hung up meanwhile gets nothing.
+    if (!answer.res.destroyed) send(answer.res, answer.status, JSON_TYPE, answer.body);
+  } finally {
+    answer.written();
+  }
+}
+
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+/** An AdmissionReview-shaped refusal, so a human with curl and the API server's logs both read the reason. */
+function refusal(status: number, message: string): string {
+  return JSON.stringify({
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'AdmissionReview',
+    response: { uid: '', allowed: false, status: { code: status, message } },
+  });
+}
+
+function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMetrics, batch: TurnBatch<Answer>) {
   const { context, maxBodyBytes } = options;
   // Children bound to the route once, so a request does not hash its labels again.
   const duration = metrics.duration.labels({ route: route.name });
@@ -61,6 +116,11 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const end = duration.startTimer();
     inFlight.inc();
+    // Until the answer is on the wire: the duration and the in-flight gauge include the wait for the batch.
+    const written = (): void => {
+      inFlight.dec();
+      end();
+    };
     try {
       const parsed = parseAdmissionReview(parseJson(await readBody(req, maxBodyBytes)));
       if (!parsed.ok) throw new BodyError(400, parsed.message);
@@ -82,15 +142,12 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
       };
       if (decision.allowed) log.info(line, 'admission');
       else log.info({ ...line, message: review.response.status?.message }, 'admission denied');
-      send(res, 200, JSON_TYPE, JSON.stringify(review));
+      batch.add({ res, status: 200, body: JSON.stringify(review), written });
     } catch (err) {
       const status = err instanceof BodyError ? err.status : 500;
       metrics.rejected.inc({ route: route.name, status: String(status) });
       context.log.warn({ route: route.name, status, err: (err as Error).message }, 'admission request refused');
-      badRequest(res, status, (err as Error).message);
-    } finally {
-      inFlight.dec();
-      end();
+      batch.add({ res, status, body: refusal(status, (err as Error).message), written });
     }
   };
 }
@@ -98,7 +155,12 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
 /** The request listener of the webhook's HTTPS (and optional plain HTTP) servers. */
 export function createApp(options: AppOptions): RequestListener {
   const metrics = createAdmissionMetrics(options.registry);
-  const admission = new Map(options.routes.map((route) => [route.path, admissionRoute(route, options, metrics)]));
+  const batch = new TurnBatch(writeAnswer, (err) =>
+    options.context.log.warn({ err: err.message }, 'admission answer could not be written'),
+  );
+  const admission = new Map(
+    options.routes.map((route) => [route.path, admissionRoute(route, options, metrics, batch)]),
+  );
   const routeList = options.routes.map((r) => `POST ${r.path}`).join(', ');
   const metricsText = async (res: ServerResponse): Promise<void> => {
     try {
