@@ -25,8 +25,8 @@ RUN npm run build
 
 # ---- runtime: production dependencies and dist/ only ----
 FROM ${NODE_IMAGE} AS runtime
-# Two malloc arenas instead of one per thread (glibc's default, up to 8 per core): under load V8's helper threads
-# left ~15-30 MiB of fragmented arenas in the webhook's RSS (bench/results.md, issue 10).
+# MALLOC_ARENA_MAX: two malloc arenas instead of up to 8 per core (glibc's default): under load V8's helper threads
+# left ~15-30 MiB of fragmented arenas in the webhook's RSS (bench/results.md, issue 10). cli/runtime.ts says why.
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2
 WORKDIR /app
@@ -42,10 +42,7 @@ LABEL org.opencontainers.image.title="k8s-ee" \
 # Numeric, so runAsNonRoot can verify it; files stay owned by root and read-only to this user.
 USER 10001:10001
 EXPOSE 9443 8080 9090 9445
-# A 2 MiB young generation (V8's default grows to 16 MiB per semi-space): measured in bench/results.md, it takes
-# ~25 MiB off the sweeper's peak over 5,000 namespaces and ~10 MiB off the webhook, for a few more scavenges.
-# --optimize-for-size: V8 grows the old generation less eagerly. With 2,000 PR namespaces being reconciled the
-# webhook stayed at ~110 MiB instead of ~175 MiB (a heap of ~30 MiB live had grown to 100 MiB committed), and after
-# saturating admission at ~102 MiB instead of ~124 MiB, for no throughput we could measure (issue 10).
+# The service runtime settings of cli/runtime.ts (SERVICE_NODE_FLAGS, SERVICE_ENV above), given here so the process
+# starts once; started without them, `k8s-ee webhook` and `k8s-ee sweeper` relaunch themselves with them.
 ENTRYPOINT ["node", "--max-semi-space-size=2", "--optimize-for-size", "dist/cli/main.js"]
 CMD ["--help"]

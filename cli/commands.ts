@@ -6,6 +6,8 @@ export interface CommandModule {
 export interface Command {
   name: string;
   summary: string;
+  /** A long-running service: runs with the service runtime settings (cli/runtime.ts). */
+  service?: true;
   load(): Promise<CommandModule>;
 }
 
@@ -13,6 +15,7 @@ export const commands: Command[] = [
   {
     name: 'webhook',
     summary: 'serve the mutating and validating admission webhooks over HTTPS',
+    service: true,
     load: () => import('../webhooks/command.ts'),
   },
   {
@@ -33,6 +36,7 @@ export const commands: Command[] = [
   {
     name: 'sweeper',
     summary: 'expire pins, remove orphan environments, free volumes, watch disk',
+    service: true,
     load: () => import('../sweeper/command.ts'),
   },
   {

@@ -2,6 +2,7 @@
 // loaded only when asked for, so `k8s-ee check` does not pay for express or the Kubernetes client.
 import { commands, usage } from './commands.ts';
 import { CliError } from './errors.ts';
+import { ensureServiceRuntime } from './runtime.ts';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -18,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`k8s-ee: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
+  // Before anything is loaded: this may replace the process with one that has the service runtime settings.
+  if (command.service) ensureServiceRuntime();
   const mod = await command.load();
   return mod.run(rest);
 }

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseRuntimeStage } from '../local/images/dockerfile.ts';
+import { projectRoot } from '../local/cluster/paths.ts';
+import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
+import { relaunchFor, SERVICE_ENV, SERVICE_NODE_FLAGS } from './runtime.ts';
+
+const base = {
+  execPath: '/usr/bin/node',
+  argv: ['/usr/bin/node', '/app/dist/cli/main.js', 'webhook', '--port', '9443'],
+};
+
+test('a service started without its runtime settings is relaunched with them, arguments kept', () => {
+  const relaunch = relaunchFor({ ...base, execArgv: ['--enable-source-maps'], env: { PATH: '/bin' } });
+  assert.deepEqual(relaunch?.argv, [
+    '/usr/bin/node',
+    ...SERVICE_NODE_FLAGS,
+    '--enable-source-maps',
+    '/app/dist/cli/main.js',
+    'webhook',
+    '--port',
+    '9443',
+  ]);
+  assert.deepEqual(relaunch?.env, { PATH: '/bin', ...SERVICE_ENV });
+});
+
+test("the user's own flags and variables win: only what is missing is added, and nothing when nothing is", () => {
+  const env = { MALLOC_ARENA_MAX: '4' };
+  const own = relaunchFor({ ...base, execArgv: ['--max_semi_space_size', '8'], env });
+  assert.deepEqual(
+    own?.argv.slice(1, -4),
+    SERVICE_NODE_FLAGS.filter((f) => !f.startsWith('--max-semi-space-size')).concat('--max_semi_space_size', '8'),
+  );
+  assert.equal(own?.env['MALLOC_ARENA_MAX'], '4');
+  const viaOptions = relaunchFor({
+    ...base,
+    execArgv: [],
+    env: { ...env, NODE_OPTIONS: SERVICE_NODE_FLAGS.join(' ') },
+  });
+  assert.equal(viaOptions, undefined);
+  assert.equal(relaunchFor({ ...base, execArgv: [...SERVICE_NODE_FLAGS], env: { ...SERVICE_ENV } }), undefined);
+});
+
+test("the image's ENTRYPOINT and ENV carry the same settings, so the container starts once", () => {
+  const stage = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));
+  assert.deepEqual(stage.entrypoint.slice(1, -1), SERVICE_NODE_FLAGS);
+  for (const [key, value] of Object.entries(SERVICE_ENV)) assert.ok(stage.env.includes(`${key}=${value}`), key);
+});
+
+test('`k8s-ee webhook` started bare runs with the settings, in the same process (what /proc shows)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-runtime-'));
+  const saved = { ...process.env };
+  for (const key of Object.keys(SERVICE_ENV)) delete process.env[key];
+  try {
+    await writeServingCert(dir, 'runtime-ca');
+    const webhook = await startWebhookProcess(dir);
+    try {
+      const pid = webhook.child.pid ?? 0;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of SERVICE_NODE_FLAGS) assert.ok(cmdline.includes(flag), `${flag} in ${cmdline.join(' ')}`);
+      assert.ok(cmdline.includes('webhook') && cmdline.includes('--no-cluster'), cmdline.join(' '));
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const [key, value] of Object.entries(SERVICE_ENV)) assert.ok(environ.includes(`${key}=${value}`), key);
+    } finally {
+      webhook.child.kill('SIGTERM');
+      await new Promise((resolve) => webhook.child.once('exit', resolve));
+    }
+  } finally {
+    Object.assign(process.env, saved); // the test runner's own environment, as it was
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
