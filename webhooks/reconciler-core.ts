@@ -108,18 +108,20 @@ export function slimBaselineObject(object: LiveBaselineObject, shared: Interner)
         ...(object.status.used ? { used: object.status.used } : {}),
       })
     : undefined;
+  // Every property always present (undefined when absent): V8 then keeps them inside the object, where conditional
+  // spreads gave each of the 40,000 slim objects at 5,000 namespaces an out-of-object property array (~5 MiB).
   return {
-    ...(object.apiVersion ? { apiVersion: shared.text(object.apiVersion) } : {}),
+    apiVersion: object.apiVersion === undefined ? undefined : shared.text(object.apiVersion),
     kind: shared.text(object.kind),
     metadata: {
-      ...(m.name !== undefined ? { name: shared.text(m.name) } : {}),
-      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
-      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
-      ...(m.labels ? { labels: shared.share(m.labels) } : {}),
-      ...(annotations ? { annotations: shared.share(annotations) } : {}),
+      name: m.name === undefined ? undefined : shared.text(m.name),
+      namespace: m.namespace,
+      resourceVersion: m.resourceVersion,
+      labels: m.labels ? shared.share(m.labels) : undefined,
+      annotations: annotations ? shared.share(annotations) : undefined,
     },
-    ...(object.spec !== undefined ? { spec: shared.share(object.spec) } : {}),
-    ...(status ? { status } : {}),
+    spec: object.spec === undefined ? undefined : shared.share(object.spec),
+    status,
   };
 }
 
@@ -222,7 +224,8 @@ export class ReconcilerCore {
     const ns = object.metadata?.namespace;
     if (!ns) return;
     const live = slimBaselineObject(object as unknown as LiveBaselineObject, this.shared);
-    const key = `${live.kind}/${live.metadata?.name ?? ''}`;
+    // A handful of distinct keys (kind/name of the baseline objects), the same in every namespace: one copy each.
+    const key = this.shared.text(`${live.kind}/${live.metadata?.name ?? ''}`);
     let byName = this.objects.get(ns);
     if (!byName) {
       if (type === 'DELETED') return; // its namespace is gone already

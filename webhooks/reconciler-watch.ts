@@ -9,6 +9,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KubeAccess } from '../lib/kube-access.ts';
 import type { Logger } from '../lib/log.ts';
+import { watchedNames } from '../lib/string-pool.ts';
 import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -61,10 +62,14 @@ const isGone = (error: unknown): boolean => {
 
 /**
  * An object as handed to onEvent: without metadata.managedFields, which no handler reads and which is often the
- * larger part of a small object.
+ * larger part of a small object; its namespace, name and label values pooled (lib/string-pool.ts), so that what the
+ * handlers and this cache keep of thousands of objects shares one copy of each.
  */
 function received(object: WatchedObject, apiVersion: string, kind: string): WatchedObject {
   const { managedFields: _dropped, ...metadata } = object.metadata ?? {};
+  if (typeof metadata.namespace === 'string') metadata.namespace = watchedNames.get(metadata.namespace);
+  if (typeof metadata.name === 'string') metadata.name = watchedNames.get(metadata.name);
+  if (metadata.labels) metadata.labels = watchedNames.values(metadata.labels);
   return { ...object, apiVersion, kind, metadata };
 }
 
