@@ -4,6 +4,7 @@
 // it is worked on is worked on again right after. Failures are retried with backoff.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
+import { StringPool } from '../lib/string-pool.ts';
 import { canonicalJson, objectMatches, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
@@ -63,11 +64,12 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
  */
 export class Interner {
   private readonly values = new Map<string, unknown>();
-  private readonly texts = new Map<string, string>();
+  private readonly texts: StringPool;
   private readonly max: number;
 
   constructor(max = 2_000) {
     this.max = max;
+    this.texts = new StringPool(max);
   }
 
   share<T>(value: T): T {
@@ -81,11 +83,7 @@ export class Interner {
   }
 
   text(value: string): string {
-    const known = this.texts.get(value);
-    if (known !== undefined) return known;
-    if (this.texts.size >= this.max) this.texts.clear();
-    this.texts.set(value, value);
-    return value;
+    return this.texts.get(value);
   }
 }
 
