@@ -42,6 +42,8 @@ test("the user's own flags and variables win: only what is missing is added, and
   });
   assert.equal(viaOptions, undefined);
   assert.equal(relaunchFor({ ...base, execArgv: [...SERVICE_NODE_FLAGS], env: { ...SERVICE_ENV } }), undefined);
+  const negated = SERVICE_NODE_FLAGS.map((f) => (f.includes('=') ? f : f.replace(/^--/, '--no-')));
+  assert.equal(relaunchFor({ ...base, execArgv: negated, env: { ...SERVICE_ENV } }), undefined, '--no-x is a choice');
 });
 
 test("the image's ENTRYPOINT and ENV carry the same settings, so the container starts once", () => {

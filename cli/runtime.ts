@@ -23,9 +23,10 @@ export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2',
 /** glibc: two malloc arenas instead of up to eight per core (V8's helper threads fragmented ~15-30 MiB of them). */
 export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
-/** `--name=value` or `--name value` -> `name`, with `_` and `-` alike (V8 accepts both). */
+/** `--name=value`, `--name value` or `--no-name` -> `name`, with `_` and `-` alike (V8 accepts both). */
 function flagName(flag: string): string {
-  return flag.replace(/^--?/, '').split('=', 1)[0]?.replace(/_/g, '-') ?? '';
+  const name = flag.replace(/^--?/, '').split('=', 1)[0]?.replace(/_/g, '-') ?? '';
+  return name.startsWith('no-') ? name.slice('no-'.length) : name;
 }
 
 export interface Relaunch {

@@ -1,7 +1,7 @@
 // The HTTPS admission server: a plain node:http request listener (no framework: five fixed routes, and express
 // cost ~20 MiB of memory and a third of the throughput, measured in bench/results.md), each admission route a
 // chain of small steps around a pure handler. Admission answers are written in batches, once per turn of the event
-// loop (AnswerBatch below).
+// loop (TurnBatch below).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { ADMISSION_API_VERSION, decide, parseAdmissionReview, toReview } from './admission.ts';
