@@ -19,7 +19,7 @@ export class StringPool {
     return value;
   }
 
-  /** The same map with pooled values (a new object), or the map itself when it is absent or empty. */
+  /** The same map with pooled values, in a new object; undefined stays undefined. */
   values<T extends Record<string, string> | undefined>(map: T): T {
     if (!map) return map;
     const out: Record<string, unknown> = {};
