@@ -133,28 +133,42 @@ export const hostPorts: CheckFn = (pod) =>
 const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
 const HANDLERS = ['postStart', 'preStop'] as const;
 
-function hostTargets(handler: unknown, path: string): { path: string; host: string }[] {
-  return (['httpGet', 'tcpSocket'] as const).flatMap((action) => {
+/** `path.httpGet.host` / `path.tcpSocket.host` of a probe or hook that sets one, pushed onto `out`. */
+function hostTargets(handler: unknown, path: string, out: { path: string; host: string }[]): void {
+  for (const action of ['httpGet', 'tcpSocket'] as const) {
     const host = text(field(handler, action), 'host');
-    return host ? [{ path: `${path}.${action}.host`, host }] : [];
-  });
+    if (host) out.push({ path: `${path}.${action}.host`, host });
+  }
 }
 
-export const probeHosts: CheckFn = (pod) =>
-  pod.containers.flatMap((c) => {
-    const targets = [
-      ...PROBES.flatMap((probe) => hostTargets(field(c.value, probe), `${c.path}.${probe}`)),
-      ...HANDLERS.flatMap((h) => hostTargets(field(field(c.value, 'lifecycle'), h), `${c.path}.lifecycle.${h}`)),
-    ];
-    return targets.map((t) =>
-      violation(
-        'pss:probe-host',
-        t.path,
-        `${c.label} points a probe or lifecycle hook at host ${JSON.stringify(t.host)} instead of its own pod`,
-        'remove the host field so the probe or hook targets the pod itself',
-      ),
-    );
-  });
+// Run on every pod template admission sees: loops that allocate only for what they report.
+export const probeHosts: CheckFn = (pod) => {
+  let found: Violation[] | undefined;
+  const targets: { path: string; host: string }[] = [];
+  for (const c of pod.containers) {
+    targets.length = 0;
+    for (const probe of PROBES) {
+      const handler = field(c.value, probe);
+      if (handler) hostTargets(handler, `${c.path}.${probe}`, targets);
+    }
+    const lifecycle = field(c.value, 'lifecycle');
+    for (const h of HANDLERS) {
+      const handler = field(lifecycle, h);
+      if (handler) hostTargets(handler, `${c.path}.lifecycle.${h}`, targets);
+    }
+    for (const t of targets) {
+      (found ??= []).push(
+        violation(
+          'pss:probe-host',
+          t.path,
+          `${c.label} points a probe or lifecycle hook at host ${JSON.stringify(t.host)} instead of its own pod`,
+          'remove the host field so the probe or hook targets the pod itself',
+        ),
+      );
+    }
+  }
+  return found ?? [];
+};
 
 const APPARMOR_ANNOTATION_PREFIX = 'container.apparmor.security.beta.kubernetes.io/';
 const APPARMOR_TYPES = new Set(['RuntimeDefault', 'Localhost']);
@@ -163,26 +177,39 @@ function appArmorAnnotationAllowed(value: string): boolean {
   return value === '' || value === 'runtime/default' || value.startsWith('localhost/');
 }
 
-export const appArmor: CheckFn = (pod) => {
-  const fields = pod.holders.flatMap((h) => {
+function appArmorFields(pod: PodView, found: Violation[] | undefined): Violation[] | undefined {
+  for (const h of pod.holders) {
     const profile = field(h.securityContext, 'appArmorProfile');
-    if (!profile) return [];
+    if (!profile) continue;
     const type = text(profile, 'type') ?? '';
-    if (APPARMOR_TYPES.has(type)) return [];
-    return [
+    if (APPARMOR_TYPES.has(type)) continue;
+    (found ??= []).push(
       violation(
         'pss:apparmor',
         `${h.scPath}.appArmorProfile.type`,
         `${h.label} sets AppArmor profile type ${JSON.stringify(type)}, which disables or replaces the default confinement`,
         'set securityContext.appArmorProfile.type to RuntimeDefault (or Localhost with localhostProfile), or remove appArmorProfile',
       ),
-    ];
-  });
+    );
+  }
+  return found;
+}
+
+/** The deprecated per-container annotations that set a profile other than the default, sorted by key. */
+function appArmorAnnotations(pod: PodView, found: Violation[] | undefined): Violation[] | undefined {
+  const annotations = field(pod.metadata, 'annotations');
+  const bad: [string, string][] = [];
+  for (const key in annotations) {
+    const value = annotations[key];
+    if (typeof value !== 'string' || !Object.hasOwn(annotations, key)) continue;
+    if (key.startsWith(APPARMOR_ANNOTATION_PREFIX) && !appArmorAnnotationAllowed(value)) bad.push([key, value]);
+  }
+  if (bad.length === 0) return found;
   const annotationsPath = `${pod.metadataPath}.annotations`;
-  const annotations = Object.entries(stringMap(pod.metadata, 'annotations'))
-    .filter(([key, value]) => key.startsWith(APPARMOR_ANNOTATION_PREFIX) && !appArmorAnnotationAllowed(value))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([key, value]) =>
+  bad.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  found ??= [];
+  for (const [key, value] of bad) {
+    found.push(
       violation(
         'pss:apparmor',
         keyPath(annotationsPath, key),
@@ -190,8 +217,11 @@ export const appArmor: CheckFn = (pod) => {
         'remove the deprecated annotation (or set it to "runtime/default"); prefer securityContext.appArmorProfile.type: RuntimeDefault',
       ),
     );
-  return [...fields, ...annotations];
-};
+  }
+  return found;
+}
+
+export const appArmor: CheckFn = (pod) => appArmorAnnotations(pod, appArmorFields(pod, undefined)) ?? [];
 
 const SELINUX_TYPES_1_0 = ['container_t', 'container_init_t', 'container_kvm_t'];
 const SELINUX_TYPES_1_31 = [...SELINUX_TYPES_1_0, 'container_engine_t'];

@@ -35,40 +35,46 @@ export const allowPrivilegeEscalation_1_8: CheckFn = (pod) =>
 
 export const allowPrivilegeEscalation_1_25 = exemptWindows(allowPrivilegeEscalation_1_8);
 
-function missingDropAll(c: ContainerView): Violation[] {
-  const capabilities = field(c.securityContext, 'capabilities');
-  const dropped = stringsAt(capabilities, 'drop').map((e) => e.value);
-  if (dropped.includes('ALL')) return [];
+function missingDropAll(c: ContainerView): Violation | undefined {
+  const dropped = stringsAt(field(c.securityContext, 'capabilities'), 'drop');
+  for (const e of dropped) if (e.value === 'ALL') return undefined;
   const message =
     dropped.length === 0
       ? `${c.label} does not drop ALL capabilities`
-      : `${c.label} drops ${quoteList(dropped)} but not "ALL"`;
-  return [
-    violation(
-      'pss:capabilities',
-      `${c.scPath}.capabilities.drop`,
-      message,
-      'set securityContext.capabilities.drop: ["ALL"] (and add back only NET_BIND_SERVICE if the container binds a port below 1024)',
-    ),
-  ];
+      : `${c.label} drops ${quoteList(dropped.map((e) => e.value))} but not "ALL"`;
+  return violation(
+    'pss:capabilities',
+    `${c.scPath}.capabilities.drop`,
+    message,
+    'set securityContext.capabilities.drop: ["ALL"] (and add back only NET_BIND_SERVICE if the container binds a port below 1024)',
+  );
 }
 
-function forbiddenAdds(c: ContainerView): Violation[] {
-  const added = stringsAt(field(c.securityContext, 'capabilities'), 'add').map((e) => e.value);
-  const bad = [...new Set(added.filter((cap) => cap !== 'NET_BIND_SERVICE'))];
-  if (bad.length === 0) return [];
-  return [
-    violation(
-      'pss:capabilities',
-      `${c.scPath}.capabilities.add`,
-      `${c.label} adds ${quoteList(bad)}; restricted allows adding only NET_BIND_SERVICE`,
-      `remove ${quoteList(bad)} from securityContext.capabilities.add`,
-    ),
-  ];
+function forbiddenAdds(c: ContainerView): Violation | undefined {
+  const added = list(field(c.securityContext, 'capabilities'), 'add');
+  if (added.length === 0) return undefined;
+  const bad = [...new Set(stringsAt(field(c.securityContext, 'capabilities'), 'add').map((e) => e.value))].filter(
+    (cap) => cap !== 'NET_BIND_SERVICE',
+  );
+  if (bad.length === 0) return undefined;
+  return violation(
+    'pss:capabilities',
+    `${c.scPath}.capabilities.add`,
+    `${c.label} adds ${quoteList(bad)}; restricted allows adding only NET_BIND_SERVICE`,
+    `remove ${quoteList(bad)} from securityContext.capabilities.add`,
+  );
 }
 
-export const capabilitiesRestricted_1_22: CheckFn = (pod) =>
-  pod.containers.flatMap((c) => [...missingDropAll(c), ...forbiddenAdds(c)]);
+export const capabilitiesRestricted_1_22: CheckFn = (pod) => {
+  let found: Violation[] | undefined;
+  for (const c of pod.containers) {
+    const drop = missingDropAll(c);
+    if (drop) (found ??= []).push(drop);
+    const add = forbiddenAdds(c);
+    if (add) (found ??= []).push(add);
+  }
+  return found ?? [];
+};
 
 export const capabilitiesRestricted_1_25 = exemptWindows(capabilitiesRestricted_1_22);
 

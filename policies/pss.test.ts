@@ -190,6 +190,22 @@ describe('checkRestricted: one table row per control, compliant and not', () => 
       ],
     },
     {
+      name: 'AppArmor: fields first, then the annotations sorted by key (non-strings ignored)',
+      spec: pod((s) => Object.assign(csc(s), { appArmorProfile: { type: 'Unconfined' } })),
+      metadata: {
+        annotations: {
+          'container.apparmor.security.beta.kubernetes.io/zeta': 'unconfined',
+          'container.apparmor.security.beta.kubernetes.io/n': 42,
+          'container.apparmor.security.beta.kubernetes.io/alpha': 'custom',
+        },
+      },
+      expect: [
+        ['pss:apparmor', `${P}.containers[0].securityContext.appArmorProfile.type`],
+        ['pss:apparmor', 'spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/alpha]'],
+        ['pss:apparmor', 'spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/zeta]'],
+      ],
+    },
+    {
       name: 'SELinux type, user, role',
       spec: pod((s) => {
         Object.assign(sc(s), { seLinuxOptions: { type: 'spc_t', level: 's0' } });
