@@ -51,11 +51,9 @@ function missingDropAll(c: ContainerView): Violation | undefined {
 }
 
 function forbiddenAdds(c: ContainerView): Violation | undefined {
-  const added = list(field(c.securityContext, 'capabilities'), 'add');
+  const added = stringsAt(field(c.securityContext, 'capabilities'), 'add');
   if (added.length === 0) return undefined;
-  const bad = [...new Set(stringsAt(field(c.securityContext, 'capabilities'), 'add').map((e) => e.value))].filter(
-    (cap) => cap !== 'NET_BIND_SERVICE',
-  );
+  const bad = [...new Set(added.map((e) => e.value))].filter((cap) => cap !== 'NET_BIND_SERVICE');
   if (bad.length === 0) return undefined;
   return violation(
     'pss:capabilities',

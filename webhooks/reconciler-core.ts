@@ -4,7 +4,7 @@
 // it is worked on is worked on again right after. Failures are retried with backoff.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
-import { StringPool } from '../lib/string-pool.ts';
+import { watchedNames } from '../lib/string-pool.ts';
 import { canonicalJson, objectMatches, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
@@ -64,12 +64,10 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
  */
 export class Interner {
   private readonly values = new Map<string, unknown>();
-  private readonly texts: StringPool;
   private readonly max: number;
 
   constructor(max = 2_000) {
     this.max = max;
-    this.texts = new StringPool(max);
   }
 
   share<T>(value: T): T {
@@ -81,10 +79,6 @@ export class Interner {
     this.values.set(key, value);
     return value;
   }
-
-  text(value: string): string {
-    return this.texts.get(value);
-  }
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -92,7 +86,8 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /**
  * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec,
  * the quota's status) and the resourceVersion that orders events; uid, timestamps, owner references and the
- * annotation `kubectl apply` leaves (a second copy of the object) are dropped.
+ * annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its strings are the watch's, which
+ * pooled them on arrival (reconciler-watch.ts, received).
  */
 export function slimBaselineObject(object: LiveBaselineObject, shared: Interner): LiveBaselineObject {
   const m = object.metadata ?? {};
@@ -109,10 +104,10 @@ export function slimBaselineObject(object: LiveBaselineObject, shared: Interner)
   // Every property always present (undefined when absent): V8 then keeps them inside the object, where conditional
   // spreads gave each of the 40,000 slim objects at 5,000 namespaces an out-of-object property array (~5 MiB).
   return {
-    apiVersion: object.apiVersion === undefined ? undefined : shared.text(object.apiVersion),
-    kind: shared.text(object.kind),
+    apiVersion: object.apiVersion,
+    kind: object.kind,
     metadata: {
-      name: m.name === undefined ? undefined : shared.text(m.name),
+      name: m.name,
       namespace: m.namespace,
       resourceVersion: m.resourceVersion,
       labels: m.labels ? shared.share(m.labels) : undefined,
@@ -223,7 +218,7 @@ export class ReconcilerCore {
     if (!ns) return;
     const live = slimBaselineObject(object as unknown as LiveBaselineObject, this.shared);
     // A handful of distinct keys (kind/name of the baseline objects), the same in every namespace: one copy each.
-    const key = this.shared.text(`${live.kind}/${live.metadata?.name ?? ''}`);
+    const key = watchedNames.get(`${live.kind}/${live.metadata?.name ?? ''}`);
     let byName = this.objects.get(ns);
     if (!byName) {
       if (type === 'DELETED') return; // its namespace is gone already
