@@ -10,7 +10,7 @@ import { CliError } from '../cli/errors.ts';
 import { createKubeSweeper } from './kube.ts';
 import { kubeHttp } from '../webhooks/reconciler-http.ts';
 import { gitHubClientFromConfig } from './github.ts';
-import { readInventory } from './inventory-kube.ts';
+import { readCosts } from './inventory-kube.ts';
 import { createSweeperMetrics } from './metrics.ts';
 import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
 import { createScheduler } from './scheduler.ts';
@@ -187,7 +187,7 @@ async function wire(
       ? {}
       : {
           inventory: async (seen: Parameters<NonNullable<SweepDeps['inventory']>>[0]) => {
-            const read = await readInventory(http, config, undefined, { urls: false, read: seen });
+            const read = await readCosts(http, config, seen.namespaces);
             for (const w of read.warnings) log.warn(`cost metrics: could not read ${w} (counted as nothing)`);
             return read.input;
           },

@@ -28,7 +28,10 @@ const del = (name: string, reason = 'pr-closed'): Action => ({
   details: {},
 });
 
-async function values(metrics: SweeperMetrics, key: keyof SweeperMetrics): Promise<Record<string, number>> {
+async function values(
+  metrics: SweeperMetrics,
+  key: Exclude<keyof SweeperMetrics, 'costs'>,
+): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const v of (await metrics[key].get()).values) out[Object.values(v.labels).join('|')] = v.value;
   return out;

@@ -6,7 +6,7 @@ import { defaultConfig } from '../policies/config.ts';
 import { createSweeperMetrics } from './metrics.ts';
 import { updateCostGauges, type SweepDeps } from './sweep.ts';
 import { formatTable } from './envs-command.ts';
-import { buildInventory, type InventoryInput } from './inventory.ts';
+import { buildInventory, environmentCosts, type InventoryInput } from './inventory.ts';
 import { SWEEPER_ANNOTATIONS as SA, type NamespaceInfo } from './types.ts';
 
 const NOW = new Date('2026-12-01T12:00:00.000Z');
@@ -91,6 +91,25 @@ describe('inventory', () => {
     );
   });
 
+  test("environmentCosts: the rows' costs, of the environments not being deleted, without the rest of the rows", () => {
+    const costs = [
+      ...environmentCosts(
+        { namespaces: input.namespaces, quotas: input.quotas, claimBytes: input.claimBytes },
+        config,
+        NOW,
+      ),
+    ];
+    assert.deepEqual(
+      costs.map((c) => c.namespace),
+      ['shop-pr-2', 'shop-pr-1'],
+      'in the order of the namespaces; shop-pr-4 is terminating, shop-pr-3 and kube-system are not managed',
+    );
+    for (const c of costs) {
+      const row = rows.find((r) => r.namespace === c.namespace)!;
+      assert.deepEqual(c, { namespace: row.namespace, project: row.project, cost: row.cost });
+    }
+  });
+
   test('unknown parts stay unknown: no release records, no quotas, no claims', () => {
     const blind = buildInventory(
       { ...input, releases: undefined, quotas: undefined, claimBytes: undefined },
@@ -149,5 +168,44 @@ describe('cost metrics', () => {
     assert.ok(Math.abs(value('k8s_ee_environment_cost_monthly_all{currency="USD"}') - 13.825) < 1e-9);
     assert.ok(Math.abs(value('k8s_ee_environment_cost_accrued{namespace="shop-pr-1"}') - (5.75 * 24) / 730) < 1e-9);
     assert.equal(line('k8s_ee_environment_cost_monthly{namespace="shop-pr-4"}'), '');
+    assert.equal(
+      text.split('\n').filter((l) => l.startsWith('k8s_ee_environment_cost_monthly{')).length,
+      6,
+      'cpu, memory and storage of shop-pr-1 and shop-pr-2',
+    );
+  });
+
+  test('the next run replaces the series: an environment gone is no longer exported, the total follows', async () => {
+    const registry = new Registry();
+    const metrics = createSweeperMetrics(registry);
+    const deps = { config, metrics, log: silentLogger() } as unknown as SweepDeps;
+    const scrape = async (): Promise<string[]> =>
+      (await registry.metrics()).split('\n').filter((l) => l.startsWith('k8s_ee_environment_cost_'));
+    assert.deepEqual(await scrape(), [], 'nothing before the first run');
+    await updateCostGauges({ ...deps, inventory: () => Promise.resolve(input) }, NOW, input);
+    assert.equal((await scrape()).length, 6 + 2 + 1);
+    const fewer = { ...input, namespaces: input.namespaces.filter((n) => n.name !== 'shop-pr-2') };
+    await updateCostGauges({ ...deps, inventory: () => Promise.resolve(fewer) }, NOW, fewer);
+    const lines = await scrape();
+    assert.deepEqual(
+      lines.filter((l) => l.includes('shop-pr-2')),
+      [],
+      'the environment gone has no series left',
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.includes('shop-pr-1')).map((l) => l.replace(/ [^ ]+$/, '')),
+      [
+        'k8s_ee_environment_cost_monthly{namespace="shop-pr-1",project="shop",currency="USD",resource="cpu"}',
+        'k8s_ee_environment_cost_monthly{namespace="shop-pr-1",project="shop",currency="USD",resource="memory"}',
+        'k8s_ee_environment_cost_monthly{namespace="shop-pr-1",project="shop",currency="USD",resource="storage"}',
+        'k8s_ee_environment_cost_accrued{namespace="shop-pr-1",project="shop",currency="USD"}',
+      ],
+    );
+    // 0.3 vCPU × 15 + 0.5 GiB × 2.5, no storage: shop-pr-1 alone.
+    const all = lines.find((l) => l.startsWith('k8s_ee_environment_cost_monthly_all{currency="USD"} '));
+    assert.ok(Math.abs(Number(all?.split(' ').pop()) - 5.75) < 1e-9, all);
+    // A failed read leaves the series as they were.
+    await updateCostGauges({ ...deps, inventory: () => Promise.reject(new Error('HTTP 503')) }, NOW, fewer);
+    assert.deepEqual(await scrape(), lines);
   });
 });

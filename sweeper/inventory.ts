@@ -30,6 +30,14 @@ export interface InventoryInput {
   urls: Record<string, string>;
 }
 
+/**
+ * What the cost of the environments needs (the sweeper's cost metrics): the namespaces, the quotas' hard amounts and
+ * the bound claims; no PR states, release records, databases or URLs.
+ */
+export type CostInput = Pick<InventoryInput, 'namespaces' | 'claimBytes'> & {
+  quotas: Record<string, Pick<QuotaInfo, 'hard'>> | undefined;
+};
+
 export interface EnvironmentRow {
   namespace: string;
   project: string;
@@ -75,6 +83,23 @@ function expiryOf(
   return { expiresAt: forecast.expiresAt ?? null, expiresReason: forecast.reason ?? null, expiresWhy: forecast.why };
 }
 
+/** An environment's age, the volume bytes it holds (null when claims are unknown) and what it costs. */
+function costOf(ns: NamespaceInfo, input: CostInput, config: Config, now: Date) {
+  const created = timeOf(ns.creationTimestamp) ?? now.getTime();
+  const ageMs = Math.max(0, now.getTime() - created);
+  const storageBytes = input.claimBytes ? (input.claimBytes[ns.name] ?? 0) : null;
+  const cost = environmentCost(
+    { requests: requestsOfQuota(input.quotas?.[ns.name]?.hard), storageBytes: storageBytes ?? 0, ageMs },
+    config,
+  );
+  const { total, ...byResource } = cost.perMonth;
+  return {
+    ageMs,
+    storageBytes,
+    cost: { currency: config.cost.currency, soFar: cost.soFar, perMonth: total, perMonthByResource: byResource },
+  };
+}
+
 function rowOf(ns: NamespaceInfo, input: InventoryInput, config: Config, now: Date): EnvironmentRow | undefined {
   const match = matchNamespace(ns.name, config);
   if (!match) return undefined;
@@ -82,14 +107,7 @@ function rowOf(ns: NamespaceInfo, input: InventoryInput, config: Config, now: Da
   const last = lastDeployOf(records);
   const forecast = forecastExpiry(ns, records, input.prs[ns.name], config, now);
   const quota = input.quotas?.[ns.name] ?? null;
-  const created = timeOf(ns.creationTimestamp) ?? now.getTime();
-  const ageMs = Math.max(0, now.getTime() - created);
-  const storageBytes = input.claimBytes ? (input.claimBytes[ns.name] ?? 0) : null;
-  const cost = environmentCost(
-    { requests: requestsOfQuota(quota?.hard), storageBytes: storageBytes ?? 0, ageMs },
-    config,
-  );
-  const { total, ...byResource } = cost.perMonth;
+  const { ageMs, storageBytes, cost } = costOf(ns, input, config, now);
   return {
     namespace: ns.name,
     project: match.project,
@@ -105,7 +123,7 @@ function rowOf(ns: NamespaceInfo, input: InventoryInput, config: Config, now: Da
     databases: input.databases[ns.name] ?? [],
     url: input.urls[ns.name] ?? null,
     storageBytes,
-    cost: { currency: config.cost.currency, soFar: cost.soFar, perMonth: total, perMonthByResource: byResource },
+    cost,
   };
 }
 
@@ -115,4 +133,21 @@ export function buildInventory(input: InventoryInput, config: Config, now: Date)
     .filter((ns) => isManaged(ns, config))
     .flatMap((ns) => rowOf(ns, input, config, now) ?? [])
     .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.namespace.localeCompare(b.namespace));
+}
+
+/**
+ * The cost of every managed environment that is not being deleted, one at a time, in the order of
+ * `input.namespaces`: what the sweeper's cost metrics export, the same figures as the rows' `cost`, without building
+ * the rows (with thousands of environments, the rows of a pass were ~3 MiB of the sidecar's peak).
+ */
+export function* environmentCosts(
+  input: CostInput,
+  config: Config,
+  now: Date,
+): Generator<{ namespace: string; project: string; cost: EnvironmentRow['cost'] }> {
+  for (const ns of input.namespaces) {
+    if (!isManaged(ns, config) || isTerminating(ns)) continue;
+    const match = matchNamespace(ns.name, config);
+    if (match) yield { namespace: ns.name, project: match.project, cost: costOf(ns, input, config, now).cost };
+  }
 }

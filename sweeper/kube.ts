@@ -102,20 +102,28 @@ export interface Page<T> {
 }
 
 /**
- * Follows `continue` tokens, reducing each page with `keep` before the next is fetched. An empty
- * PartialObjectMetadataList comes back with `items: null`.
+ * Follows `continue` tokens, handing each item of a page to `visit` before the next page is fetched, so that no more
+ * than one page of whole objects is alive at a time. An empty PartialObjectMetadataList comes back with `items: null`.
  */
+export async function eachItem<T>(
+  page: (cont: string | undefined) => Promise<Page<T>>,
+  visit: (item: T) => void,
+): Promise<void> {
+  let cont: string | undefined;
+  do {
+    const list = await page(cont);
+    for (const item of list.items ?? []) visit(item);
+    cont = list.metadata?.continue || undefined;
+  } while (cont);
+}
+
+/** Every item of a paginated list, each reduced with `keep` before the next page is fetched. */
 export async function paginate<T, R>(
   page: (cont: string | undefined) => Promise<Page<T>>,
   keep: (item: T) => R,
 ): Promise<R[]> {
   const out: R[] = [];
-  let cont: string | undefined;
-  do {
-    const list = await page(cont);
-    for (const item of list.items ?? []) out.push(keep(item));
-    cont = list.metadata?.continue || undefined;
-  } while (cont);
+  await eachItem(page, (item) => out.push(keep(item)));
   return out;
 }
 

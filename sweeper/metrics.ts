@@ -29,39 +29,126 @@ export interface SweeperMetrics {
   leader: Gauge;
   releaseWatchRestarts: Counter<'reason'>;
   followUps: Counter;
-  costMonthly: Gauge<'namespace' | 'project' | 'resource' | 'currency'>;
-  costAccrued: Gauge<'namespace' | 'project' | 'currency'>;
-  costMonthlyAll: Gauge<'currency'>;
+  /** k8s_ee_environment_cost_monthly, _accrued and _monthly_all. */
+  costs: CostGauges;
 }
 
-const moreMetrics = (registers: Registry[]) => ({ ...createWatchMetrics(registers), ...createCostMetrics(registers) });
+const moreMetrics = (registers: Registry[]) => ({
+  ...createWatchMetrics(registers),
+  costs: new CostGauges(registers),
+});
 
 const C = `${METRIC_PREFIX}environment_cost_`;
 
-/** Estimated cost of each environment (sweeper/inventory.ts), refreshed by every namespaces run. */
-function createCostMetrics(
-  registers: Registry[],
-): Pick<SweeperMetrics, 'costMonthly' | 'costAccrued' | 'costMonthlyAll'> {
-  return {
-    costMonthly: new Gauge({
-      name: `${C}monthly`,
-      help: "Estimated cost of a PR environment for a month (730 h) at its quota's requests and bound volume sizes, by resource (cpu, memory, storage), in the configured currency",
-      labelNames: ['namespace', 'project', 'resource', 'currency'],
+/** What the cost metrics export of one environment (sweeper/inventory.ts environmentCosts). */
+export interface EnvironmentCostSample {
+  namespace: string;
+  project: string;
+  cost: { soFar: number; perMonth: number; perMonthByResource: Record<string, number> };
+}
+
+type CostLabel = 'namespace' | 'project' | 'resource' | 'currency';
+type CostValue = Awaited<ReturnType<Gauge<CostLabel>['get']>>['values'][number];
+
+/** A gauge whose series are computed when it is scraped. */
+class ComputedGauge extends Gauge<CostLabel> {
+  private readonly values: () => CostValue[];
+  constructor(name: string, help: string, labelNames: CostLabel[], registers: Registry[], values: () => CostValue[]) {
+    super({ name, help, labelNames, registers });
+    this.values = values;
+  }
+  override async get(): ReturnType<Gauge<CostLabel>['get']> {
+    return { ...(await super.get()), values: this.values() };
+  }
+}
+
+interface CostRow {
+  project: string;
+  /** The resources of perMonth, in order (one array shared by the rows that have the same). */
+  resources: readonly string[];
+  perMonth: number[];
+  soFar: number;
+}
+
+/**
+ * The estimated cost of each environment, refreshed by every namespaces run: k8s_ee_environment_cost_monthly
+ * (by resource), _accrued and _monthly_all. With thousands of environments, prom-client Gauges kept ~5 MiB for
+ * these series (a label object and a key string for each of the 4 series of an environment), all dropped and made
+ * again by every run; here an environment is one small record, and its series are written out when scraped.
+ */
+export class CostGauges {
+  private currency = '';
+  private all: number | undefined;
+  private rows = new Map<string, CostRow>();
+
+  constructor(registers: Registry[]) {
+    new ComputedGauge(
+      `${C}monthly`,
+      "Estimated cost of a PR environment for a month (730 h) at its quota's requests and bound volume sizes, by resource (cpu, memory, storage), in the configured currency",
+      ['namespace', 'project', 'resource', 'currency'],
       registers,
-    }),
-    costAccrued: new Gauge({
-      name: `${C}accrued`,
-      help: "Estimated cost of a PR environment since its namespace was created (today's reservation over its whole life)",
-      labelNames: ['namespace', 'project', 'currency'],
+      () => {
+        const values: CostValue[] = [];
+        for (const [namespace, row] of this.rows)
+          row.resources.forEach((resource, i) =>
+            values.push({
+              labels: { namespace, project: row.project, currency: this.currency, resource },
+              value: row.perMonth[i] ?? 0,
+            }),
+          );
+        return values;
+      },
+    );
+    new ComputedGauge(
+      `${C}accrued`,
+      "Estimated cost of a PR environment since its namespace was created (today's reservation over its whole life)",
+      ['namespace', 'project', 'currency'],
       registers,
-    }),
-    costMonthlyAll: new Gauge({
-      name: `${C}monthly_all`,
-      help: 'Estimated monthly cost of all PR environments together',
-      labelNames: ['currency'],
+      () =>
+        [...this.rows].map(([namespace, row]) => ({
+          labels: { namespace, project: row.project, currency: this.currency },
+          value: row.soFar,
+        })),
+    );
+    new ComputedGauge(
+      `${C}monthly_all`,
+      'Estimated monthly cost of all PR environments together',
+      ['currency'],
       registers,
-    }),
-  };
+      () => (this.all === undefined ? [] : [{ labels: { currency: this.currency }, value: this.all }]),
+    );
+  }
+
+  /** The environments' costs from now on: exactly these (an environment not given is no longer exported). */
+  replace(currency: string, samples: Iterable<EnvironmentCostSample>): void {
+    const rows = new Map<string, CostRow>();
+    const shared = new Map<string, string | readonly string[]>();
+    const pooled = <T extends string | readonly string[]>(key: string, value: T): T => {
+      const seen = shared.get(key);
+      if (seen !== undefined) return seen as T;
+      shared.set(key, value);
+      return value;
+    };
+    let all = 0;
+    for (const { namespace, project, cost } of samples) {
+      const resources = Object.keys(cost.perMonthByResource);
+      rows.set(namespace, {
+        project: pooled(`p:${project}`, project),
+        resources: pooled(`r:${resources.join(',')}`, resources),
+        perMonth: Object.values(cost.perMonthByResource),
+        soFar: cost.soFar,
+      });
+      all += cost.perMonth;
+    }
+    this.currency = currency;
+    this.rows = rows;
+    this.all = all;
+  }
+
+  /** How many environments are exported. */
+  size(): number {
+    return this.rows.size;
+  }
 }
 
 /** The release watch's metrics (see release-watch.ts). */

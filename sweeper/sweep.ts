@@ -7,7 +7,7 @@ import { execute, type ActionResult, type SweeperApi } from './executor.ts';
 import { orphanBucket, ORPHAN_AGE_BUCKETS, type SweeperMetrics } from './metrics.ts';
 import type { GitHubClient } from './github.ts';
 import type { Plan, Snapshot } from './types.ts';
-import { buildInventory, type InventoryInput } from './inventory.ts';
+import { environmentCosts, type CostInput } from './inventory.ts';
 
 export interface SweepDeps {
   reader: ClusterReader;
@@ -22,7 +22,7 @@ export interface SweepDeps {
    * What the cost metrics need (sweeper/inventory-kube.ts), given the namespaces and release records this pass
    * has already read (not listed twice); without it they are not exported.
    */
-  inventory?: (read: Pick<Snapshot, 'namespaces' | 'releases'>) => Promise<InventoryInput>;
+  inventory?: (read: Pick<Snapshot, 'namespaces' | 'releases'>) => Promise<CostInput>;
 }
 
 export interface SweepResult {
@@ -73,32 +73,16 @@ export async function updateCostGauges(
   read: Pick<Snapshot, 'namespaces' | 'releases'>,
 ): Promise<void> {
   if (!deps.inventory) return;
-  let rows;
   try {
-    rows = buildInventory(await deps.inventory(read), deps.config, now);
+    const input = await deps.inventory(read);
+    deps.metrics.costs.replace(deps.config.cost.currency, environmentCosts(input, deps.config, now));
   } catch (err) {
     deps.metrics.errors.inc({ stage: 'list' });
     deps.log.warn(
       { err: err instanceof Error ? err.message : String(err) },
       'cost metrics: could not read the environments',
     );
-    return;
   }
-  const { costMonthly, costAccrued, costMonthlyAll } = deps.metrics;
-  const currency = deps.config.cost.currency;
-  costMonthly.reset();
-  costAccrued.reset();
-  costMonthlyAll.reset();
-  let all = 0;
-  for (const row of rows) {
-    if (row.status === 'terminating') continue;
-    const labels = { namespace: row.namespace, project: row.project, currency };
-    for (const [resource, value] of Object.entries(row.cost.perMonthByResource))
-      costMonthly.set({ ...labels, resource }, value);
-    costAccrued.set(labels, row.cost.soFar);
-    all += row.cost.perMonth;
-  }
-  costMonthlyAll.set({ currency }, all);
 }
 
 async function planAndExecute(
