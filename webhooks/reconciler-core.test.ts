@@ -5,7 +5,7 @@ import { silentLogger } from '../lib/log.ts';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
-import { Interner, isNewer, ReconcilerCore, slimBaselineObject } from './reconciler-core.ts';
+import { Interner, isNewer, KeptObject, ReconcilerCore } from './reconciler-core.ts';
 import type { LiveBaselineObject } from './reconciler-kube.ts';
 import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
 import type { WatchedObject } from './reconciler-watch.ts';
@@ -165,7 +165,7 @@ test('managed labels removed or downgraded by anyone are restored on the next ev
   assert.deepEqual(cluster.calls, [], 'nothing more to restore');
 });
 
-describe('slimBaselineObject (what the reconciler keeps of a live object)', () => {
+describe('KeptObject (what the reconciler keeps of a live object)', () => {
   const live = (ns: string, rv: string) =>
     JSON.parse(
       JSON.stringify({
@@ -186,12 +186,21 @@ describe('slimBaselineObject (what the reconciler keeps of a live object)', () =
 
   test('keeps what planning reads, drops the rest, and shares what repeats across namespaces', () => {
     const shared = new Interner();
-    const a = slimBaselineObject(live('a-pr-1', '10'), shared);
-    const b = slimBaselineObject(live('b-pr-2', '11'), shared);
-    // One shape for every slim object (absent fields present as undefined), so V8 keeps the properties in-object.
-    assert.deepEqual(Object.keys(a), ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
-    assert.deepEqual(Object.keys(a.metadata ?? {}), ['name', 'namespace', 'resourceVersion', 'labels', 'annotations']);
-    assert.deepEqual(JSON.parse(JSON.stringify(a)), {
+    const a = new KeptObject(live('a-pr-1', '10'), shared);
+    const b = new KeptObject(live('b-pr-2', '11'), shared);
+    // One flat shape for every kept object (absent fields present as undefined): no nested metadata object.
+    assert.deepEqual(Object.keys(a), [
+      'apiVersion',
+      'kind',
+      'name',
+      'resourceVersion',
+      'labels',
+      'annotations',
+      'spec',
+      'status',
+    ]);
+    // What planning reads: the object, in the namespace it is kept under.
+    assert.deepEqual(a.live('a-pr-1'), {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: {
@@ -204,16 +213,62 @@ describe('slimBaselineObject (what the reconciler keeps of a live object)', () =
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
     });
     assert.equal(a.spec, b.spec);
-    assert.equal(a.metadata?.labels, b.metadata?.labels);
-    assert.equal(a.metadata?.annotations, b.metadata?.annotations);
-    assert.equal(b.metadata?.namespace, 'b-pr-2');
-    assert.equal(b.metadata?.resourceVersion, '11');
+    assert.equal(a.labels, b.labels);
+    assert.equal(a.annotations, b.annotations);
+    assert.equal(b.live('b-pr-2').metadata?.namespace, 'b-pr-2');
+    assert.equal(b.resourceVersion, '11');
+    assert.deepEqual(new KeptObject({ kind: 'LimitRange' }, shared).live('c-pr-3'), {
+      kind: 'LimitRange',
+      metadata: { namespace: 'c-pr-3' },
+    });
   });
 
   test('different specs stay apart, and a full pool starts over without losing values', () => {
     const shared = new Interner(2);
-    const specs = [1, 2, 3, 1].map((n) => slimBaselineObject({ kind: 'LimitRange', spec: { n } }, shared).spec);
+    const specs = [1, 2, 3, 1].map((n) => new KeptObject({ kind: 'LimitRange', spec: { n } }, shared).spec);
     assert.deepEqual(specs, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 1 }]);
     assert.notEqual(specs[0], specs[1]);
   });
+});
+
+test('the versions the watches compare a relist with are what the core keeps, and only that', () => {
+  const { cluster, core } = setup(false);
+  addNamespace(cluster, NS);
+  for (const o of buildBaseline(NS, [], config)) cluster.objects.set(`${NS}/${o.kind}/${o.metadata.name}`, o);
+  const withVersion = (o: WatchedObject, rv: string): WatchedObject => ({
+    ...o,
+    metadata: { ...o.metadata, resourceVersion: rv },
+  });
+  core.onNamespace('ADDED', withVersion(nsObject(cluster, NS), '10'));
+  core.onNamespace('ADDED', withVersion({ metadata: { name: 'kube-system' } }, '11'));
+  const quota = buildBaseline(NS, [], config).find((o) => o.kind === 'ResourceQuota');
+  assert.ok(quota);
+  core.onBaselineObject('ADDED', withVersion(structuredClone(quota) as unknown as WatchedObject, '12'));
+  const declaration = { metadata: { name: ENVIRONMENT_CONFIGMAP, namespace: NS, resourceVersion: '13' } };
+  core.onEnvironment('ADDED', declaration);
+
+  const namespaces = core.namespaceVersions();
+  assert.equal(namespaces.version('', NS), '10');
+  assert.equal(namespaces.version('', 'kube-system'), undefined, 'not a PR namespace: not kept');
+  assert.deepEqual([...namespaces.entries()], [['', NS, '10']]);
+  const quotas = core.baselineVersions('ResourceQuota');
+  assert.equal(quotas.version(NS, BASELINE_NAMES.quota), '12');
+  assert.equal(quotas.version(NS, 'other'), undefined);
+  assert.deepEqual([...quotas.entries()], [[NS, BASELINE_NAMES.quota, '12']]);
+  assert.deepEqual([...core.baselineVersions('LimitRange').entries()], [], 'no LimitRange was announced');
+  const environments = core.environmentVersions();
+  assert.equal(environments.version(NS, ENVIRONMENT_CONFIGMAP), '13');
+  assert.equal(environments.version(NS, 'something-else'), undefined);
+  assert.deepEqual([...environments.entries()], [[NS, ENVIRONMENT_CONFIGMAP, '13']]);
+
+  // A newer version replaces the kept one; a stale event does not.
+  core.onBaselineObject('MODIFIED', withVersion(structuredClone(quota) as unknown as WatchedObject, '20'));
+  core.onBaselineObject('MODIFIED', withVersion(structuredClone(quota) as unknown as WatchedObject, '15'));
+  assert.equal(quotas.version(NS, BASELINE_NAMES.quota), '20');
+
+  // The namespace goes: nothing of it is kept, so a relist announces none of it as deleted again.
+  core.onNamespace('DELETED', withVersion(nsObject(cluster, NS), '30'));
+  assert.deepEqual([...namespaces.entries()], []);
+  assert.deepEqual([...quotas.entries()], []);
+  assert.deepEqual([...environments.entries()], []);
 });

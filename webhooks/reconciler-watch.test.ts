@@ -161,6 +161,74 @@ test('410 Gone relists, and objects deleted meanwhile arrive as DELETED; a norma
   await api.close();
 });
 
+test('a consumer that keeps the versions itself: a relist compares with its record, the watcher keeps none', async () => {
+  const api = await fakeApi();
+  api.listItems = [
+    { name: 'kept', rv: '5' },
+    { name: 'ignored', rv: '6' },
+    { name: 'gone', rv: '7' },
+  ];
+  api.scripts.push((res) => {
+    api.listItems = [
+      { name: 'kept', rv: '5' }, // unchanged: not announced again
+      { name: 'ignored', rv: '6' }, // not recorded by the consumer: announced again
+      { name: 'new', rv: '21' },
+    ];
+    api.listVersion = '22';
+    send(res, 'MODIFIED', ns('kept', '5')); // same version as listed later
+    send(res, 'ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
+    res.end();
+  });
+  // The consumer records what it keeps (everything but "ignored"), as the reconciler does.
+  const record = new Map<string, string>();
+  const events: string[] = [];
+  const watcher = createResilientWatch({
+    kc: api.kc,
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    path: '/api/v1/namespaces',
+    log: silentLogger(),
+    versions: {
+      version: (namespace, name) => (namespace === '' ? record.get(name) : undefined),
+      entries: () => [...record].map(([name, rv]) => ['', name, rv] as const),
+    },
+    onEvent: (type: WatchEventType, o) => {
+      const name = o.metadata?.name ?? '';
+      events.push(`${type} ${name}`);
+      if (name === 'ignored') return;
+      if (type === 'DELETED') record.delete(name);
+      else record.set(name, o.metadata?.resourceVersion ?? '');
+    },
+  });
+  await watcher.start();
+  await until(() => api.lists.length >= 2 && events.length >= 7);
+  assert.deepEqual(events, [
+    'ADDED kept',
+    'ADDED ignored',
+    'ADDED gone',
+    'MODIFIED kept',
+    'DELETED gone', // in the consumer's record, not in the new list
+    'ADDED ignored', // listed, unknown to the consumer
+    'ADDED new',
+  ]);
+  assert.deepEqual(
+    [...record],
+    [
+      ['kept', '5'],
+      ['new', '21'],
+    ],
+  );
+  // What the watcher reports is the consumer's record.
+  assert.equal(watcher.get(undefined, 'kept')?.metadata?.resourceVersion, '5');
+  assert.equal(watcher.get(undefined, 'ignored'), undefined);
+  assert.deepEqual(
+    watcher.list().map((o) => o.metadata?.name),
+    ['kept', 'new'],
+  );
+  await watcher.stop();
+  await api.close();
+});
+
 test('errors are retried with a growing backoff', () => {
   assert.deepEqual([1, 2, 3, 4, 10].map(backoffMs), [250, 500, 1000, 2000, 10_000]);
 });

@@ -42,13 +42,27 @@ export interface ResilientWatchOptions {
   /** After each complete list. */
   onSynced?(): void;
   onRestart?(reason: RestartReason): void;
+  /**
+   * The consumer's own record of what it was told, when it keeps one anyway (the reconciler keeps every baseline
+   * object with its resourceVersion): the watcher then keeps no copy of its own, and a relist compares against this.
+   * The consumer must record in onEvent each object it wants to hear about again (changed, or vanished while no
+   * watch ran); one it does not record is announced as ADDED again after a relist, and never as DELETED.
+   * Default: the watcher keeps namespace/name → resourceVersion itself.
+   */
+  versions?: VersionView;
+}
+
+/** What a consumer knows of the watched objects: each one's resourceVersion, by namespace ('' when cluster-scoped) and name. */
+export interface VersionView {
+  version(namespace: string, name: string): string | undefined;
+  entries(): Iterable<readonly [namespace: string, name: string, resourceVersion: string]>;
 }
 
 export interface ResilientWatch {
   start(): Promise<void>;
   stop(): Promise<void>;
   synced(): boolean;
-  /** What the cache keeps of an object: its kind and identity (name, namespace, uid, resourceVersion). */
+  /** What the watcher knows of an object (from its own record or the consumer's): kind, name, namespace, resourceVersion. */
   get(namespace: string | undefined, name: string): WatchedObject | undefined;
   list(): WatchedObject[];
 }
@@ -63,7 +77,7 @@ const isGone = (error: unknown): boolean => {
 /**
  * An object as handed to onEvent: without metadata.managedFields, which no handler reads and which is often the
  * larger part of a small object; its namespace, name and label values pooled (lib/string-pool.ts), so that what the
- * handlers and this cache keep of thousands of objects shares one copy of each.
+ * handlers keep of thousands of objects shares one copy of each.
  */
 function received(object: WatchedObject, apiVersion: string, kind: string): WatchedObject {
   const { managedFields: _dropped, ...metadata } = object.metadata ?? {};
@@ -79,11 +93,36 @@ function received(object: WatchedObject, apiVersion: string, kind: string): Watc
  * from the key). The handlers keep what they use; the watcher's own copies (even of identity fields only) were
  * ~15 MiB of the webhook's memory with 5,000 PR namespaces (bench/results.md, issue 10).
  */
-function identityOf(key: string, resourceVersion: string, apiVersion: string, kind: string): WatchedObject {
-  const slash = key.indexOf('/');
-  const namespace = key.slice(0, slash);
-  const name = key.slice(slash + 1);
+function identityOf(
+  namespace: string,
+  name: string,
+  resourceVersion: string,
+  apiVersion: string,
+  kind: string,
+): WatchedObject {
   return { apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}), resourceVersion } };
+}
+
+/**
+ * The watcher's own record (when the consumer keeps none): namespace/name → resourceVersion. With 5,000 PR
+ * namespaces the baseline watches held 40,000 such keys (~4 MiB of the webhook's memory, issue 10), hence the
+ * `versions` option for a consumer that keeps the versions anyway.
+ */
+class OwnVersions implements VersionView {
+  private readonly map = new Map<string, string>();
+  version(namespace: string, name: string): string | undefined {
+    return this.map.get(`${namespace}/${name}`);
+  }
+  *entries(): Iterable<readonly [string, string, string]> {
+    for (const [key, rv] of this.map) {
+      const slash = key.indexOf('/');
+      yield [key.slice(0, slash), key.slice(slash + 1), rv];
+    }
+  }
+  record(type: WatchEventType, namespace: string, name: string, resourceVersion: string): void {
+    if (type === 'DELETED') this.map.delete(`${namespace}/${name}`);
+    else this.map.set(`${namespace}/${name}`, resourceVersion);
+  }
 }
 
 /** Backoff after failures: 250 ms doubling to 10 s. */
@@ -99,8 +138,9 @@ class Watcher implements ResilientWatch {
   private readonly http: KubeHttp;
   private readonly idleMs: number;
   private readonly what: string;
-  /** namespace/name → resourceVersion of every object seen. */
-  private cache = new Map<string, string>();
+  /** What was handed to onEvent: the consumer's record (opts.versions) or the watcher's own. */
+  private readonly versions: VersionView;
+  private readonly own: OwnVersions | undefined;
   private resourceVersion = '';
   private stopped = true;
   private isSynced = false;
@@ -116,6 +156,8 @@ class Watcher implements ResilientWatch {
     this.opts = opts;
     this.http = opts.http ?? kubeHttp(opts.kc);
     this.idleMs = opts.idleMs ?? 90_000;
+    this.own = opts.versions ? undefined : new OwnVersions();
+    this.versions = opts.versions ?? (this.own as OwnVersions);
     this.what = `${opts.kind}${opts.labelSelector ? `[${opts.labelSelector}]` : ''}${opts.fieldSelector ? `[${opts.fieldSelector}]` : ''}`;
   }
 
@@ -138,13 +180,22 @@ class Watcher implements ResilientWatch {
   }
 
   get(namespace: string | undefined, name: string): WatchedObject | undefined {
-    const key = `${namespace ?? ''}/${name}`;
-    const rv = this.cache.get(key);
-    return rv === undefined ? undefined : identityOf(key, rv, this.opts.apiVersion, this.opts.kind);
+    const rv = this.versions.version(namespace ?? '', name);
+    return rv === undefined ? undefined : identityOf(namespace ?? '', name, rv, this.opts.apiVersion, this.opts.kind);
   }
 
   list(): WatchedObject[] {
-    return [...this.cache].map(([key, rv]) => identityOf(key, rv, this.opts.apiVersion, this.opts.kind));
+    const { apiVersion, kind } = this.opts;
+    return [...this.versions.entries()].map(([namespace, name, rv]) =>
+      identityOf(namespace, name, rv, apiVersion, kind),
+    );
+  }
+
+  /** Hands an event to the consumer, recording it first when the watcher keeps its own versions. */
+  private deliver(type: WatchEventType, object: WatchedObject): void {
+    const m = object.metadata;
+    this.own?.record(type, m?.namespace ?? '', m?.name ?? '', m?.resourceVersion ?? '');
+    this.opts.onEvent(type, object);
   }
 
   private async listAll(): Promise<{ items: WatchedObject[]; resourceVersion: string }> {
@@ -165,20 +216,21 @@ class Watcher implements ResilientWatch {
     return { items, resourceVersion };
   }
 
-  /** Replaces the cache with a fresh list, telling the handler what changed while we were not watching. */
+  /** Compares a fresh list with what was handed out, telling the handler what changed while we were not watching. */
   private async relist(): Promise<void> {
     const { items, resourceVersion } = await this.listAll();
-    const listed = new Map(items.map((o) => [objectKeyOf(o), o]));
-    const old = this.cache;
-    this.cache = new Map([...listed].map(([key, o]) => [key, o.metadata?.resourceVersion ?? '']));
     this.resourceVersion = resourceVersion;
     const { apiVersion, kind } = this.opts;
-    for (const [key, rv] of old)
-      if (!listed.has(key)) this.opts.onEvent('DELETED', identityOf(key, rv, apiVersion, kind));
-    for (const [key, item] of listed) {
-      const before = old.get(key);
-      if (before === undefined) this.opts.onEvent('ADDED', item);
-      else if (before !== (item.metadata?.resourceVersion ?? '')) this.opts.onEvent('MODIFIED', item);
+    const listed = new Set(items.map(objectKeyOf));
+    const vanished: WatchedObject[] = [];
+    for (const [namespace, name, rv] of this.versions.entries())
+      if (!listed.has(`${namespace}/${name}`)) vanished.push(identityOf(namespace, name, rv, apiVersion, kind));
+    for (const gone of vanished) this.deliver('DELETED', gone);
+    for (const item of items) {
+      const m = item.metadata;
+      const before = this.versions.version(m?.namespace ?? '', m?.name ?? '');
+      if (before === undefined) this.deliver('ADDED', item);
+      else if (before !== (m?.resourceVersion ?? '')) this.deliver('MODIFIED', item);
     }
     this.isSynced = true;
     this.opts.onSynced?.();
@@ -209,10 +261,7 @@ class Watcher implements ResilientWatch {
     if (rv) this.resourceVersion = rv;
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return; // BOOKMARK: only the version
     this.failures = 0;
-    const item = received(object, this.opts.apiVersion, this.opts.kind);
-    if (type === 'DELETED') this.cache.delete(objectKeyOf(item));
-    else this.cache.set(objectKeyOf(item), item.metadata?.resourceVersion ?? '');
-    this.opts.onEvent(type, item);
+    this.deliver(type, received(object, this.opts.apiVersion, this.opts.kind));
   }
 
   private reasonOf(error: unknown): RestartReason {

@@ -151,7 +151,10 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const capacity = new CapacityCache(opts.config);
   const watch = (
     resource: string,
-    spec: Pick<ResilientWatchOptions, 'apiVersion' | 'kind' | 'path' | 'labelSelector' | 'fieldSelector' | 'onEvent'>,
+    spec: Pick<
+      ResilientWatchOptions,
+      'apiVersion' | 'kind' | 'path' | 'labelSelector' | 'fieldSelector' | 'onEvent' | 'versions'
+    >,
   ): ResilientWatch =>
     createResilientWatch({
       ...spec,
@@ -167,6 +170,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       kind: 'Namespace',
       path: '/api/v1/namespaces',
       onEvent: (t, o) => c.onNamespace(t, o),
+      versions: c.namespaceVersions(),
     }),
     watch('configmaps', {
       apiVersion: 'v1',
@@ -174,6 +178,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       path: '/api/v1/configmaps',
       fieldSelector: `metadata.name=${ENVIRONMENT_CONFIGMAP}`,
       onEvent: (t, o) => c.onEnvironment(t, o),
+      versions: c.environmentVersions(),
     }),
     ...BASELINE_KINDS.map((k) =>
       watch(k.plural, {
@@ -182,6 +187,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
         path: k.path,
         labelSelector: BASELINE_SELECTOR,
         onEvent: (t, o) => c.onBaselineObject(t, o),
+        versions: c.baselineVersions(k.kind),
       }),
     ),
     // The capacity gate: the nodes' allocatable capacity and the requests of running pods outside PR namespaces.
