@@ -35,6 +35,7 @@ import {
   type VolumeInfo,
 } from './types.ts';
 import type { ClusterReader } from './snapshot.ts';
+import { withOnly, type NamespaceKeys } from './plan-namespace.ts';
 import type { SweeperApi, SweeperEvent } from './executor.ts';
 import { parseQuantity } from '../lib/quantity.ts';
 
@@ -71,6 +72,32 @@ export function namespaceInfoOf(ns: V1Namespace): NamespaceInfo {
       ...(c.message ? { message: c.message } : {}),
     })),
     finalizers: ns.spec?.finalizers ?? [],
+  };
+}
+
+/**
+ * namespaceInfoOf for a list: only `keys` of each namespace (withOnly), and equal label, annotation and finalizer
+ * sets shared between namespaces (most PR namespaces carry the same ones), so what a pass keeps of thousands of
+ * namespaces is little more than their names, uids and times.
+ */
+export function namespaceReducer(keys: NamespaceKeys): (ns: V1Namespace) => NamespaceInfo {
+  const shared = new Map<string, unknown>();
+  const share = <T>(value: T): T => {
+    const key = JSON.stringify(value);
+    const seen = shared.get(key);
+    if (seen !== undefined) return seen as T;
+    shared.set(key, value);
+    return value;
+  };
+  return (ns) => {
+    const info = withOnly(namespaceInfoOf(ns), keys);
+    return {
+      ...info,
+      labels: share(info.labels),
+      annotations: share(info.annotations),
+      conditions: share(info.conditions),
+      finalizers: share(info.finalizers),
+    };
   };
 }
 
@@ -376,8 +403,11 @@ export function createKubeSweeper(http: KubeHttp, opts: KubeSweeperOptions): Clu
     http.request('DELETE', `${path}/${name}`, { body: uid ? { preconditions: { uid } } : {} });
 
   return {
-    listNamespaces: () =>
-      paginate(listPage<V1NamespaceList['items'][number]>(http, '/api/v1/namespaces'), namespaceInfoOf),
+    listNamespaces: (keys) =>
+      paginate(
+        listPage<V1NamespaceList['items'][number]>(http, '/api/v1/namespaces'),
+        keys ? namespaceReducer(keys) : namespaceInfoOf,
+      ),
     listReleaseRecords: () => listReleaseRecords(),
     listVolumes: () =>
       paginate(listPage<V1PersistentVolumeList['items'][number]>(http, '/api/v1/persistentvolumes'), volumeInfoOf),

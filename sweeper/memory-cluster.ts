@@ -1,6 +1,7 @@
 // An in-memory implementation of the sweeper's narrow ClusterReader and SweeperApi interfaces, for unit tests of
 // the executor and of whole runs (the e2e tests use the real API server). Failures are programmable per method.
 import { liveReleases } from './helm.ts';
+import { withOnly, type NamespaceKeys } from './plan-namespace.ts';
 import type { ClusterReader } from './snapshot.ts';
 import type { SweeperApi, SweeperEvent } from './executor.ts';
 import type {
@@ -59,9 +60,10 @@ export class MemoryCluster implements ClusterReader, SweeperApi {
     this.namespaces.set(ns.name, structuredClone(ns));
   }
 
-  listNamespaces(): Promise<NamespaceInfo[]> {
+  listNamespaces(keys?: NamespaceKeys): Promise<NamespaceInfo[]> {
     this.check('listNamespaces');
-    return Promise.resolve([...this.namespaces.values()].map((n) => structuredClone(n)));
+    const all = [...this.namespaces.values()].map((n) => structuredClone(n));
+    return Promise.resolve(keys ? all.map((n) => withOnly(n, keys)) : all);
   }
   listReleaseRecords(): Promise<Record<string, ReleaseRecord[]>> {
     this.check('listReleaseRecords');

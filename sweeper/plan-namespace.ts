@@ -67,6 +67,45 @@ export function isTerminating(ns: Pick<NamespaceInfo, 'phase' | 'deletionTimesta
   return ns.deletionTimestamp !== undefined || ns.phase === 'Terminating';
 }
 
+/** The labels and annotations of a namespace that a pass keeps when it lists them (the rest is dropped). */
+export interface NamespaceKeys {
+  labels: readonly string[];
+  annotations: readonly string[];
+}
+
+/**
+ * Every label and annotation of a namespace that the rules read (this file, forecast.ts, inventory.ts and
+ * plan-release-change.ts): managed, the pin, and the time stamps of pins and releases. A pass keeps only these of
+ * each namespace it lists (withOnly); the executor re-reads a namespace whole before it deletes it.
+ */
+export function namespaceKeys(config: Config): NamespaceKeys {
+  return {
+    labels: [LABELS.managed, config.pins.label],
+    annotations: [ANNOTATIONS.pinnedAt, ANNOTATIONS.firstPinnedAt, ...Object.values(SWEEPER_ANNOTATIONS)],
+  };
+}
+
+const picked = (from: Record<string, string>, keys: readonly string[]): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
+};
+
+/**
+ * The namespace with only the given labels and annotations; its conditions and finalizers only while it is
+ * terminating (the stuck report is the only rule that reads them, and only then).
+ */
+export function withOnly(ns: NamespaceInfo, keys: NamespaceKeys): NamespaceInfo {
+  const terminating = isTerminating(ns);
+  return {
+    ...ns,
+    labels: picked(ns.labels, keys.labels),
+    annotations: picked(ns.annotations, keys.annotations),
+    conditions: terminating ? ns.conditions : [],
+    finalizers: terminating ? ns.finalizers : [],
+  };
+}
+
 const target = (ns: NamespaceInfo): Action['target'] => ({
   kind: 'Namespace',
   name: ns.name,

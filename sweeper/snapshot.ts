@@ -1,7 +1,7 @@
 // Gathers what one run needs, in a few paginated list calls. A failed list makes its part of the snapshot unknown
 // (undefined) and is reported; only the namespace list is required (without it there is no run).
 import type { Config } from '../policies/config.ts';
-import { isManaged, isTerminating } from './plan-namespace.ts';
+import { isManaged, isTerminating, namespaceKeys, type NamespaceKeys } from './plan-namespace.ts';
 import { lookupPrs, type GitHubClient } from './github.ts';
 import type {
   NamespaceInfo,
@@ -15,7 +15,8 @@ import type {
 
 /** The narrow read API the sweeper needs. */
 export interface ClusterReader {
-  listNamespaces(): Promise<NamespaceInfo[]>;
+  /** Every namespace; with `keys`, of each only those labels and annotations (plan-namespace.ts withOnly). */
+  listNamespaces(keys?: NamespaceKeys): Promise<NamespaceInfo[]>;
   /** Helm release records by namespace (metadata only). */
   listReleaseRecords(): Promise<Record<string, ReleaseRecord[]>>;
   listVolumes(): Promise<VolumeInfo[]>;
@@ -89,7 +90,7 @@ export async function collectSnapshot(
       errors,
     };
   }
-  const namespaces = await reader.listNamespaces();
+  const namespaces = await reader.listNamespaces(namespaceKeys(config));
   const active = namespaces.filter((ns) => isManaged(ns, config) && !isTerminating(ns));
   const [releases, volumes, prs] = await Promise.all([
     attempt('listing Helm release records', errors, () => reader.listReleaseRecords()),
