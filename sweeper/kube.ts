@@ -39,7 +39,13 @@ import { withOnly, type NamespaceKeys } from './plan-namespace.ts';
 import type { SweeperApi, SweeperEvent } from './executor.ts';
 import { parseQuantity } from '../lib/quantity.ts';
 
-const PAGE = 500;
+/**
+ * Items per list page. A page of 500 namespaces or quotas (managedFields and all) parses into a few MiB of objects,
+ * more than V8's young generation under the image's --max-semi-space-size=2, so each page was promoted to the old
+ * generation before it became garbage; pages of 100 mostly die young. Measured on the sidecar with 5,000 PR
+ * namespaces: peak over a pass 113-126 MiB with 500, 109-117 with 100 (50 requests a list instead of 10).
+ */
+const PAGE = 100;
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 const MERGE_PATCH = 'application/merge-patch+json';
 
