@@ -2,7 +2,14 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeGitHub, type FakeGitHub } from '../e2e/fakes/github.ts';
 import { defaultConfig } from '../policies/config.ts';
-import { createGitHubClient, gitHubClientFromConfig, lookupPrs, pullStateOf, rateLimitWaitMs } from './github.ts';
+import {
+  cachedAnswer,
+  createGitHubClient,
+  gitHubClientFromConfig,
+  lookupPrs,
+  pullStateOf,
+  rateLimitWaitMs,
+} from './github.ts';
 import type { NamespaceInfo } from './types.ts';
 
 const TOKEN = 'ghp_test_token';
@@ -78,6 +85,29 @@ describe('github client against the fake GitHub server', () => {
       [200, 304, 200],
     );
     assert.equal((await used()) - before, 2, 'the 304 was free');
+  });
+
+  it('the ETag cache keeps of an answer only its status and the fields of the PR state', () => {
+    type Pull = Parameters<typeof pullStateOf>[0];
+    const pull = (extra: Pull): Pull & Record<string, unknown> => ({
+      title: 'x'.repeat(10_000),
+      user: { login: 'dev', avatar_url: 'https://example.com/a.png' },
+      head: { repo: { full_name: 'acme/shop' } },
+      ...extra,
+    });
+    const headers = new Headers({ etag: '"abc"', 'x-ratelimit-remaining': '4999' });
+    for (const body of [
+      pull({ state: 'open', merged: false, merged_at: null, closed_at: null }),
+      pull({ state: 'closed', merged: true, merged_at: '2025-06-02T00:00:00Z', closed_at: '2025-06-02T00:00:00Z' }),
+      pull({ state: 'closed', merged_at: null, closed_at: '2025-06-03T00:00:00Z' }),
+    ]) {
+      const kept = cachedAnswer({ status: 200, headers, body });
+      assert.equal(kept.status, 200);
+      assert.deepEqual([...kept.headers], []);
+      assert.deepEqual(Object.keys(kept.body as object).sort(), ['closed_at', 'merged', 'merged_at', 'state']);
+      assert.deepEqual(pullStateOf(kept.body as Pull), pullStateOf(body));
+    }
+    assert.equal(cachedAnswer({ status: 404, headers, body: { message: 'Not Found' } }).status, 404);
   });
 
   it('a 404 PR is gone only when its repository answers 200', async () => {

@@ -36,7 +36,7 @@ export interface GitHubClient {
 
 const MAX_BACKOFF_MS = 3_600_000;
 
-interface Fetched {
+export interface Fetched {
   status: number;
   headers: Headers;
   body: unknown;
@@ -104,6 +104,20 @@ class Limiter {
 type EtagCache = Map<string, { etag: string; res: Fetched }>;
 const MAX_ETAGS = 5000;
 
+/**
+ * What the cache keeps of a 200 or 404 answer: its status and, of a body, the fields pullStateOf reads. A pull
+ * request's JSON is tens of KB (its repositories, users, links); kept whole for thousands of PR namespaces, with
+ * the headers of each answer, it would be most of the sidecar's memory.
+ */
+export function cachedAnswer(res: Fetched): Fetched {
+  const body = res.body as PullBody | undefined;
+  const kept =
+    typeof body === 'object' && body !== null
+      ? { state: body.state, merged: body.merged, merged_at: body.merged_at, closed_at: body.closed_at }
+      : undefined;
+  return { status: res.status, headers: new Headers(), body: kept };
+}
+
 async function get(opts: GitHubClientOptions, base: string, path: string, etags: EtagCache): Promise<Fetched> {
   const cached = etags.get(path);
   const response = await fetch(`${base}${path}`, {
@@ -128,7 +142,7 @@ async function get(opts: GitHubClientOptions, base: string, path: string, etags:
   const etag = response.headers.get('etag');
   if (etag && (response.status === 200 || response.status === 404)) {
     if (etags.size >= MAX_ETAGS) etags.clear();
-    etags.set(path, { etag, res });
+    etags.set(path, { etag, res: cachedAnswer(res) });
   }
   return res;
 }
@@ -237,16 +251,26 @@ export async function lookupPrs(
   const prs: Record<string, PrInfo> = {};
   const errors: string[] = [];
   const session = client?.session();
+  // One answer for all the namespaces that are unknown for the same reason (thousands without a token).
+  const unknown = new Map<string, PrInfo>();
+  const unknownFor = (detail: string): PrInfo => {
+    const seen = unknown.get(detail);
+    if (seen) return seen;
+    const info: PrInfo = Object.freeze({ state: 'unknown', detail });
+    unknown.set(detail, info);
+    return info;
+  };
   await Promise.all(
     namespaces.map(async (ns) => {
       const match = matchNamespace(ns.name, config);
       if (!match) return;
       const mapped = config.sweeper.github.repositories[match.project];
       if (!session || !mapped) {
-        const detail = session
-          ? `no repository mapped for project ${match.project}`
-          : `no GitHub token (env ${config.sweeper.github.tokenEnv})`;
-        prs[ns.name] = { state: 'unknown', detail };
+        prs[ns.name] = unknownFor(
+          session
+            ? `no repository mapped for project ${match.project}`
+            : `no GitHub token (env ${config.sweeper.github.tokenEnv})`,
+        );
         return;
       }
       const [owner = '', repo = ''] = mapped.split('/');
