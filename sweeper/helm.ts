@@ -36,15 +36,29 @@ export function releaseRecordOf(secret: SecretMeta): ReleaseRecord | undefined {
   return { release, revision, status: labels['status'] ?? 'unknown', createdAt };
 }
 
-/** Groups release records by namespace. */
-export function groupByNamespace(secrets: SecretMeta[]): Record<string, ReleaseRecord[]> {
+/**
+ * Adds a record to a namespace's records, keeping only the newest revision of each release (the first seen of equal
+ * ones, as liveReleases does). Every reader of the records goes through liveReleases or the names of the releases,
+ * which older revisions do not change; Helm keeps up to 10 revisions of each release.
+ */
+export function addNewest(records: ReleaseRecord[], record: ReleaseRecord): void {
+  const i = records.findIndex((r) => r.release === record.release);
+  const seen = records[i];
+  if (!seen) records.push(record);
+  else if (record.revision > seen.revision) records[i] = record;
+}
+
+/** The newest record of each release, by namespace (see addNewest). */
+export function groupByNamespace(secrets: Iterable<SecretMeta>): Record<string, ReleaseRecord[]> {
   const out: Record<string, ReleaseRecord[]> = {};
-  for (const secret of secrets) {
-    const record = releaseRecordOf(secret);
-    if (!record || !secret.namespace) continue;
-    (out[secret.namespace] ??= []).push(record);
-  }
+  for (const secret of secrets) addSecret(out, secret);
   return out;
+}
+
+/** groupByNamespace one Secret at a time. */
+export function addSecret(out: Record<string, ReleaseRecord[]>, secret: SecretMeta): void {
+  const record = releaseRecordOf(secret);
+  if (record && secret.namespace) addNewest((out[secret.namespace] ??= []), record);
 }
 
 /**

@@ -8,7 +8,10 @@ import {
   pruneJobInfoOf,
   volumeInfoOf,
 } from './kube.ts';
-import { groupByNamespace, liveReleases, releaseRecordOf } from './helm.ts';
+import { addNewest, groupByNamespace, liveReleases, releaseRecordOf } from './helm.ts';
+import { durationsOf, planRelease } from './plan-namespace.ts';
+import { defaultConfig } from '../policies/config.ts';
+import type { ReleaseRecord } from './types.ts';
 import { parseSweeperArgs } from './command.ts';
 import { CliError } from '../cli/errors.ts';
 
@@ -112,6 +115,54 @@ describe('kube: API objects to sweeper data', () => {
     assert.deepEqual(Object.keys(grouped), ['shop-pr-1', 'shop-pr-2']);
     assert.deepEqual(liveReleases(grouped['shop-pr-1'] ?? []), []);
     assert.equal(liveReleases(grouped['shop-pr-2'] ?? []).length, 1);
+  });
+
+  it('release records: only the newest revision of each release is kept, and every rule reads the same', () => {
+    const statuses = ['deployed', 'superseded', 'failed', 'uninstalled', 'pending-upgrade', 'uninstalling'];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 200; round++) {
+      const all: ReleaseRecord[] = Array.from({ length: 1 + random(12) }, (_, i) => ({
+        release: ['app', 'db', 'cache'][random(3)] ?? 'app',
+        revision: 1 + random(10),
+        status: statuses[random(statuses.length)] ?? 'deployed',
+        createdAt: new Date(Date.UTC(2025, 5, 1, i)).toISOString(),
+      }));
+      const kept: ReleaseRecord[] = [];
+      for (const r of all) addNewest(kept, r);
+      assert.deepEqual(liveReleases(kept), liveReleases(all));
+      assert.deepEqual([...new Set(kept.map((r) => r.release))], [...new Set(all.map((r) => r.release))]);
+      assert.equal(kept.length, new Set(all.map((r) => r.release)).size, 'one record per release');
+      const planned = (records: ReleaseRecord[]) =>
+        planRelease(
+          {
+            name: 'shop-pr-1',
+            labels: { 'k8s-ee.io/managed': 'true' },
+            annotations: { 'k8s-ee.io/release-seen-at': '2025-05-01T00:00:00Z' },
+            phase: 'Active',
+            creationTimestamp: '2025-05-01T00:00:00Z',
+            conditions: [],
+            finalizers: [],
+          },
+          records,
+          durationsOf(defaultConfig()),
+          new Date('2025-06-02T00:00:00Z'),
+        );
+      assert.deepEqual(planned(kept), planned(all));
+    }
+    const grouped = groupByNamespace(
+      [
+        { name: 'sh.helm.release.v1.app.v1', namespace: 'shop-pr-1', labels: { owner: 'helm', status: 'superseded' } },
+        { name: 'sh.helm.release.v1.app.v2', namespace: 'shop-pr-1', labels: { owner: 'helm', status: 'deployed' } },
+      ].map((s) => ({ ...s, creationTimestamp: '2025-06-01T00:00:00Z' })),
+    );
+    assert.deepEqual(
+      grouped['shop-pr-1']?.map((r) => `${r.release} v${r.revision} ${r.status}`),
+      ['app v2 deployed'],
+    );
   });
 
   it('event names are stable per object, reason and uid (repeats aggregate), distinct otherwise', () => {

@@ -20,7 +20,7 @@ import type { KubeHttp } from '../webhooks/reconciler-http.ts';
 import {
   HELM_OWNER_SELECTOR,
   HELM_RELEASE_SECRET_TYPE,
-  groupByNamespace,
+  addSecret,
   liveReleases,
   type SecretMeta,
 } from './helm.ts';
@@ -385,19 +385,24 @@ async function nodeDiskOf(http: KubeHttp, node: string): Promise<NodeDiskStats> 
   return nodeDiskFromSummary((typeof summary === 'string' ? JSON.parse(summary) : summary) as object);
 }
 
-/** Helm release records of every namespace (or one), metadata only, grouped by namespace. */
+/**
+ * Helm release records of every namespace (or one), metadata only, grouped by namespace: the newest of each release
+ * (helm.ts addNewest), gathered page by page, so that thousands of environments with ten revisions each are held as
+ * one record per release.
+ */
 export async function listReleaseRecordsWith(
   http: KubeHttp,
   namespace?: string,
 ): Promise<Record<string, ReleaseRecord[]>> {
-  const metas = await paginate(
+  const out: Record<string, ReleaseRecord[]> = {};
+  await eachItem(
     (cont) => helmSecretPage(http, { ...(namespace ? { namespace } : {}), ...(cont ? { cont } : {}) }),
-    (s): SecretMeta => {
+    (s) => {
       const { name, namespace: ns, labels, creationTimestamp } = s.metadata ?? {};
-      return { name, namespace: ns, labels, creationTimestamp, type: HELM_RELEASE_SECRET_TYPE };
+      addSecret(out, { name, namespace: ns, labels, creationTimestamp, type: HELM_RELEASE_SECRET_TYPE });
     },
   );
-  return groupByNamespace(metas);
+  return out;
 }
 
 export function createKubeSweeper(http: KubeHttp, opts: KubeSweeperOptions): ClusterReader & SweeperApi {
