@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { silentLogger } from '../lib/log.ts';
+import { watchedNames } from '../lib/string-pool.ts';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
@@ -221,6 +222,19 @@ describe('KeptObject (what the reconciler keeps of a live object)', () => {
       kind: 'LimitRange',
       metadata: { namespace: 'c-pr-3' },
     });
+  });
+
+  test('its name is pooled, also when it comes from a write answer rather than the watch', () => {
+    const name = `k8s-ee-test-${Math.random().toString(36).slice(2)}`;
+    const before = watchedNames.size;
+    const kept = new KeptObject(
+      { kind: 'LimitRange', metadata: { name: JSON.parse(JSON.stringify(name)) as string } },
+      new Interner(),
+    );
+    assert.equal(kept.name, name);
+    assert.equal(watchedNames.size, before + 1, 'the new name went into the pool');
+    new KeptObject({ kind: 'LimitRange', metadata: { name: `${name}` } }, new Interner());
+    assert.equal(watchedNames.size, before + 1, 'and the next copy found it there');
   });
 
   test('different specs stay apart, and a full pool starts over without losing values', () => {

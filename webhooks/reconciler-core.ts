@@ -99,8 +99,9 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /**
  * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec,
  * the quota's status) and the resourceVersion that orders events; uid, timestamps, owner references and the
- * annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its strings are the watch's, which
- * pooled them on arrival (reconciler-watch.ts, received). One flat object with a fixed set of fields, its namespace
+ * annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its name is pooled (lib/string-pool.ts)
+ * whether it came from the watch or from a write's answer (a race decides which arrives last, and with 5,000
+ * namespaces the answers' copies were two in three); labels and specs are shared by the Interner. One flat object with a fixed set of fields, its namespace
  * implied by where it is kept: at 5,000 namespaces, 40,000 of them, where an object with a nested metadata object
  * cost 128 bytes each (issue 10); live() rebuilds the object planning reads, for the few being planned.
  */
@@ -122,7 +123,8 @@ export class KeptObject {
         : m.annotations;
     this.apiVersion = object.apiVersion;
     this.kind = object.kind;
-    this.name = m.name;
+    // Pooled here too: an object can come from a write's answer (applyOne), not only from the watch.
+    this.name = m.name === undefined ? undefined : watchedNames.get(m.name);
     this.resourceVersion = m.resourceVersion;
     this.labels = m.labels ? shared.share(m.labels) : undefined;
     this.annotations = annotations ? shared.share(annotations) : undefined;
@@ -282,8 +284,9 @@ export class ReconcilerCore {
   }
 
   onBaselineObject(type: WatchEventType, object: WatchedObject): void {
-    const ns = object.metadata?.namespace;
-    if (!ns) return;
+    const from = object.metadata?.namespace;
+    if (!from) return;
+    const ns = watchedNames.get(from);
     const live = new KeptObject(object as unknown as LiveBaselineObject, this.shared);
     // A handful of distinct keys (kind/name of the baseline objects), the same in every namespace: one copy each.
     const key = watchedNames.get(`${live.kind}/${live.name ?? ''}`);
