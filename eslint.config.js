@@ -33,6 +33,19 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // lib/node-http.ts says why: an ESM import of node:http loads undici (+13 MiB in every service).
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'node:http',
+              allowTypeImports: true,
+              message: 'import values from lib/node-http.ts (an ESM import of node:http loads undici: +13 MiB)',
+            },
+          ],
+        },
+      ],
       'no-console': 'off',
     },
   },
@@ -49,6 +62,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       complexity: 'off',
+      // Tests, benches and the local cluster tooling are not services: their memory is not measured.
+      '@typescript-eslint/no-restricted-imports': 'off',
     },
   },
   {

@@ -3,7 +3,8 @@
 //   rotate  re-issue the serving certificate now (`--ca`: rotate the CA too, the old one stays trusted)
 //   watch   loop: ensure every interval, keep the files in step, serve /healthz /readyz /metrics
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer } from '../lib/node-http.ts';
 import { parseArgs } from 'node:util';
 import type { Registry } from 'prom-client';
 import { CliError } from '../cli/errors.ts';

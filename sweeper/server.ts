@@ -1,6 +1,7 @@
 // The sweeper's own plain-HTTP port: /healthz (the process is alive), /readyz (the scheduler runs and the last
 // run could list the cluster), /metrics (Prometheus text).
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer } from '../lib/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 

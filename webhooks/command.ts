@@ -1,5 +1,6 @@
 // `k8s-ee webhook`: the admission webhooks over HTTPS, with the baseline reconciler when a cluster is at hand.
-import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
+import { createServer as createHttpServer } from '../lib/node-http.ts';
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';

@@ -3,7 +3,8 @@
 // (`from` becomes `_from`, `default` becomes `_default`), so an untyped object sent through them loses fields:
 // a NetworkPolicy rule `from: [...]` would reach the API server as `{}`, which allows everything. The baseline is
 // plain JSON end to end: built as JSON, applied as JSON, read and watched as JSON.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from '../lib/node-http.ts';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeAccess } from '../lib/kube-access.ts';
 

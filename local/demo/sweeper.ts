@@ -2,7 +2,7 @@
 // probes and metrics on a plain-HTTP port, its output in a log file.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { request } from 'node:http';
+import { request } from '../../lib/node-http.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../cluster/paths.ts';
