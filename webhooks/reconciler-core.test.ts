@@ -6,7 +6,7 @@ import { watchedNames } from '../lib/string-pool.ts';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
-import { Interner, isNewer, KeptObject, ReconcilerCore } from './reconciler-core.ts';
+import { Interner, isNewer, keepVersion, KeptObject, ReconcilerCore, versionText } from './reconciler-core.ts';
 import type { LiveBaselineObject } from './reconciler-kube.ts';
 import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
 import type { WatchedObject } from './reconciler-watch.ts';
@@ -166,6 +166,17 @@ test('managed labels removed or downgraded by anyone are restored on the next ev
   assert.deepEqual(cluster.calls, [], 'nothing more to restore');
 });
 
+test('a resource version is kept as a number when it is the decimal text of one, and given back unchanged', () => {
+  assert.equal(keepVersion('12345'), 12345);
+  assert.equal(keepVersion('0'), 0);
+  for (const opaque of ['007', '1e3', ' 12', 'abc', '', '9007199254740993', '123456789012345678'])
+    assert.equal(keepVersion(opaque), opaque, opaque);
+  assert.equal(keepVersion(undefined), undefined);
+  for (const text of ['12345', '007', 'abc', '9007199254740993', ''])
+    assert.equal(versionText(keepVersion(text)), text, text);
+  assert.equal(versionText(undefined), undefined);
+});
+
 describe('KeptObject (what the reconciler keeps of a live object)', () => {
   const live = (ns: string, rv: string) =>
     JSON.parse(
@@ -194,7 +205,7 @@ describe('KeptObject (what the reconciler keeps of a live object)', () => {
       'apiVersion',
       'kind',
       'name',
-      'resourceVersion',
+      'version',
       'labels',
       'annotations',
       'spec',
