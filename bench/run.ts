@@ -2,8 +2,8 @@
 // sweeper`), one after another, each in its own process so one's warm-up or leftovers cannot skew another. Each
 // row is a figure beside its floor, both measured in the same run; this prints them as one table and writes
 // bench/results.md (for people: machine, versions, date) and bench/results.json (for charts/resources.test.ts,
-// which fails when a measured peak exceeds the chart's memory limit). Rows of benches not run this time are kept
-// from the previous results.
+// which fails when a measured peak exceeds the chart's memory limit). Rows of benches not run this time, or run
+// without measuring anything (skipped), are kept from the previous results.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -58,15 +58,27 @@ for (const file of benches) {
 }
 rmSync(out, { recursive: true, force: true });
 
-const ran = new Set(benches.map((f) => f.replace(/\.ts$/, '')));
-const kept = (previous?.rows ?? []).filter((r) => !ran.has(r.bench));
+// A bench replaces its previous rows only when it measured something: one that skipped (no node on this machine
+// now) or failed before its first row keeps the rows and the date of its last run, and says so.
+const measured = new Set(rows.map((r) => r.bench));
+const replaced = (bench: string): boolean => measured.has(bench);
+for (const file of benches) {
+  const name = file.replace(/\.ts$/, '');
+  const before = previous?.runs[name];
+  if (!measured.has(name) && before)
+    process.stdout.write(`bench: ${name} measured nothing this time; its rows of ${before.date} are kept\n`);
+}
+const kept = (previous?.rows ?? []).filter((r) => !replaced(r.bench));
 const all = [...kept, ...rows];
 const results: Results = {
   date: new Date().toISOString(),
   machine: `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB`,
   node: process.versions.node,
   rows: all,
-  runs: { ...Object.fromEntries(Object.entries(previous?.runs ?? {}).filter(([b]) => !ran.has(b))), ...runs },
+  runs: {
+    ...Object.fromEntries(Object.entries(previous?.runs ?? {}).filter(([b]) => !replaced(b))),
+    ...Object.fromEntries(Object.entries(runs).filter(([b]) => replaced(b) || !previous?.runs[b])),
+  },
 };
 
 function table(list: Row[]): string {
