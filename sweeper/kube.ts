@@ -17,13 +17,7 @@ import type {
   V1PersistentVolumeList,
 } from '@kubernetes/client-node';
 import type { KubeHttp } from '../webhooks/reconciler-http.ts';
-import {
-  HELM_OWNER_SELECTOR,
-  HELM_RELEASE_SECRET_TYPE,
-  addSecret,
-  liveReleases,
-  type SecretMeta,
-} from './helm.ts';
+import { HELM_OWNER_SELECTOR, HELM_RELEASE_SECRET_TYPE, addSecret, liveReleases, type SecretMeta } from './helm.ts';
 import {
   IMAGE_PRUNE_ANNOTATIONS,
   REPORTING_CONTROLLER,
