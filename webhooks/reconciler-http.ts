@@ -55,7 +55,13 @@ function readBody(res: IncomingMessage): Promise<string> {
     let text = '';
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => (text += chunk));
-    res.on('end', () => resolve(text));
+    res.on('end', () => {
+      // Handed over, and let go here: a keep-alive socket can keep the last response (and so this closure) alive
+      // until its next request, a whole list page of text per idle socket.
+      const body = text;
+      text = '';
+      resolve(body);
+    });
     res.on('error', reject);
   });
 }
