@@ -140,7 +140,7 @@ class Watcher implements ResilientWatch {
   private readonly what: string;
   /** What was handed to onEvent: the consumer's record (opts.versions) or the watcher's own. */
   private readonly versions: VersionView;
-  private readonly own: OwnVersions | undefined;
+  private readonly own: OwnVersions | undefined = undefined;
   private resourceVersion = '';
   private stopped = true;
   private isSynced = false;
@@ -156,8 +156,12 @@ class Watcher implements ResilientWatch {
     this.opts = opts;
     this.http = opts.http ?? kubeHttp(opts.kc);
     this.idleMs = opts.idleMs ?? 90_000;
-    this.own = opts.versions ? undefined : new OwnVersions();
-    this.versions = opts.versions ?? (this.own as OwnVersions);
+    if (opts.versions) {
+      this.versions = opts.versions;
+    } else {
+      this.own = new OwnVersions();
+      this.versions = this.own;
+    }
     this.what = `${opts.kind}${opts.labelSelector ? `[${opts.labelSelector}]` : ''}${opts.fieldSelector ? `[${opts.fieldSelector}]` : ''}`;
   }
 
