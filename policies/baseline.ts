@@ -2,6 +2,7 @@
 // configuration and the databases the environment declares. Pure: data in, objects out. The reconciler and the
 // admission gate apply these objects with server-side apply; the ValidatingAdmissionPolicy relies on the hash.
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../lib/string-pool.ts';
 import { parseCidr } from '../lib/cidr.ts';
 import { addQuantities, parseQuantity } from '../lib/quantity.ts';
 import { DATABASES, type Config, type Database, type PeerSelector, type QuotaAmounts } from './config.ts';
@@ -134,18 +135,6 @@ function networkPolicySpecs(config: Pick<Config, 'networkPolicy'>): [string, Rec
     ]);
   }
   return specs;
-}
-
-/** JSON with object keys sorted, so equal data always gives equal text (and equal hashes). */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isObj(value)) {
-    const keys = Object.keys(value)
-      .filter((k) => value[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 const shortHash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 20);

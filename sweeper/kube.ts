@@ -32,6 +32,7 @@ import type { ClusterReader } from './snapshot.ts';
 import { withOnly, type NamespaceKeys } from './plan-namespace.ts';
 import type { SweeperApi, SweeperEvent } from './executor.ts';
 import { parseQuantity } from '../lib/quantity.ts';
+import { Interner } from '../lib/string-pool.ts';
 
 /**
  * Items per list page. A page of 500 namespaces or quotas (managedFields and all) parses into a few MiB of objects,
@@ -81,22 +82,15 @@ export function namespaceInfoOf(ns: V1Namespace): NamespaceInfo {
  * namespaces is little more than their names, uids and times.
  */
 export function namespaceReducer(keys: NamespaceKeys): (ns: V1Namespace) => NamespaceInfo {
-  const shared = new Map<string, unknown>();
-  const share = <T>(value: T): T => {
-    const key = JSON.stringify(value);
-    const seen = shared.get(key);
-    if (seen !== undefined) return seen as T;
-    shared.set(key, value);
-    return value;
-  };
+  const shared = new Interner();
   return (ns) => {
     const info = withOnly(namespaceInfoOf(ns), keys);
     return {
       ...info,
-      labels: share(info.labels),
-      annotations: share(info.annotations),
-      conditions: share(info.conditions),
-      finalizers: share(info.finalizers),
+      labels: shared.share(info.labels),
+      annotations: shared.share(info.annotations),
+      conditions: shared.share(info.conditions),
+      finalizers: shared.share(info.finalizers),
     };
   };
 }

@@ -4,8 +4,8 @@
 // it is worked on is worked on again right after. Failures are retried with backoff.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
-import { watchedNames } from '../lib/string-pool.ts';
-import { canonicalJson, objectMatches, type BaselineObject } from '../policies/baseline.ts';
+import { Interner, watchedNames } from '../lib/string-pool.ts';
+import { objectMatches, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
@@ -84,31 +84,6 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
   }
 }
 
-/**
- * One shared copy of each value that repeats across namespaces: the baseline objects' specs, labels and
- * annotations are the same in most PR namespaces, so 5,000 namespaces keep a handful of copies instead of 40,000
- * (~30 MiB of the webhook's memory, bench/results.md, issue 10). Read-only by contract: nothing here changes a
- * live object. Bounded: when full it starts over (objects keep their copies; only the sharing is lost).
- */
-export class Interner {
-  private readonly values = new Map<string, unknown>();
-  private readonly max: number;
-
-  constructor(max = 2_000) {
-    this.max = max;
-  }
-
-  share<T>(value: T): T {
-    if (typeof value !== 'object' || value === null) return value;
-    const key = canonicalJson(value);
-    const known = this.values.get(key);
-    if (known !== undefined) return known as T;
-    if (this.values.size >= this.max) this.values.clear();
-    this.values.set(key, value);
-    return value;
-  }
-}
-
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /**
@@ -116,9 +91,10 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * the quota's status) and the resourceVersion that orders events; uid, timestamps, owner references and the
  * annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its name is pooled (lib/string-pool.ts)
  * whether it came from the watch or from a write's answer (a race decides which arrives last, and with 5,000
- * namespaces the answers' copies were two in three); labels and specs are shared by the Interner. One flat object with a fixed set of fields, its namespace
- * implied by where it is kept: at 5,000 namespaces, 40,000 of them, where an object with a nested metadata object
- * cost 128 bytes each (issue 10); live() rebuilds the object planning reads, for the few being planned.
+ * namespaces the answers' copies were two in three); labels and specs are shared by the Interner. One flat object
+ * with a fixed set of fields, its namespace implied by where it is kept: at 5,000 namespaces, 40,000 of them, where
+ * an object with a nested metadata object cost 128 bytes each (issue 10); live() rebuilds the object planning reads,
+ * for the few being planned.
  */
 export class KeptObject {
   readonly apiVersion: string | undefined;
