@@ -4,6 +4,7 @@
 import type { V1Namespace } from '@kubernetes/client-node';
 import { parseQuantity } from '../lib/quantity.ts';
 import { previewUrl } from '../lib/preview-url.ts';
+import { Interner } from '../lib/string-pool.ts';
 import { declaredDatabases } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
@@ -162,7 +163,7 @@ export async function readCosts(
   type Quota = Namespaced & { spec?: { hard?: object }; status?: { hard?: object } };
   type Claim = Namespaced & { status?: { phase?: string; capacity?: Record<string, string> } };
   const quotas: Record<string, Pick<QuotaInfo, 'hard'>> = {};
-  const shared = new Map<string, Pick<QuotaInfo, 'hard'>>();
+  const shared = new Interner();
   const claimBytes: Record<string, number> = {};
   const [quotasRead, claimsRead] = await Promise.all([
     attempt('ResourceQuotas', warnings, () =>
@@ -172,10 +173,7 @@ export async function readCosts(
           if (!pr(q.metadata?.namespace)) return;
           const all = stringMap(q.spec?.hard ?? q.status?.hard);
           const hard = Object.fromEntries(REQUEST_KEYS.flatMap((k) => (all[k] === undefined ? [] : [[k, all[k]]])));
-          const key = JSON.stringify(hard);
-          const quota = shared.get(key) ?? { hard };
-          shared.set(key, quota);
-          quotas[nsOf(q)] = quota;
+          quotas[nsOf(q)] = shared.share({ hard });
         },
       ).then(() => true),
     ),

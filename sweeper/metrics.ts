@@ -1,6 +1,7 @@
 // The sweeper's Prometheus metrics (k8s_ee_sweeper_*), registered on a registry the command creates.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../lib/metrics.ts';
+import { Interner, StringPool } from '../lib/string-pool.ts';
 
 const P = `${METRIC_PREFIX}sweeper_`;
 
@@ -122,19 +123,14 @@ export class CostGauges {
   /** The environments' costs from now on: exactly these (an environment not given is no longer exported). */
   replace(currency: string, samples: Iterable<EnvironmentCostSample>): void {
     const rows = new Map<string, CostRow>();
-    const shared = new Map<string, string | readonly string[]>();
-    const pooled = <T extends string | readonly string[]>(key: string, value: T): T => {
-      const seen = shared.get(key);
-      if (seen !== undefined) return seen as T;
-      shared.set(key, value);
-      return value;
-    };
+    const projects = new StringPool(10_000);
+    const shared = new Interner();
     let all = 0;
     for (const { namespace, project, cost } of samples) {
       const resources = Object.keys(cost.perMonthByResource);
       rows.set(namespace, {
-        project: pooled(`p:${project}`, project),
-        resources: pooled(`r:${resources.join(',')}`, resources),
+        project: projects.get(project),
+        resources: shared.share(resources),
         perMonth: Object.values(cost.perMonthByResource),
         soFar: cost.soFar,
       });
