@@ -10,19 +10,23 @@
 //   reconciler built (10 s after the last one, and settled, 70 s after); the sweeper sidecar's peak over one of its passes then, beside a bare Node process paging
 //   through the same lists (bench/_list-floor.mjs). The floor of the webhook's memory: a bare Node HTTPS server
 //   idle (bench/_floor.mjs) with the image's node flags and environment, on the host.
+// - `helm uninstall` of a PR environment (charts/k8s-ee-app with the sample app's pod running) until its namespace is
+//   gone, the sweeper sidecar on the chart's defaults (its release watch, `releaseGrace: 30s`), beside the same
+//   uninstall followed at once by `kubectl delete namespace` (what the namespace controller alone takes): the floor.
 // The bench client is a platform identity (system:masters, configured so at install): the capacity gate lets the
-// 5,000 environments in without a grant each. The sweeper's schedule is every 15 s so that a pass comes soon.
+// 5,000 environments in without a grant each. The sweeper runs on the chart's defaults (a pass every minute).
 // BENCH_INCLUSTER_NAMESPACES (default 5000), BENCH_INCLUSTER_CREATES (default 300 a round) to try it smaller.
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { projectRoot } from '../local/cluster/paths.ts';
 import { startBuiltInCluster, testClusterFor, type TestCluster } from '../local/harness/cluster.ts';
 import { installPlatform, PLATFORM_NAMESPACE, PLATFORM_RELEASE } from '../local/harness/platform.ts';
 import { processesInCgroups } from '../local/node/host.ts';
 import { noNodeReason } from '../local/node/options.ts';
-import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
+import { KubeHttpError, kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { writeServingCert } from '../webhooks/testing/process.ts';
 import { createPrNamespaces, listFloorEnv, waitStamped } from './_cluster.ts';
 import {
@@ -46,7 +50,16 @@ const WARMUP = 40;
 const PR_NAMESPACE = 'bench-pr-1';
 /** Matches no namespacePattern: the API server's matchConditions skip every k8s-ee webhook there. */
 const FLOOR_NAMESPACE = 'bench-floor';
-const SWEEP_SCHEDULE = '*/15 * * * * *';
+/** Two identical PR environments: one left to k8s-ee after `helm uninstall`, one deleted at once (the floor). */
+const UNINSTALLED = 'bench-pr-2';
+const UNINSTALLED_FLOOR = 'bench-pr-3';
+const PREVIEW_DOMAIN = 'bench.example.com';
+const SAMPLE_APP = [
+  'image.repository=k8s-ee.local/sample-app',
+  'image.tag=dev',
+  'image.pullPolicy=Never',
+  `previewDomain=${PREVIEW_DOMAIN}`,
+];
 // Settled: past the webhook's 60 s keep-alive for the API server's connections (webhooks/tls.ts).
 const SETTLED_MS = 70_000;
 
@@ -171,6 +184,70 @@ async function measureCreations(http: KubeHttp, rows: Row[]): Promise<void> {
     });
 }
 
+/** Resolves with the ms from `since` until GET of the namespace answers 404. */
+async function untilGone(http: KubeHttp, name: string, since: number, timeoutMs: number): Promise<number> {
+  for (;;) {
+    try {
+      await http.request('GET', `/api/v1/namespaces/${name}`);
+    } catch (err) {
+      if (err instanceof KubeHttpError && err.code === 404) return performance.now() - since;
+      throw err;
+    }
+    if (performance.now() - since > timeoutMs)
+      throw new Error(`namespace ${name} still there after ${timeoutMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+/** Waits until the sweeper's release watch has marked the namespace as having had a release. */
+async function releaseSeen(http: KubeHttp, name: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const ns = await http.request<{ metadata: { annotations?: Record<string, string> } }>(
+      'GET',
+      `/api/v1/namespaces/${name}`,
+    );
+    if (ns.metadata.annotations?.['k8s-ee.io/release-seen-at']) return;
+    if (performance.now() > deadline)
+      throw new Error(`the sweeper did not see the release in ${name} within ${timeoutMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+/**
+ * `helm uninstall` -> namespace gone, with the sweeper on its defaults, beside the floor: the same environment
+ * uninstalled and its namespace deleted at once, so the namespace controller's own time (the pod's termination,
+ * the objects' finalization) is on both sides.
+ */
+async function measureUninstall(cluster: TestCluster, http: KubeHttp, rows: Row[]): Promise<void> {
+  const chart = join(projectRoot, 'charts', 'k8s-ee-app');
+  for (const name of [UNINSTALLED, UNINSTALLED_FLOOR]) {
+    const args = ['upgrade', '--install', name, chart, '-n', name, '--create-namespace', '--wait', '--timeout', '3m'];
+    await cluster.helm([...args, ...SAMPLE_APP.flatMap((v) => ['--set', v])]);
+    // A release the watch never saw is a namespace that was never deployed, not an uninstalled one.
+    await releaseSeen(http, name, 30_000);
+  }
+  log(`${UNINSTALLED} and ${UNINSTALLED_FLOOR} installed (the sample app running); uninstalling`);
+  const floorStart = performance.now();
+  await cluster.helm(['uninstall', UNINSTALLED_FLOOR, '-n', UNINSTALLED_FLOOR]);
+  await cluster.kubectl(['delete', 'namespace', UNINSTALLED_FLOOR, '--wait=false']);
+  const floorMs = await untilGone(http, UNINSTALLED_FLOOR, floorStart, 180_000);
+  const start = performance.now();
+  await cluster.helm(['uninstall', UNINSTALLED, '-n', UNINSTALLED]);
+  const uninstallMs = performance.now() - start;
+  const goneMs = await untilGone(http, UNINSTALLED, start, 180_000);
+  log(`${UNINSTALLED} gone ${seconds(goneMs)} after helm uninstall (floor ${seconds(floorMs)})`);
+  rows.push({
+    bench,
+    row: 'helm uninstall -> namespace gone, the sweeper on its defaults',
+    figure: goneMs / 1000,
+    floor: floorMs / 1000,
+    unit: 's',
+    target: '<= 45 s',
+    note: `releaseGrace 30s (what protects an uninstall-then-install, sweeper/README.md); helm uninstall itself took ${seconds(uninstallMs)}; floor: helm uninstall then kubectl delete namespace at once`,
+  });
+}
+
 async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
@@ -179,8 +256,8 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
   try {
     await installPlatform({
       cluster,
-      previewDomain: 'bench.example.com',
-      values: { config: { platformIdentities: { groups: ['system:masters'] }, sweeper: { schedule: SWEEP_SCHEDULE } } },
+      previewDomain: PREVIEW_DOMAIN,
+      values: { config: { platformIdentities: { groups: ['system:masters'] } } },
       progress: log,
     });
     const stamped = waitStamped(kc, [PR_NAMESPACE], 60_000);
@@ -205,6 +282,7 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
       note: `${where}; ${vsFloor}`,
     });
 
+    await measureUninstall(cluster, http, rows);
     resetPeaks(webhooks);
     await measureCreations(http, rows);
     rows.push({
@@ -271,8 +349,8 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
     const before = highest(sweepers).rss;
     resetPeaks(sweepers);
     const since = Date.now();
-    log(`waiting for a sweeper pass (schedule ${SWEEP_SCHEDULE})`);
-    const passSeconds = await sweepFinishedAfter(cluster, since, 90_000);
+    log('waiting for a sweeper pass (the default schedule: every minute)');
+    const passSeconds = await sweepFinishedAfter(cluster, since, 150_000);
     rows.push({
       bench,
       row: `sweeper sidecar peak RSS over a pass, ${at}`,
