@@ -201,16 +201,7 @@ describe('KeptObject (what the reconciler keeps of a live object)', () => {
     const a = new KeptObject(live('a-pr-1', '10'), shared);
     const b = new KeptObject(live('b-pr-2', '11'), shared);
     // One flat shape for every kept object (absent fields present as undefined): no nested metadata object.
-    assert.deepEqual(Object.keys(a), [
-      'apiVersion',
-      'kind',
-      'name',
-      'version',
-      'labels',
-      'annotations',
-      'spec',
-      'status',
-    ]);
+    assert.deepEqual(Object.keys(a), ['apiVersion', 'kind', 'name', 'version', 'labels', 'annotations', 'spec']);
     // What planning reads: the object, in the namespace it is kept under.
     assert.deepEqual(a.live('a-pr-1'), {
       apiVersion: 'networking.k8s.io/v1',
@@ -235,6 +226,46 @@ describe('KeptObject (what the reconciler keeps of a live object)', () => {
     });
   });
 
+  test('a status is not kept: planning never reads it, and the quota controller rewrites it after every pod', () => {
+    const quota = {
+      ...live('a-pr-1', '12'),
+      kind: 'ResourceQuota',
+      spec: { hard: { 'requests.cpu': '300m' } },
+      status: { hard: { 'requests.cpu': '300m' }, used: { 'requests.cpu': '100m' } },
+    } as LiveBaselineObject;
+    const kept = new KeptObject(quota, new Interner());
+    assert.equal(kept.live('a-pr-1').status, undefined);
+    assert.ok(!('status' in kept));
+  });
+
+  test('plansLike: equal when what planning reads is equal (shared or not), different when any of it differs', () => {
+    const quota = (
+      rv: string,
+      hard: Record<string, string>,
+      used: string,
+      labels: Record<string, string> = { 'k8s-ee.io/baseline': 'true' },
+    ) =>
+      ({
+        kind: 'ResourceQuota',
+        apiVersion: 'v1',
+        metadata: { name: 'k8s-ee-quota', namespace: 'a-pr-1', resourceVersion: rv, labels },
+        spec: { hard },
+        status: { hard, used: { 'requests.cpu': used } },
+      }) as LiveBaselineObject;
+    const shared = new Interner();
+    const first = new KeptObject(quota('1', { 'requests.cpu': '300m' }, '0'), shared);
+    assert.ok(new KeptObject(quota('2', { 'requests.cpu': '300m' }, '250m'), shared).plansLike(first));
+    // Not shared (another pool, or one that started over): compared by content, key order aside.
+    const apart = new KeptObject(quota('3', { 'requests.cpu': '300m' }, '5m'), new Interner());
+    assert.notEqual(apart.spec, first.spec);
+    assert.ok(apart.plansLike(first));
+    assert.ok(!new KeptObject(quota('4', { 'requests.cpu': '400m' }, '0'), shared).plansLike(first));
+    assert.ok(!new KeptObject(quota('5', { 'requests.cpu': '300m' }, '0', { other: 'x' }), shared).plansLike(first));
+    assert.ok(
+      !new KeptObject({ ...quota('6', { 'requests.cpu': '300m' }, '0'), kind: 'LimitRange' }, shared).plansLike(first),
+    );
+  });
+
   test('its name is pooled, also when it comes from a write answer rather than the watch', () => {
     const name = `k8s-ee-test-${Math.random().toString(36).slice(2)}`;
     const before = watchedNames.size;
@@ -254,6 +285,41 @@ describe('KeptObject (what the reconciler keeps of a live object)', () => {
     assert.deepEqual(specs, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 1 }]);
     assert.notEqual(specs[0], specs[1]);
   });
+});
+
+async function reconcilesOf(metrics: ReturnType<typeof setup>['metrics']): Promise<number> {
+  return (await metrics.reconcileSeconds.get()).values
+    .filter((v) => v.metricName === 'rs_count')
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+test('a new version that changes nothing planning reads (a quota status) is kept without a reconcile; drift is not', async () => {
+  const { cluster, core, metrics } = setup();
+  addNamespace(cluster, NS);
+  core.onNamespace('ADDED', nsObject(cluster, NS));
+  await core.whenIdle();
+  core.onNamespace('MODIFIED', nsObject(cluster, NS));
+  feedObjects(cluster, core);
+  await core.whenIdle();
+  const quota = structuredClone(cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`));
+  assert.ok(quota?.metadata);
+  const before = await reconcilesOf(metrics);
+  cluster.calls.length = 0;
+  const used = { ...quota, metadata: { ...quota.metadata, resourceVersion: '900' } };
+  used.status = { hard: { ...(used.spec as { hard: Record<string, string> }).hard }, used: { pods: '3' } };
+  core.onBaselineObject('MODIFIED', used as unknown as WatchedObject);
+  await core.whenIdle();
+  assert.equal(await reconcilesOf(metrics), before, 'no reconcile for a status change');
+  assert.equal(core.baselineVersions('ResourceQuota').version(NS, BASELINE_NAMES.quota), '900', 'the version is kept');
+  assert.deepEqual(cluster.calls, []);
+
+  const edited = structuredClone(used);
+  edited.metadata = { ...edited.metadata, resourceVersion: '901' };
+  edited.spec = { hard: { 'requests.cpu': '64' } };
+  core.onBaselineObject('MODIFIED', edited as unknown as WatchedObject);
+  await core.whenIdle();
+  assert.equal(await reconcilesOf(metrics), before + 1, 'a spec edit is planned');
+  assert.deepEqual(cluster.calls, [`apply ResourceQuota/${BASELINE_NAMES.quota}`], 'and repaired');
 });
 
 test('the versions the watches compare a relist with are what the core keeps, and only that', () => {

@@ -4,7 +4,7 @@
 // it is worked on is worked on again right after. Failures are retried with backoff.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
-import { Interner, watchedNames } from '../lib/string-pool.ts';
+import { canonicalJson, Interner, watchedNames } from '../lib/string-pool.ts';
 import { objectMatches, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
@@ -86,10 +86,16 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return canonicalJson(a) === canonicalJson(b);
+}
+
 /**
- * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec,
- * the quota's status) and the resourceVersion that orders events; uid, timestamps, owner references and the
- * annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its name is pooled (lib/string-pool.ts)
+ * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec)
+ * and the resourceVersion that orders events; status (the quota's usage, which moves with every pod), uid,
+ * timestamps, owner references and the annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its name is pooled (lib/string-pool.ts)
  * whether it came from the watch or from a write's answer (a race decides which arrives last, and with 5,000
  * namespaces the answers' copies were two in three); labels and specs are shared by the Interner. One flat object
  * with a fixed set of fields, its namespace implied by where it is kept: at 5,000 namespaces, 40,000 of them, where
@@ -104,7 +110,6 @@ export class KeptObject {
   readonly labels: Record<string, string> | undefined;
   readonly annotations: Record<string, string> | undefined;
   readonly spec: unknown;
-  readonly status: LiveBaselineObject['status'];
 
   constructor(object: LiveBaselineObject, shared: Interner) {
     const m = object.metadata ?? {};
@@ -120,12 +125,22 @@ export class KeptObject {
     this.labels = m.labels ? shared.share(m.labels) : undefined;
     this.annotations = annotations ? shared.share(annotations) : undefined;
     this.spec = object.spec === undefined ? undefined : shared.share(object.spec);
-    this.status = object.status
-      ? shared.share({
-          ...(object.status.hard ? { hard: object.status.hard } : {}),
-          ...(object.status.used ? { used: object.status.used } : {}),
-        })
-      : undefined;
+  }
+
+  /**
+   * True when planning reads the same from both: the same kind, name, labels, annotations and spec. A new version
+   * that changed nothing else (the quota controller's status.used after every pod start, managedFields, a relist)
+   * changes no plan. Shared values compare by reference first; a pool that started over compares by content.
+   */
+  plansLike(other: KeptObject): boolean {
+    return (
+      this.kind === other.kind &&
+      this.apiVersion === other.apiVersion &&
+      this.name === other.name &&
+      sameValue(this.labels, other.labels) &&
+      sameValue(this.annotations, other.annotations) &&
+      sameValue(this.spec, other.spec)
+    );
   }
 
   get resourceVersion(): string | undefined {
@@ -142,7 +157,6 @@ export class KeptObject {
     const live: LiveBaselineObject = { kind: this.kind, metadata };
     if (this.apiVersion !== undefined) live.apiVersion = this.apiVersion;
     if (this.spec !== undefined) live.spec = this.spec;
-    if (this.status !== undefined) live.status = this.status;
     return live;
   }
 }
@@ -295,6 +309,9 @@ export class ReconcilerCore {
     if (known && !isNewer(live.resourceVersion, known.resourceVersion)) return; // stale event
     if (type === 'DELETED') byName.delete(key);
     else byName.set(key, live);
+    // Nothing planning reads changed: no reconcile. After a burst of new namespaces the quota controller updates
+    // every quota's status once or more; each of those replanned its namespace (issue 10).
+    if (type !== 'DELETED' && known?.plansLike(live)) return;
     this.enqueue(ns);
   }
 
