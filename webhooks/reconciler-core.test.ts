@@ -37,6 +37,18 @@ function feedObjects(cluster: MemoryCluster, core: ReconcilerCore): void {
     core.onBaselineObject('ADDED', structuredClone(o) as unknown as WatchedObject);
 }
 
+/** A leading core whose namespace NS has its whole baseline, stamped, with the watches' view of both fed back in. */
+async function withBaseline() {
+  const ready = setup();
+  addNamespace(ready.cluster, NS);
+  ready.core.onNamespace('ADDED', nsObject(ready.cluster, NS));
+  await ready.core.whenIdle();
+  ready.core.onNamespace('MODIFIED', nsObject(ready.cluster, NS)); // the stamp, as the watch reports it
+  feedObjects(ready.cluster, ready.core);
+  await ready.core.whenIdle();
+  return ready;
+}
+
 async function repairsOf(metrics: ReturnType<typeof setup>['metrics'], kind: string): Promise<number> {
   return (await metrics.repairs.get()).values.find((v) => v.labels['kind'] === kind)?.value ?? 0;
 }
@@ -56,13 +68,7 @@ test('a managed namespace appears: the whole baseline is applied and the namespa
 });
 
 test('a deleted object is re-created and counted as a repair; nothing is written when all is in place', async () => {
-  const { cluster, core, metrics } = setup();
-  addNamespace(cluster, NS);
-  core.onNamespace('ADDED', nsObject(cluster, NS));
-  await core.whenIdle();
-  core.onNamespace('MODIFIED', nsObject(cluster, NS)); // the stamp, as the watch reports it
-  feedObjects(cluster, core);
-  await core.whenIdle();
+  const { cluster, core, metrics } = await withBaseline();
   cluster.calls.length = 0;
   const deny = cluster.objects.get(`${NS}/NetworkPolicy/${BASELINE_NAMES.defaultDeny}`);
   await cluster.remove('NetworkPolicy', NS, BASELINE_NAMES.defaultDeny);
@@ -294,13 +300,7 @@ async function reconcilesOf(metrics: ReturnType<typeof setup>['metrics']): Promi
 }
 
 test('a new version that changes nothing planning reads (a quota status) is kept without a reconcile; drift is not', async () => {
-  const { cluster, core, metrics } = setup();
-  addNamespace(cluster, NS);
-  core.onNamespace('ADDED', nsObject(cluster, NS));
-  await core.whenIdle();
-  core.onNamespace('MODIFIED', nsObject(cluster, NS));
-  feedObjects(cluster, core);
-  await core.whenIdle();
+  const { cluster, core, metrics } = await withBaseline();
   const quota = structuredClone(cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`));
   assert.ok(quota?.metadata);
   const before = await reconcilesOf(metrics);
