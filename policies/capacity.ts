@@ -5,6 +5,7 @@
 // A refusal lists the running environments oldest first and how to free one, so a failed CI log says what to do.
 // Data and `now` in, data out: the webhook gathers the cluster state (webhooks/capacity.ts).
 import { formatDuration } from '../lib/duration.ts';
+import { byCodeUnits } from '../lib/order.ts';
 import { formatQuantity, parseQuantity } from '../lib/quantity.ts';
 import type { Config } from './config.ts';
 import type { Violation } from './violation.ts';
@@ -162,7 +163,7 @@ export function oldestFirst<T extends Pick<EnvironmentUse, 'namespace' | 'create
     const t = e.createdAt ? Date.parse(e.createdAt) : NaN;
     return Number.isNaN(t) ? Infinity : t;
   };
-  return [...list].sort((a, b) => at(a) - at(b) || a.namespace.localeCompare(b.namespace));
+  return [...list].sort((a, b) => at(a) - at(b) || byCodeUnits(a.namespace, b.namespace));
 }
 
 function describeEnvironment(e: EnvironmentUse, now: number): string {

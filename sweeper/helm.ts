@@ -1,6 +1,7 @@
 // Helm release records as the sweeper sees them. Helm v3/v4 store each revision as a Secret of type
 // helm.sh/release.v1 named sh.helm.release.v1.<release>.v<revision>, labelled owner=helm, name, status, version.
 // `helm uninstall` deletes them all; `helm uninstall --keep-history` keeps them with status=uninstalled.
+import { byCodeUnits } from '../lib/order.ts';
 import type { ReleaseRecord } from './types.ts';
 
 export const HELM_RELEASE_SECRET_TYPE = 'helm.sh/release.v1';
@@ -73,5 +74,5 @@ export function liveReleases(records: ReleaseRecord[]): ReleaseRecord[] {
   }
   return [...newest.values()]
     .filter((r) => r.status !== 'uninstalled')
-    .sort((a, b) => a.release.localeCompare(b.release));
+    .sort((a, b) => byCodeUnits(a.release, b.release));
 }

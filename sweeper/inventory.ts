@@ -1,6 +1,7 @@
 // The environment inventory: every managed environment with its project, PR, age, last deploy, pin, expiry (and
 // why), quota used/hard, databases, URL and estimated cost. Pure: what was read from the cluster and `now` in, rows
 // out. `k8s-ee envs` prints it; the sweeper exports its costs as k8s_ee_environment_cost_* metrics.
+import { byCodeUnits } from '../lib/order.ts';
 import { requestsOfQuota } from '../policies/capacity.ts';
 import type { Config } from '../policies/config.ts';
 import { environmentCost } from '../policies/cost.ts';
@@ -132,7 +133,7 @@ export function buildInventory(input: InventoryInput, config: Config, now: Date)
   return input.namespaces
     .filter((ns) => isManaged(ns, config))
     .flatMap((ns) => rowOf(ns, input, config, now) ?? [])
-    .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.namespace.localeCompare(b.namespace));
+    .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || byCodeUnits(a.namespace, b.namespace));
 }
 
 /**

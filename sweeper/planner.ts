@@ -1,5 +1,6 @@
 // The sweeper's planner: (snapshot, config, now) -> actions, each with its target, reason and details.
 // Pure: no client, no clock. The executor carries the actions out; tests compare plans whole.
+import { byCodeUnits } from '../lib/order.ts';
 import type { Config } from '../policies/config.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import {
@@ -93,7 +94,7 @@ function deletionAction(c: Candidate, deferred: boolean, cap: number): Action {
 
 /** Oldest orphans go first; the cap defers the rest (they are planned again next run). */
 function capDeletions(candidates: Candidate[], cap: number): Action[] {
-  const sorted = [...candidates].sort((a, b) => b.ageMs - a.ageMs || a.ns.name.localeCompare(b.ns.name));
+  const sorted = [...candidates].sort((a, b) => b.ageMs - a.ageMs || byCodeUnits(a.ns.name, b.ns.name));
   return sorted.map((c, i) => deletionAction(c, i >= cap, cap));
 }
 
@@ -131,7 +132,7 @@ export function planVolumes(snapshot: Snapshot, config: Config): Action[] {
     .filter((pv) => pv.phase === 'Released' && pv.claimNamespace !== undefined)
     .filter((pv) => matchNamespace(pv.claimNamespace, config) !== undefined && !existing.has(pv.claimNamespace ?? ''))
     .filter((pv) => !(pv.provisionedBy && pv.reclaimPolicy === 'Delete'))
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => byCodeUnits(a.name, b.name))
     .map(volumeAction);
 }
 
@@ -253,9 +254,7 @@ export function planDetailed(snapshot: Snapshot, config: Config, now: Date): Pla
   const candidates: Candidate[] = [];
   const pinned: Plan['pinned'] = [];
   const stuck: string[] = [];
-  const managed = snapshot.namespaces
-    .filter((ns) => isManaged(ns, config))
-    .sort((a, b) => a.name.localeCompare(b.name));
+  const managed = snapshot.namespaces.filter((ns) => isManaged(ns, config)).sort((a, b) => byCodeUnits(a.name, b.name));
   for (const ns of managed) {
     const outcome = planOneNamespace(ns, snapshot, config, d, now);
     actions.push(...outcome.actions);
