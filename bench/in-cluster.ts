@@ -26,6 +26,7 @@ import { startBuiltInCluster, testClusterFor, type TestCluster } from '../local/
 import { installPlatform, PLATFORM_NAMESPACE, PLATFORM_RELEASE } from '../local/harness/platform.ts';
 import { processesInCgroups } from '../local/node/host.ts';
 import { noNodeReason } from '../local/node/options.ts';
+import { SWEEPER_ANNOTATIONS } from '../sweeper/types.ts';
 import { KubeHttpError, kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { writeServingCert } from '../webhooks/testing/process.ts';
 import { createPrNamespaces, listFloorEnv, waitStamped } from './_cluster.ts';
@@ -207,7 +208,7 @@ async function releaseSeen(http: KubeHttp, name: string, timeoutMs: number): Pro
       'GET',
       `/api/v1/namespaces/${name}`,
     );
-    if (ns.metadata.annotations?.['k8s-ee.io/release-seen-at']) return;
+    if (ns.metadata.annotations?.[SWEEPER_ANNOTATIONS.releaseSeenAt]) return;
     if (performance.now() > deadline)
       throw new Error(`the sweeper did not see the release in ${name} within ${timeoutMs / 1000} s`);
     await sleep(250);

@@ -95,12 +95,12 @@ function sameValue(a: unknown, b: unknown): boolean {
 /**
  * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec)
  * and the resourceVersion that orders events; status (the quota's usage, which moves with every pod), uid,
- * timestamps, owner references and the annotation `kubectl apply` leaves (a second copy of the object) are dropped. Its name is pooled (lib/string-pool.ts)
- * whether it came from the watch or from a write's answer (a race decides which arrives last, and with 5,000
- * namespaces the answers' copies were two in three); labels and specs are shared by the Interner. One flat object
- * with a fixed set of fields, its namespace implied by where it is kept: at 5,000 namespaces, 40,000 of them, where
- * an object with a nested metadata object cost 128 bytes each (issue 10); live() rebuilds the object planning reads,
- * for the few being planned.
+ * timestamps, owner references and the annotation `kubectl apply` leaves (a second copy of the object) are dropped.
+ * Its name is pooled (lib/string-pool.ts) whether it came from the watch or from a write's answer (a race decides
+ * which arrives last, and with 5,000 namespaces the answers' copies were two in three); labels and specs are shared
+ * by the Interner. One flat object with a fixed set of fields, its namespace implied by where it is kept: at 5,000
+ * namespaces, 40,000 of them, where an object with a nested metadata object cost 128 bytes each (issue 10); live()
+ * rebuilds the object planning reads, for the few being planned.
  */
 export class KeptObject {
   readonly apiVersion: string | undefined;
