@@ -1,4 +1,4 @@
-// Sorting names (namespaces, releases, nodes: DNS labels and subdomains) by their UTF-16 code units.
+// Sorting names (namespaces, releases, nodes: DNS labels and subdomains; annotation keys) by their UTF-16 code units.
 // Not String.prototype.localeCompare: that one orders by the process's locale (a container with another LANG could
 // order differently), is several times slower, and its first call maps ICU's collation data into the process, ~2.5
 // MiB of resident memory in each of the webhook and the sweeper (issue 10). For the lowercase letters, digits,

@@ -1,5 +1,6 @@
 // The Pod Security Standards `baseline` controls, written from the semantics of k8s.io/pod-security-admission
 // (policy/check_*.go, v0.35). Each returns one violation per offending field, with its path and the fix.
+import { byCodeUnits } from '../lib/order.ts';
 import { field, flag, int, isSet, keyPath, list, stringMap, stringsAt, text } from './pss-fields.ts';
 import { quoteList, type ContainerView, type PodView } from './pss-pod.ts';
 import { violation, type Violation } from './violation.ts';
@@ -206,7 +207,7 @@ function appArmorAnnotations(pod: PodView, found: Violation[] | undefined): Viol
   }
   if (bad.length === 0) return found;
   const annotationsPath = `${pod.metadataPath}.annotations`;
-  bad.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  bad.sort(([a], [b]) => byCodeUnits(a, b));
   found ??= [];
   for (const [key, value] of bad) {
     found.push(
