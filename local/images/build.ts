@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureNodePackages, NODE_PACKAGES } from '../cluster/node-setup.ts';
 import { cacheDir, projectRoot } from '../cluster/paths.ts';
 import { parseRuntimeStage } from './dockerfile.ts';
 import { archivePath, imageKey, needsBuild, SourceDigests, staleOutputs } from './inputs.ts';
@@ -70,9 +71,20 @@ export function selectImages(only: readonly string[] | undefined, crictl: string
   return IMAGE_NAMES.filter((n) => wanted.includes(n) && (n !== 'node-tools' || crictl !== undefined));
 }
 
-/** Debian's busybox-static: a static busybox, the only shell and nc of our images. */
-export async function findBusybox(): Promise<string> {
-  const found = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+const BUSYBOX_FILES = NODE_PACKAGES['busybox-static'] ?? ['/bin/busybox', '/usr/bin/busybox'];
+
+/**
+ * Debian's busybox-static: a static busybox, the only shell and nc of our images. Installed with apt-get when it is
+ * missing and we run as root (as a node's packages are: a fresh machine builds the images on its own); otherwise
+ * the error names the command.
+ */
+export async function findBusybox(progress: Progress): Promise<string> {
+  if (!BUSYBOX_FILES.some((p) => existsSync(p))) {
+    await ensureNodePackages(progress, { 'busybox-static': BUSYBOX_FILES }).catch((err: unknown) => {
+      throw new Error(`images: /bin/busybox is missing: ${(err as Error).message}`);
+    });
+  }
+  const found = BUSYBOX_FILES.find((p) => existsSync(p));
   if (!found) throw new Error('images: /bin/busybox is missing; install it with `apt-get install -y busybox-static`');
   const ldd = await run('ldd', [found]).catch((err: unknown) => (err instanceof Error ? err.message : ''));
   if (parseLdd(ldd).length > 0) {
@@ -113,7 +125,7 @@ async function nodeToolsImageSpec(ctx: BuildContext, busybox: string): Promise<I
 async function specsFor(ctx: BuildContext): Promise<ImageSpec[]> {
   const has = (n: ImageName): boolean => ctx.names.includes(n);
   const needsBusybox = has('node-tools') || SAMPLE_APP_VARIANTS.some(has);
-  const busybox = needsBusybox ? await findBusybox() : '';
+  const busybox = needsBusybox ? await findBusybox(ctx.progress) : '';
   const specs: ImageSpec[] = [];
   if (has('pause')) specs.push(pauseSpec((await ensureGoProgram(PAUSE, ctx.binDir, ctx.progress)).path));
   if (SAMPLE_APP_VARIANTS.some(has)) {
