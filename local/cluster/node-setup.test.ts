@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -19,6 +19,9 @@ import {
   containerdLdflags,
   crictlLdflags,
   missingNodePackages,
+  moduleSourceDir,
+  NODE_PACKAGES,
+  ensureNodePackages,
   nodeBuilds,
   nodeSupport,
   nodeVersions,
@@ -27,6 +30,7 @@ import {
   requiredVersion,
 } from './node-setup.ts';
 import { controlPlaneVersions } from './paths.ts';
+import { findGo } from './setup.ts';
 
 const NODE_BINARY_NAMES = [
   'kubelet',
@@ -40,11 +44,14 @@ const NODE_BINARY_NAMES = [
 ];
 
 /** Where the Go module cache would hold module@version, when it does (tests needing sources skip otherwise). */
-function moduleCacheDir(module: string, version: string): string | undefined {
-  const cache = process.env['GOMODCACHE'] ?? join(process.env['GOPATH'] ?? join(homedir(), 'go'), 'pkg', 'mod');
-  const escaped = module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
-  const dir = join(cache, `${escaped}@${version}`);
-  return existsSync(dir) ? dir : undefined;
+/**
+ * A pinned module's source, downloaded by `go mod download` when the module cache lacks it (a fresh machine runs
+ * the unit tests before any build has fetched it).
+ */
+async function moduleSource(module: string, version: string): Promise<string> {
+  const go = findGo();
+  assert.ok(go, 'go is needed to read the pinned module sources (the node is built from Go modules)');
+  return moduleSourceDir(go, module, version);
 }
 
 test('a required version is read from the block or single form; tool lines and longer module paths do not count', () => {
@@ -122,11 +129,10 @@ test('containerd and crictl are stamped with their version the way their Makefil
   assert.ok(k.endsWith(`-X ${CRI_TOOLS_MODULE}/pkg/version.Version=1.35.7`), k);
 });
 
-test('the -X targets exist in the pinned sources (a wrong path would be ignored by the linker)', (t) => {
+test('the -X targets exist in the pinned sources (a wrong path would be ignored by the linker)', async () => {
   const v = nodeVersions();
-  const containerd = moduleCacheDir(CONTAINERD_MODULE, v.containerd);
-  const criTools = moduleCacheDir(CRI_TOOLS_MODULE, v.crictl);
-  if (!containerd || !criTools) return t.skip('module sources not in the Go module cache');
+  const containerd = await moduleSource(CONTAINERD_MODULE, v.containerd);
+  const criTools = await moduleSource(CRI_TOOLS_MODULE, v.crictl);
   assert.match(readFileSync(join(containerd, 'version', 'version.go'), 'utf8'), /^\s*Version\s*=\s*"/m);
   assert.match(readFileSync(join(criTools, 'pkg', 'version', 'version.go'), 'utf8'), /^var Version\s*=/m);
 });
@@ -198,10 +204,10 @@ test('the NRI patch only adds a guard for a missing NRI plugin', () => {
   assert.ok(added.length <= 3 && added.some((l) => l.includes('c.nriPlugin == nil')), added.join('\n'));
 });
 
-test('the patches apply, in order and without fuzz, to the pinned kube-network-policies source', (t) => {
-  const source = moduleCacheDir(KUBE_NETWORK_POLICIES_MODULE, nodeVersions().kubeNetworkPolicies);
-  if (!source) return t.skip('module source not in the Go module cache');
-  if (spawnSync('patch', ['--version'], { stdio: 'ignore' }).error) return t.skip('patch(1) is not installed');
+test('the patches apply, in order and without fuzz, to the pinned kube-network-policies source', async () => {
+  const source = await moduleSource(KUBE_NETWORK_POLICIES_MODULE, nodeVersions().kubeNetworkPolicies);
+  // patch(1) is one of the node's packages: installed here as it is for a build when missing (as root).
+  await ensureNodePackages(() => undefined, { patch: NODE_PACKAGES['patch'] ?? ['/usr/bin/patch'] });
   const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-knp-'));
   try {
     cpSync(source, join(dir, 'src'), { recursive: true });

@@ -335,7 +335,7 @@ async function patchedSource(go: string, version: string, progress: Progress): P
 }
 
 /** Where `go mod download` puts a module's source (downloading it when the module cache lacks it). */
-async function moduleSourceDir(go: string, module: string, version: string): Promise<string> {
+export async function moduleSourceDir(go: string, module: string, version: string): Promise<string> {
   const { stdout, failure } = await new Promise<{ stdout: string; failure?: string }>((resolvePromise) => {
     execFile(go, ['mod', 'download', '-json', `${module}@${version}`], { cwd: knpDir }, (err, out, errOut) => {
       resolvePromise({ stdout: out, failure: err ? `${err.message} ${errOut}`.trim() : undefined });
