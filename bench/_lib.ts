@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseRuntimeStage } from '../local/images/dockerfile.ts';
 import { projectRoot } from '../local/cluster/paths.ts';
+import { SERVICE_NODE_FLAGS, type Service } from '../cli/runtime.ts';
 
 export interface Row {
   bench: string;
@@ -99,10 +100,14 @@ export function imageEnv(): Record<string, string> {
   return Object.fromEntries(env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
 }
 
-/** Node's own flags in the image's ENTRYPOINT (between `node` and the script), so a bench runs what ships. */
-export function imageNodeArgs(): string[] {
+/**
+ * Node's own flags as the image runs a service: those of its ENTRYPOINT (between `node` and the script), then the
+ * service's own (cli/runtime.ts, which the service adds at start when they are missing), so a bench runs what ships
+ * and a floor runs with the same flags.
+ */
+export function serviceNodeArgs(service: Service): string[] {
   const { entrypoint } = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));
-  return entrypoint.slice(1, -1);
+  return [...entrypoint.slice(1, -1), ...SERVICE_NODE_FLAGS[service]];
 }
 
 /** Runs `task` over the items, at most `limit` at once. */
@@ -122,13 +127,13 @@ export interface FloorServer {
 
 /**
  * The floor for admission (bench/_floor.mjs): a bare Node HTTPS server serving dir/tls.crt and dir/tls.key, with the
- * image's node flags and environment, pinned to CPU 0; `workUs` of CPU spent per request (calibration).
+ * webhook's node flags and the image's environment, pinned to CPU 0; `workUs` of CPU spent per request (calibration).
  */
 export function startFloorServer(dir: string, workUs = 0): Promise<FloorServer> {
   const argv = [
     ...cpuPrefix(0),
     process.execPath,
-    ...imageNodeArgs(),
+    ...serviceNodeArgs('webhook'),
     join(import.meta.dirname, '_floor.mjs'),
     join(dir, 'tls.crt'),
     join(dir, 'tls.key'),

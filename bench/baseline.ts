@@ -26,7 +26,7 @@ import {
 } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
 import { watchStamps } from './_cluster.ts';
-import { emit, imageEnv, imageNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
+import { emit, imageEnv, serviceNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
 const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   if (build.status !== 0) throw new Error('tsc -p tsconfig.build.json failed: the webhook is measured as built');
-  const runAs = { entry: 'dist/cli/main.js', nodeArgs: imageNodeArgs(), logLevel: 'info', env: imageEnv() };
+  const runAs = { entry: 'dist/cli/main.js', nodeArgs: serviceNodeArgs('webhook'), logLevel: 'info', env: imageEnv() };
   const external = process.env['K8S_EE_E2E_KUBECONFIG'];
   const started = external
     ? undefined
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
               figure: idle.rss,
               unit: 'MiB',
               target: '<= 90 MiB',
-              note: 'dist JS, the image node flags',
+              note: "dist JS, the webhook's node flags",
             },
             {
               bench: 'baseline',
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
               unit: 'MiB',
               target: '<= 110 MiB',
               peakOf: 'webhook',
-              note: 'dist JS, the image node flags',
+              note: "dist JS, the webhook's node flags",
             },
           );
         }

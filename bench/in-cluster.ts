@@ -272,7 +272,7 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
     const webhooks = containerProcesses('webhook');
     const floorIdle = memoryOf(floorServer.child.pid ?? 0).rss;
     const where = `${webhooks.length} replicas, the higher; VmRSS on the node's host`;
-    const vsFloor = 'floor: a bare Node HTTPS server idle (bench/_floor.mjs, the image flags), on the host';
+    const vsFloor = "floor: a bare Node HTTPS server idle (bench/_floor.mjs, the webhook's flags), on the host";
     rows.push({
       bench,
       row: 'webhook RSS idle, in-cluster',

@@ -14,7 +14,7 @@ import { startBuiltInCluster } from '../local/harness/cluster.ts';
 import { LABELS } from '../policies/names.ts';
 import { kubeHttp } from '../webhooks/reconciler-http.ts';
 import { createPrNamespaces, listFloorEnv } from './_cluster.ts';
-import { emit, imageEnv, imageNodeArgs, measurePass, type Pass, type Row } from './_lib.ts';
+import { emit, imageEnv, serviceNodeArgs, measurePass, type Pass, type Row } from './_lib.ts';
 
 const SIZES = (process.env['BENCH_SWEEPER_SIZES'] ?? '100,1000,5000').split(',').map(Number);
 const bench = 'sweeper';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: ${size} namespaces ready in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       const sweeper = [
         process.execPath,
-        ...imageNodeArgs(),
+        ...serviceNodeArgs('sweeper'),
         'dist/cli/main.js',
         'sweeper',
         '--once',

@@ -27,7 +27,7 @@ import {
   cpuPrefix,
   emit,
   imageEnv,
-  imageNodeArgs,
+  serviceNodeArgs,
   memoryOf,
   percentile,
   smallDeployment,
@@ -159,7 +159,7 @@ const { caPem: ca } = await writeServingCert(dir, 'bench-ca');
 const webhook = await startWebhookProcess(dir, {
   entry: 'dist/cli/main.js',
   prefix: cpuPrefix(0),
-  nodeArgs: imageNodeArgs(),
+  nodeArgs: serviceNodeArgs('webhook'),
   env: imageEnv(),
   logLevel: 'info',
   logFile: join(dir, 'webhook.log'),

@@ -1,4 +1,6 @@
 // The table of subcommands. Adding a command is one line here and one module exporting `run`.
+import type { Service } from './runtime.ts';
+
 export interface CommandModule {
   run(argv: string[]): Promise<number>;
 }
@@ -6,8 +8,8 @@ export interface CommandModule {
 export interface Command {
   name: string;
   summary: string;
-  /** A long-running service: runs with the service runtime settings (cli/runtime.ts). */
-  service?: true;
+  /** A long-running service: runs with its runtime settings (cli/runtime.ts). */
+  service?: Service;
   load(): Promise<CommandModule>;
 }
 
@@ -15,7 +17,7 @@ export const commands: Command[] = [
   {
     name: 'webhook',
     summary: 'serve the mutating and validating admission webhooks over HTTPS',
-    service: true,
+    service: 'webhook',
     load: () => import('../webhooks/command.ts'),
   },
   {
@@ -36,7 +38,7 @@ export const commands: Command[] = [
   {
     name: 'sweeper',
     summary: 'expire pins, remove orphan environments, free volumes, watch disk',
-    service: true,
+    service: 'sweeper',
     load: () => import('../sweeper/command.ts'),
   },
   {

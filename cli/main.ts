@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   // Before anything is loaded: this may replace the process with one that has the service runtime settings.
-  if (command.service) ensureServiceRuntime();
+  if (command.service) ensureServiceRuntime(command.service);
   const mod = await command.load();
   return mod.run(rest);
 }

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { parseRuntimeStage } from '../local/images/dockerfile.ts';
 import { projectRoot } from '../local/cluster/paths.ts';
 import { startWebhookProcess, writeServingCert } from '../webhooks/testing/process.ts';
-import { relaunchFor, SERVICE_ENV, SERVICE_NODE_FLAGS } from './runtime.ts';
+import { relaunchFor, SERVICE_ENV, SERVICE_NODE_FLAGS as FLAGS } from './runtime.ts';
+
+const SERVICE_NODE_FLAGS = FLAGS.webhook;
 
 const base = {
   execPath: '/usr/bin/node',
@@ -14,7 +16,7 @@ const base = {
 };
 
 test('a service started without its runtime settings is relaunched with them, arguments kept', () => {
-  const relaunch = relaunchFor({ ...base, execArgv: ['--enable-source-maps'], env: { PATH: '/bin' } });
+  const relaunch = relaunchFor({ ...base, execArgv: ['--enable-source-maps'], env: { PATH: '/bin' } }, 'webhook');
   assert.deepEqual(relaunch?.argv, [
     '/usr/bin/node',
     ...SERVICE_NODE_FLAGS,
@@ -29,26 +31,48 @@ test('a service started without its runtime settings is relaunched with them, ar
 
 test("the user's own flags and variables win: only what is missing is added, and nothing when nothing is", () => {
   const env = { MALLOC_ARENA_MAX: '4' };
-  const own = relaunchFor({ ...base, execArgv: ['--max_semi_space_size', '8'], env });
+  const own = relaunchFor({ ...base, execArgv: ['--max_semi_space_size', '8'], env }, 'webhook');
   assert.deepEqual(
     own?.argv.slice(1, -4),
     SERVICE_NODE_FLAGS.filter((f) => !f.startsWith('--max-semi-space-size')).concat('--max_semi_space_size', '8'),
   );
   assert.equal(own?.env['MALLOC_ARENA_MAX'], '4');
-  const viaOptions = relaunchFor({
-    ...base,
-    execArgv: [],
-    env: { ...env, NODE_OPTIONS: SERVICE_NODE_FLAGS.join(' ') },
-  });
+  const viaOptions = relaunchFor(
+    { ...base, execArgv: [], env: { ...env, NODE_OPTIONS: SERVICE_NODE_FLAGS.join(' ') } },
+    'webhook',
+  );
   assert.equal(viaOptions, undefined);
-  assert.equal(relaunchFor({ ...base, execArgv: [...SERVICE_NODE_FLAGS], env: { ...SERVICE_ENV } }), undefined);
+  assert.equal(
+    relaunchFor({ ...base, execArgv: [...SERVICE_NODE_FLAGS], env: { ...SERVICE_ENV } }, 'webhook'),
+    undefined,
+  );
   const negated = SERVICE_NODE_FLAGS.map((f) => (f.includes('=') ? f : f.replace(/^--/, '--no-')));
-  assert.equal(relaunchFor({ ...base, execArgv: negated, env: { ...SERVICE_ENV } }), undefined, '--no-x is a choice');
+  assert.equal(
+    relaunchFor({ ...base, execArgv: negated, env: { ...SERVICE_ENV } }, 'webhook'),
+    undefined,
+    '--no-x is a choice',
+  );
 });
 
-test("the image's ENTRYPOINT and ENV carry the same settings, so the container starts once", () => {
+test('each service has its own flags: the sweeper is tuned for memory, the webhook for admission throughput', () => {
+  const sweeper = relaunchFor(
+    { ...base, argv: ['/usr/bin/node', '/app/dist/cli/main.js', 'sweeper'], execArgv: [], env: { ...SERVICE_ENV } },
+    'sweeper',
+  );
+  assert.deepEqual(sweeper?.argv.slice(1, -2), [...FLAGS.sweeper]);
+  assert.ok(FLAGS.sweeper.includes('--optimize-for-size'));
+  assert.ok(
+    !FLAGS.webhook.includes('--optimize-for-size'),
+    'it caps the young generation at 1 MiB: the webhook would scavenge every ~30 reviews',
+  );
+  // The webhook's flags do not stand in for the sweeper's: a flag the sweeper needs that the webhook lacks is added.
+  const crossed = relaunchFor({ ...base, execArgv: [...FLAGS.webhook], env: { ...SERVICE_ENV } }, 'sweeper');
+  assert.ok(crossed?.argv.includes('--optimize-for-size'));
+});
+
+test("the image's ENTRYPOINT passes no V8 flags (each service brings its own) and its ENV carries the settings", () => {
   const stage = parseRuntimeStage(readFileSync(join(projectRoot, 'Dockerfile'), 'utf8'));
-  assert.deepEqual(stage.entrypoint.slice(1, -1), SERVICE_NODE_FLAGS);
+  assert.deepEqual(stage.entrypoint, ['node', 'dist/cli/main.js']);
   for (const [key, value] of Object.entries(SERVICE_ENV)) assert.ok(stage.env.includes(`${key}=${value}`), key);
 });
 

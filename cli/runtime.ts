@@ -1,24 +1,33 @@
 // The runtime settings of k8s-ee's long-running services (webhook, sweeper), carried by the program itself, so
-// the process has them however it is started: by the image's ENTRYPOINT (which passes them and starts once), or by
-// `npx k8s-ee webhook`, `node dist/cli/main.js sweeper`, a systemd unit, a test. Without them a saturated webhook
+// the process has them however it is started: by the image's ENTRYPOINT, `npx k8s-ee webhook`,
+// `node dist/cli/main.js sweeper`, a systemd unit, a test. Without them a saturated webhook
 // sits at ~160 MiB instead of ~100 (bench/results.md, issue 10).
 //
 // Node reads V8's heap flags and glibc reads MALLOC_ARENA_MAX once, when the process starts; so when one is
 // missing the process replaces itself (execve: same PID, same stdio, same arguments) with one that has them. Flags
 // or variables the user set themselves are kept as they are: only what is missing is added.
 
+/** The long-running services, each with its own V8 flags. */
+export type Service = 'webhook' | 'sweeper';
+
 /**
- * V8 flags, measured on the webhook and the sweeper (bench/results.md, issue 10):
- * - a young generation of at most 2 MiB per semi-space (V8's default grows it to 16): short-lived garbage is most of
- *   what admission allocates, and each MiB of young generation is RSS (~25 MiB off the sweeper's peak over 5,000
- *   namespaces, ~10 MiB off the webhook's);
- * - --optimize-for-size: V8 grows the old generation less eagerly and compacts it. With 5,000 PR namespaces
- *   reconciled the webhook holds ~43 MiB of heap for ~40 live (~62-67 MiB with a 30 % growing factor instead), and
- *   it idles ~10 MiB lower. It costs admission throughput (~4-5k instead of ~6k Deployment reviews/s saturated on
- *   the bench machine, against a floor of 16-24k): the chart's memory limits come first, and 4k reviews/s on one
- *   core is far beyond what a cluster of preview environments asks.
+ * V8 flags per service, measured (bench/results.md, issue 10). Each service is tuned for what limits it:
+ * - the webhook, admission throughput within its memory targets: a young generation of at most 4 MiB per
+ *   semi-space (V8's default grows it to 16) and an old generation that grows by 10 % over what survived its last
+ *   full collection. A saturated Deployment review allocates ~35 KiB and ~50 are in flight: with a 1 MiB young
+ *   generation (what --optimize-for-size keeps it at, whatever --max-semi-space-size says) a scavenge came every
+ *   ~30 reviews, copied the in-flight ones, promoted them, and a full collection followed every ~0.25 s: ~95 µs of
+ *   CPU per review against ~60 now (0.28 of the floor's Deployment reviews/s against 0.47; p99 at 1,000 req/s
+ *   ~20 ms against ~1), for 85 MiB idle and 106 after saturation (76-77 and 95-105 before). With 5,000 PR
+ *   namespaces it holds ~121 MiB against 107-116: the chart's limit (256Mi) keeps 2x over that;
+ * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
+ *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
+ *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults).
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--optimize-for-size'];
+export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
+  webhook: ['--max-semi-space-size=4', '--heap-growing-percent=10'],
+  sweeper: ['--max-semi-space-size=2', '--optimize-for-size'],
+};
 
 /** glibc: two malloc arenas instead of up to eight per core (V8's helper threads fragmented ~15-30 MiB of them). */
 export const SERVICE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
@@ -41,13 +50,14 @@ export interface Relaunch {
  */
 export function relaunchFor(
   process: Pick<NodeJS.Process, 'execPath' | 'execArgv' | 'argv' | 'env'>,
+  service: Service,
 ): Relaunch | undefined {
   const given = new Set(
     [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)]
       .filter((arg) => arg.startsWith('-'))
       .map(flagName),
   );
-  const flags = SERVICE_NODE_FLAGS.filter((flag) => !given.has(flagName(flag)));
+  const flags = SERVICE_NODE_FLAGS[service].filter((flag) => !given.has(flagName(flag)));
   const env = Object.entries(SERVICE_ENV).filter(([key]) => process.env[key] === undefined);
   if (flags.length === 0 && env.length === 0) return undefined;
   return {
@@ -60,8 +70,8 @@ export function relaunchFor(
  * Replaces this process with one that has the service settings, when it lacks them and the platform can (POSIX:
  * process.execve). Returns only when nothing needs doing or execve is not available; the service then runs as is.
  */
-export function ensureServiceRuntime(): void {
-  const relaunch = relaunchFor(process);
+export function ensureServiceRuntime(service: Service): void {
+  const relaunch = relaunchFor(process, service);
   if (!relaunch || typeof process.execve !== 'function') return;
   const [file = process.execPath] = relaunch.argv;
   process.execve(file, relaunch.argv, relaunch.env);

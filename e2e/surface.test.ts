@@ -5,10 +5,13 @@
 // - the chart's NetworkPolicy: nothing in the cluster reaches the webhook port, only monitoring reaches the metrics
 //   ports, and the API server still calls the webhook.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { SERVICE_NODE_FLAGS } from '../cli/runtime.ts';
+import { processesInCgroups } from '../local/node/host.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { helmPath, kubectlPath, projectRoot, toolsBinDir, cacheDir } from '../local/cluster/paths.ts';
 import {
@@ -138,6 +141,31 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
       await rm(dir, { recursive: true, force: true });
     },
     { timeout: HOOK_TIMEOUT_MS },
+  );
+
+  const notHere = maybeCluster?.builtIn === false && "an external cluster's processes are not on this host";
+  test(
+    "the webhook and the sweeper run in-cluster with their own V8 flags (what the node's /proc shows)",
+    { skip: notHere },
+    () => {
+      // The image's ENTRYPOINT passes none: each service replaces itself at start with a process that has its own
+      // (cli/runtime.ts). Read from the node's /proc, as the bench reads their memory.
+      for (const service of ['webhook', 'sweeper'] as const) {
+        const argvs = processesInCgroups().flatMap((pid) => {
+          try {
+            const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+            const script = argv.findIndex((a) => a.endsWith('dist/cli/main.js'));
+            return script >= 0 && argv[script + 1] === service ? [argv] : [];
+          } catch {
+            return []; // gone meanwhile
+          }
+        });
+        assert.ok(argvs.length > 0, `no ${service} process on the node`);
+        for (const argv of argvs) {
+          for (const flag of SERVICE_NODE_FLAGS[service]) assert.ok(argv.includes(flag), `${flag}: ${argv.join(' ')}`);
+        }
+      }
+    },
   );
 
   test('with its runbook rights only, the CI identity cannot run helm before the namespace is prepared', async () => {
