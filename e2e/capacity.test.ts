@@ -240,7 +240,9 @@ describe('capacity: at most 3 environments, through helm', () => {
       );
       // 0.3 vCPU × US$ 15 + 0.5 GiB × US$ 2.5 a month, charged pro rata since creation.
       assert.ok(Math.abs(row.cost.perMonth - 5.75) < 1e-9, String(row.cost.perMonth));
-      assert.ok(Math.abs(row.cost.soFar - (5.75 * ageSeconds) / 3600 / HOURS_PER_MONTH) < 1e-6, String(row.cost.soFar));
+      // From the exact age (the row's ageSeconds is rounded: half a second of it is ~1e-6 of this cost).
+      const ageHours = (now.getTime() - Date.parse(ns.createdAt)) / 3_600_000;
+      assert.ok(Math.abs(row.cost.soFar - (5.75 * ageHours) / HOURS_PER_MONTH) < 1e-9, String(row.cost.soFar));
     }
     const pinned = rows.find((r) => r.namespace === `${P1}-pr-2`)!;
     const pinnedAt = Date.parse(nsJson.metadata.annotations['k8s-ee.io/pinned-at'] ?? '');
