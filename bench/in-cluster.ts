@@ -17,14 +17,14 @@
 // 5,000 environments in without a grant each. The sweeper runs on the chart's defaults (a pass every minute).
 // BENCH_INCLUSTER_NAMESPACES (default 5000), BENCH_INCLUSTER_CREATES (default 300 a round) to try it smaller.
 import { KubeConfig } from '@kubernetes/client-node';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../local/cluster/paths.ts';
 import { startBuiltInCluster, testClusterFor, type TestCluster } from '../local/harness/cluster.ts';
 import { installPlatform, PLATFORM_NAMESPACE, PLATFORM_RELEASE } from '../local/harness/platform.ts';
-import { processesInCgroups } from '../local/node/host.ts';
+import { k8seeProcesses } from '../local/node/host.ts';
 import { noNodeReason } from '../local/node/options.ts';
 import { SWEEPER_ANNOTATIONS } from '../sweeper/types.ts';
 import { KubeHttpError, kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
@@ -67,17 +67,9 @@ const SETTLED_MS = 70_000;
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-/** The main process of every k8s-ee container on this machine's node running `command` (webhook, sweeper). */
+/** The pids of the k8s-ee containers on this machine's node running `command`; an error when there is none. */
 function containerProcesses(command: 'webhook' | 'sweeper'): number[] {
-  const pids = processesInCgroups().filter((pid) => {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const script = argv.findIndex((a) => a.endsWith('dist/cli/main.js'));
-      return script >= 0 && argv[script + 1] === command;
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
+  const pids = k8seeProcesses(command).map((p) => p.pid);
   if (pids.length === 0) throw new Error(`no k8s-ee ${command} process in the node's cgroups`);
   return pids;
 }

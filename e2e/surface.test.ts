@@ -5,13 +5,12 @@
 // - the chart's NetworkPolicy: nothing in the cluster reaches the webhook port, only monitoring reaches the metrics
 //   ports, and the API server still calls the webhook.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SERVICE_NODE_FLAGS } from '../cli/runtime.ts';
-import { processesInCgroups } from '../local/node/host.ts';
+import { k8seeProcesses } from '../local/node/host.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { helmPath, kubectlPath, projectRoot, toolsBinDir, cacheDir } from '../local/cluster/paths.ts';
 import {
@@ -151,15 +150,7 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
       // The image's ENTRYPOINT passes none: each service replaces itself at start with a process that has its own
       // (cli/runtime.ts). Read from the node's /proc, as the bench reads their memory.
       for (const service of ['webhook', 'sweeper'] as const) {
-        const argvs = processesInCgroups().flatMap((pid) => {
-          try {
-            const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-            const script = argv.findIndex((a) => a.endsWith('dist/cli/main.js'));
-            return script >= 0 && argv[script + 1] === service ? [argv] : [];
-          } catch {
-            return []; // gone meanwhile
-          }
-        });
+        const argvs = k8seeProcesses(service).map((p) => p.argv);
         assert.ok(argvs.length > 0, `no ${service} process on the node`);
         for (const argv of argvs) {
           for (const flag of SERVICE_NODE_FLAGS[service]) assert.ok(argv.includes(flag), `${flag}: ${argv.join(' ')}`);

@@ -157,6 +157,25 @@ export function processesInCgroups(): number[] {
   return [...pids];
 }
 
+/** A k8s-ee service process on this machine's node: its pid and command line. */
+export interface ServiceProcess {
+  pid: number;
+  argv: string[];
+}
+
+/** The main process of every k8s-ee container on this machine's node running `command` (webhook, sweeper). */
+export function k8seeProcesses(command: string): ServiceProcess[] {
+  return processesInCgroups().flatMap((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const script = argv.findIndex((a) => a.endsWith('dist/cli/main.js'));
+      return script >= 0 && argv[script + 1] === command ? [{ pid, argv }] : [];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+}
+
 async function removeCgroupTree(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
   for (const d of readdirSync(dir, { withFileTypes: true }))
