@@ -46,10 +46,14 @@ function sameFields(a: Json, b: Json): boolean {
 function walkObject(before: Json, after: Json, path: string, ops: PatchOperation[]): void {
   for (const key in before) {
     if (!Object.hasOwn(before, key)) continue;
+    const was = before[key];
+    const now = after[key];
+    // The same value (an untouched subtree, shared): nothing to walk, so no path to build.
+    if (was === now && (was === undefined || Object.hasOwn(after, key))) continue;
     const where = `${path}/${escapeToken(key)}`;
-    if (!Object.hasOwn(after, key) || after[key] === undefined) {
-      if (before[key] !== undefined) ops.push({ op: 'remove', path: where });
-    } else walk(before[key], after[key], where, ops);
+    if (!Object.hasOwn(after, key) || now === undefined) {
+      if (was !== undefined) ops.push({ op: 'remove', path: where });
+    } else walk(was, now, where, ops);
   }
   for (const key in after) {
     if (!Object.hasOwn(after, key) || after[key] === undefined) continue;

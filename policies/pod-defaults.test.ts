@@ -362,3 +362,32 @@ describe('PR labels', () => {
     assert.ok(changed.length > 0 && changed.every((p) => !p.startsWith('metadata')));
   });
 });
+
+describe('copy-on-write: the defaults never write into what they may share with the original', () => {
+  // Every pod of the PSS corpus (pod and container security contexts, capabilities, resources, Windows, init and
+  // ephemeral containers) as a Pod and as a Deployment's template: the original stays as it was, and the result
+  // is exactly that of the same defaults applied in place to a deep copy.
+  for (const c of loadCorpus()) {
+    test(`${c.file}: ${c.name}`, () => {
+      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: c.pod.metadata ?? {}, spec: c.pod.spec };
+      const deployment = {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web' },
+        spec: { template: { metadata: c.pod.metadata, spec: c.pod.spec } },
+      };
+      for (const object of [pod, deployment]) {
+        const before = JSON.stringify(object);
+        const mutated = withPodTemplates(object, (spec, metadata) => applyPodDefaults(spec, metadata, ns, config));
+        assert.equal(JSON.stringify(object), before, 'the original is unchanged');
+        const inPlace = structuredClone(object);
+        for (const t of podTemplatesOf(inPlace)) {
+          const metadata = t.metadata ?? {};
+          applyPodDefaults(t.spec, metadata, ns, config);
+          if (!t.metadata) (inPlace as { spec: { template: Obj } }).spec.template['metadata'] = metadata;
+        }
+        assert.deepEqual(mutated, inPlace);
+      }
+    });
+  }
+});

@@ -11,18 +11,7 @@
 import type { Config } from './config.ts';
 import { LABELS } from './names.ts';
 import type { ManagedNamespace } from './namespace.ts';
-import {
-  ensureObject,
-  field,
-  flag,
-  isFields,
-  isSet,
-  list,
-  stringMap,
-  stringsAt,
-  text,
-  type Fields,
-} from './pss-fields.ts';
+import { field, flag, isFields, isSet, ownObject, stringsAt, text, type Fields } from './pss-fields.ts';
 
 /** Sets `target[key]` when it is absent or null; records the path. Returns true when it set it. */
 function fill(target: Fields, key: string, value: unknown, path: string, changed: string[]): boolean {
@@ -42,16 +31,29 @@ interface ContainerRef {
   ephemeral: boolean;
 }
 
+const CONTAINER_FIELDS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+
+/** The containers of a pod spec, each made the caller's own (with the arrays that hold them): see ownObject. */
 function containersOf(spec: Fields): ContainerRef[] {
-  return (['initContainers', 'containers', 'ephemeralContainers'] as const).flatMap((kind) =>
-    list(spec, kind).flatMap((value, i) =>
-      isFields(value) ? [{ value, path: `${kind}[${i}]`, ephemeral: kind === 'ephemeralContainers' }] : [],
-    ),
-  );
+  const out: ContainerRef[] = [];
+  for (const kind of CONTAINER_FIELDS) {
+    const entries = spec[kind];
+    if (!Array.isArray(entries)) continue;
+    const own: unknown[] = entries.slice();
+    spec[kind] = own;
+    for (let i = 0; i < own.length; i++) {
+      const value: unknown = own[i];
+      if (!isFields(value)) continue;
+      const copy: Fields = { ...value };
+      own[i] = copy;
+      out.push({ value: copy, path: `${kind}[${i}]`, ephemeral: kind === 'ephemeralContainers' });
+    }
+  }
+  return out;
 }
 
 function podSecurityDefaults(spec: Fields, windows: boolean, changed: string[]): void {
-  const sc = ensureObject(spec, 'securityContext');
+  const sc = ownObject(spec, 'securityContext');
   if (!sc) return;
   fill(sc, 'runAsNonRoot', true, 'securityContext.runAsNonRoot', changed);
   // The API forbids seccompProfile on Windows pods, and restricted does not ask for it there.
@@ -65,12 +67,12 @@ function escalationDefaultAllowed(sc: Fields): boolean {
 }
 
 function containerSecurityDefaults(container: ContainerRef, changed: string[]): void {
-  const sc = ensureObject(container.value, 'securityContext');
+  const sc = ownObject(container.value, 'securityContext');
   if (!sc) return;
   const path = `${container.path}.securityContext`;
   if (escalationDefaultAllowed(sc))
     fill(sc, 'allowPrivilegeEscalation', false, `${path}.allowPrivilegeEscalation`, changed);
-  const capabilities = ensureObject(sc, 'capabilities');
+  const capabilities = ownObject(sc, 'capabilities');
   // An `add` list (NET_BIND_SERVICE, say) is kept as written.
   if (capabilities) fill(capabilities, 'drop', ['ALL'], `${path}.capabilities.drop`, changed);
 }
@@ -90,7 +92,7 @@ function resourceDefaults(
 ): void {
   // Ephemeral containers may not declare resources at all.
   if (container.ephemeral || declaresResources(container.value)) return;
-  const resources = ensureObject(container.value, 'resources');
+  const resources = ownObject(container.value, 'resources');
   if (!resources) return;
   resources['requests'] = { ...defaults.requests };
   resources['limits'] = { ...defaults.limits };
@@ -117,7 +119,7 @@ function userIsExplicit(spec: Fields, containers: ContainerRef[]): boolean {
  */
 function userDefaults(spec: Fields, containers: ContainerRef[], mutation: Config['mutation'], changed: string[]): void {
   if (!(mutation.runAsUser > 0) || userIsExplicit(spec, containers)) return;
-  const sc = ensureObject(spec, 'securityContext');
+  const sc = ownObject(spec, 'securityContext');
   if (!sc) return;
   for (const key of USER_KEYS) {
     const value = mutation[key];
@@ -139,13 +141,14 @@ export interface PodSpecDefaultsOptions {
 export const KEEP_IMAGE_USER = 'k8s-ee.io/keep-image-user';
 
 function keepsImageUser(metadata: unknown): boolean {
-  return stringMap(metadata, 'annotations')[KEEP_IMAGE_USER] === 'true';
+  return field(metadata, 'annotations')?.[KEEP_IMAGE_USER] === 'true';
 }
 
 /**
- * Fills the security and resource defaults into a pod spec, IN PLACE (pass the spec of a clone, as
- * {@link withPodTemplates} provides). Returns the paths it set, relative to the pod spec, in the order set.
- * A spec that is not an object is left alone.
+ * Fills the security and resource defaults into a pod spec: IN PLACE at its top level (pass a copy, as
+ * {@link withPodTemplates} provides), copy-on-write below it (an object or array it changes is replaced by a copy,
+ * never written into, so the spec may share them with the original). Returns the paths it set, relative to the pod
+ * spec, in the order set. A spec that is not an object is left alone.
  */
 export function applyPodSpecDefaults(
   podSpec: unknown,
@@ -168,23 +171,29 @@ export function applyPodSpecDefaults(
 }
 
 /**
- * Labels the pod (or pod template) metadata with its PR, IN PLACE, so logs and metrics can be filtered by PR:
+ * Labels the pod (or pod template) metadata with its PR, IN PLACE (its labels are replaced by a copy, never written
+ * into), so logs and metrics can be filtered by PR:
  * `k8s-ee.io/project` and `k8s-ee.io/pr` always carry the namespace's values. Returns the paths it set.
  */
 export function applyPrLabels(metadata: unknown, ns: Pick<ManagedNamespace, 'project' | 'number'>): string[] {
   if (!isFields(metadata)) return [];
-  const labels = ensureObject(metadata, 'labels');
+  const labels = ownObject(metadata, 'labels');
   if (!labels) return [];
-  const wanted: Record<string, string> = { [LABELS.project]: ns.project, [LABELS.pr]: String(ns.number) };
-  return Object.entries(wanted).flatMap(([key, value]) => {
-    if (labels[key] === value) return [];
-    labels[key] = value;
-    return [`metadata.labels[${key}]`];
-  });
+  const changed: string[] = [];
+  setLabel(labels, LABELS.project, ns.project, changed);
+  setLabel(labels, LABELS.pr, String(ns.number), changed);
+  return changed;
+}
+
+function setLabel(labels: Fields, key: string, value: string, changed: string[]): void {
+  if (labels[key] === value) return;
+  labels[key] = value;
+  changed.push(`metadata.labels[${key}]`);
 }
 
 /**
- * Everything the mutating webhook does to one pod spec and its metadata, IN PLACE: security and resource defaults,
+ * Everything the mutating webhook does to one pod spec and its metadata, IN PLACE at their top level and
+ * copy-on-write below (see {@link applyPodSpecDefaults}): security and resource defaults,
  * and PR labels when the namespace is a managed one. Returns the paths it set (metadata paths start `metadata.`).
  */
 export function applyPodDefaults(
@@ -193,6 +202,7 @@ export function applyPodDefaults(
   ns: ManagedNamespace | undefined,
   config: Config,
 ): string[] {
-  const options = { keepImageUser: keepsImageUser(metadata) };
-  return [...applyPodSpecDefaults(podSpec, config.mutation, options), ...(ns ? applyPrLabels(metadata, ns) : [])];
+  const changed = applyPodSpecDefaults(podSpec, config.mutation, { keepImageUser: keepsImageUser(metadata) });
+  if (ns) for (const path of applyPrLabels(metadata, ns)) changed.push(path);
+  return changed;
 }

@@ -144,16 +144,22 @@ describe('podTemplatesOf', () => {
 });
 
 describe('withPodTemplates', () => {
-  test('changes a clone, never the original', () => {
+  test('changes a copy, never the original: the spec and metadata are its own, what is below them is shared', () => {
     const original = { apiVersion: 'apps/v1', kind: 'Deployment', spec: { template: template('d') } };
     const frozen = JSON.stringify(original);
     const changed = withPodTemplates(original, (s, m) => {
       s['hostNetwork'] = false;
-      (m['labels'] as Record<string, string>)['extra'] = 'yes';
+      delete s['containers'];
+      m['labels'] = { ...(m['labels'] as object), extra: 'yes' };
+      m['name'] = 'renamed';
     });
     assert.equal(JSON.stringify(original), frozen);
-    assert.equal(changed.spec.template.spec['hostNetwork'], false);
-    assert.deepEqual(changed.spec.template.metadata.labels, { app: 'd', extra: 'yes' });
+    assert.deepEqual(changed.spec.template.spec, { hostNetwork: false });
+    assert.deepEqual(changed.spec.template.metadata, { labels: { app: 'd', extra: 'yes' }, name: 'renamed' });
+    // Untouched subtrees below the spec are the original's own objects (copy-on-write is the change's part).
+    const untouched = withPodTemplates(original, () => undefined);
+    assert.equal(untouched.spec.template.spec['containers'], original.spec.template.spec['containers']);
+    assert.equal(untouched.spec.template.metadata.labels, original.spec.template.metadata.labels);
   });
 
   test('creates missing template metadata so labels can be added', () => {

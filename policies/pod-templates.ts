@@ -83,8 +83,12 @@ function at(object: unknown, path: readonly string[]): unknown {
   return current;
 }
 
+/** The dotted form of each location path, joined once (a request's template is found on every admission). */
+const dotted = new Map<readonly string[], string>();
+
 function joinPath(prefix: string, path: readonly string[]): string {
-  const rest = path.join('.');
+  let rest = dotted.get(path);
+  if (rest === undefined) dotted.set(path, (rest = path.join('.')));
   return prefix === '' ? rest : `${prefix}.${rest}`;
 }
 
@@ -156,11 +160,12 @@ export function carriesPods(object: unknown): boolean {
 
 /**
  * A copy of `object` in which `change` has been applied to every pod spec and its metadata. The metadata object is
- * created when absent (so labels can be added); a pod spec that is missing or malformed is skipped. The original is
- * never modified: each pod spec and pod metadata is a deep copy, and so is every object and array on the way to
- * them; everything else is shared with the original (so a JSON Patch between the two, policies/json-patch.ts, only
- * walks what may have changed). Treat the result as read-only outside the pod templates. Returns the copy (equal
- * to the original when `change` changed nothing).
+ * created when absent (so labels can be added); a pod spec that is missing or malformed is skipped. Each pod spec
+ * and pod metadata `change` gets is a shallow copy, and so is every object and array on the way to them; everything
+ * else is shared with the original, so a JSON Patch between the two (policies/json-patch.ts) walks only what
+ * changed. `change` may set, replace and delete the keys of the spec and metadata it gets; below them it must copy
+ * before it writes (pss-fields.ts ownObject), and then the original is never modified. Treat the result as
+ * read-only. Returns the copy (equal to the original when `change` changed nothing).
  */
 export function withPodTemplates<T>(
   object: T,
@@ -173,17 +178,17 @@ export function withPodTemplates<T>(
   collect(object, '', templates, as, { places, base: [] });
   const root: Fields = { ...object };
   // Containers already copied for this result (a List's items array is copied once for all its items).
-  const copied = new WeakSet<object>([root]);
+  const copied = new Set<object>([root]);
   templates.forEach((template, i) => {
     const { base, location } = places[i] as Place;
     const owner = ownPath(root, base, copied);
-    const spec = owner && ownPath(owner, location.spec, copied, true);
+    const spec = owner && ownPath(owner, location.spec, copied);
     const metadataParent = owner && ownPath(owner, location.metadata.slice(0, -1), copied);
     const last = location.metadata.at(-1);
     if (!spec || !metadataParent || last === undefined) return;
     const existing = metadataParent[last];
     if (existing !== undefined && existing !== null && !isFields(existing)) return; // malformed: left alone
-    const metadata: Fields = isFields(existing) ? clone(existing) : {};
+    const metadata: Fields = isFields(existing) ? { ...existing } : {};
     metadataParent[last] = metadata;
     change(spec, metadata, { ...template, spec, metadata });
   });
@@ -192,18 +197,16 @@ export function withPodTemplates<T>(
 
 /**
  * Walks `steps` from `start`, replacing each object or array on the way with a shallow copy of it (unless it is
- * already one of ours), and returns the object at the end; with `deep`, that last object is a deep copy.
- * Undefined when a step does not lead to an object.
+ * already one of ours), and returns the object at the end. Undefined when a step does not lead to an object.
  */
-function ownPath(start: Fields, steps: Steps, copied: WeakSet<object>, deep = false): Fields | undefined {
+function ownPath(start: Fields, steps: Steps, copied: Set<object>): Fields | undefined {
   let parent: Fields | unknown[] = start;
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i] as string | number;
     const current: unknown = Array.isArray(parent) ? parent[step as number] : parent[step as string];
     if (typeof current !== 'object' || current === null) return undefined;
     let own: object = current;
-    if (deep && i === steps.length - 1) own = clone(current);
-    else if (!copied.has(current)) own = Array.isArray(current) ? [...(current as unknown[])] : { ...current };
+    if (!copied.has(current)) own = Array.isArray(current) ? [...(current as unknown[])] : { ...current };
     copied.add(own);
     if (Array.isArray(parent)) parent[step as number] = own;
     else parent[step as string] = own;

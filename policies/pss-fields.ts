@@ -70,12 +70,17 @@ export function join(prefix: string, rest: string): string {
   return rest.startsWith('[') ? `${prefix}${rest}` : `${prefix}.${rest}`;
 }
 
-/** Makes sure `parent[key]` is an object, creating it only when absent or null; undefined when it holds something else. */
-export function ensureObject(parent: Fields, key: string): Fields | undefined {
+/**
+ * `parent[key]` made the caller's own to write into (copy-on-write): a shallow copy of the object there, put in its
+ * place, or a new empty object when the key is absent or null; undefined (and nothing changed) when it holds
+ * something else. Writing through the result never reaches the object `parent[key]` held before, which may be
+ * shared with the request's original: the mutating webhook changes copies that share every untouched subtree with
+ * the original, so its JSON Patch walks only what changed (policies/json-patch.ts).
+ */
+export function ownObject(parent: Fields, key: string): Fields | undefined {
   const existing = parent[key];
-  if (isFields(existing)) return existing;
-  if (existing !== undefined && existing !== null) return undefined;
-  const created: Fields = {};
-  parent[key] = created;
-  return created;
+  if (existing !== undefined && existing !== null && !isFields(existing)) return undefined;
+  const own: Fields = isFields(existing) ? { ...existing } : {};
+  parent[key] = own;
+  return own;
 }
