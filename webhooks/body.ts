@@ -34,7 +34,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks, size));
+      // A review usually arrives in one chunk: it is the body as it is, not a copy.
+      if (!failed) resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
     });
     req.on('error', (err) => {
       if (!failed) reject(new BodyError(400, `could not read the request body: ${err.message}`));

@@ -209,6 +209,8 @@ function apiVersionOf(kind: AdmissionRequest['kind']): string {
 function identityViolations(request: AdmissionRequest, object: unknown, root: string): Violation[] {
   if (!isObj(object)) return [];
   const expected = { kind: request.kind.kind, apiVersion: apiVersionOf(request.kind) };
+  const agrees = (key: 'kind' | 'apiVersion'): boolean => object[key] === undefined || object[key] === expected[key];
+  if (agrees('kind') && agrees('apiVersion')) return []; // every admission: no list built for nothing
   return (['kind', 'apiVersion'] as const).flatMap((key) => {
     const value = object[key];
     if (value === undefined || value === expected[key]) return [];
@@ -238,11 +240,10 @@ function nameViolations(request: AdmissionRequest, object: unknown, root: string
 }
 
 function objectProblems(request: AdmissionRequest, object: unknown, root: string): Violation[] {
+  const identity = identityViolations(request, object, root);
   const shape = shapeViolations(request.kind.kind, object, root);
-  return [
-    ...identityViolations(request, object, root),
-    ...(shape.length ? shape : nameViolations(request, object, root)),
-  ];
+  const rest = shape.length ? shape : nameViolations(request, object, root);
+  return identity.length === 0 ? rest : [...identity, ...rest];
 }
 
 /**
