@@ -1,6 +1,6 @@
 // Where a Kubernetes object keeps its pods: a Pod's own spec, a workload's pod template, a CronJob's job template.
 // Validation reads them (with field paths for messages); the mutating webhook and `k8s-ee check` change them on a
-// clone. Untrusted input: malformed objects yield no templates, nothing throws.
+// copy that shares what they leave alone. Untrusted input: malformed objects yield no templates, nothing throws.
 import { clone } from './objects.ts';
 import { isFields, type Fields } from './pss-fields.ts';
 

@@ -212,8 +212,8 @@ function identityViolations(request: AdmissionRequest, object: unknown, root: st
   const agrees = (key: 'kind' | 'apiVersion'): boolean => object[key] === undefined || object[key] === expected[key];
   if (agrees('kind') && agrees('apiVersion')) return []; // every admission: no list built for nothing
   return (['kind', 'apiVersion'] as const).flatMap((key) => {
+    if (agrees(key)) return [];
     const value = object[key];
-    if (value === undefined || value === expected[key]) return [];
     return [
       violation(
         'shape',

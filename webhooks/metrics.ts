@@ -33,11 +33,6 @@ export const DURATION_BUCKETS: readonly number[] = [
 /** Counts added on the hot path as plain numbers, folded into a prom-client Counter when it is collected. */
 class Tally<L extends string> {
   private readonly cells = new Map<string, { labels: Partial<Record<L, string>>; pending: number }>();
-  private counter: Counter<L> | undefined;
-
-  attach(counter: Counter<L>): void {
-    this.counter = counter;
-  }
 
   /** Adds one under `key`; false when the key is new (then {@link open} it with its labels). */
   add(key: string): boolean {
@@ -51,10 +46,11 @@ class Tally<L extends string> {
     this.cells.set(key, { labels, pending: 1 });
   }
 
-  fold(): void {
+  /** Adds what was counted since the last fold to `counter` (its collect hook, called when it is read). */
+  fold(counter: Counter<L>): void {
     for (const cell of this.cells.values()) {
       if (cell.pending === 0) continue;
-      this.counter?.inc(cell.labels, cell.pending);
+      counter.inc(cell.labels, cell.pending);
       cell.pending = 0;
     }
   }
@@ -139,15 +135,15 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
   const violations = new Tally<'rule'>();
   const refused = new Tally<'route' | 'status'>();
   const inFlight = new Map<string, { n: number }>();
-  requests.attach(
-    new Counter({
-      name: `${METRIC_PREFIX}admission_requests_total`,
-      help: 'Admission requests answered, by route, object kind and decision (allowed, patched, denied, errored).',
-      labelNames: ['route', 'kind', 'decision'],
-      registers,
-      collect: () => requests.fold(),
-    }),
-  );
+  new Counter({
+    name: `${METRIC_PREFIX}admission_requests_total`,
+    help: 'Admission requests answered, by route, object kind and decision (allowed, patched, denied, errored).',
+    labelNames: ['route', 'kind', 'decision'],
+    registers,
+    collect() {
+      requests.fold(this);
+    },
+  });
   const duration = new RouteHistogram(
     `${METRIC_PREFIX}admission_duration_seconds`,
     'Time to answer an admission request, from its arrival to its answer written.',
@@ -155,33 +151,33 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
   );
   // prom-client's Registry reads any object with this interface; its types only name its own classes.
   registry.registerMetric(duration as unknown as Metric);
-  const gauge: Gauge<'route'> = new Gauge({
+  new Gauge({
     name: `${METRIC_PREFIX}admission_in_flight`,
     help: 'Admission requests being answered now.',
     labelNames: ['route'],
     registers,
-    collect: () => {
-      for (const [route, live] of inFlight) gauge.set({ route }, live.n);
+    collect() {
+      for (const [route, live] of inFlight) this.set({ route }, live.n);
     },
   });
-  violations.attach(
-    new Counter({
-      name: `${METRIC_PREFIX}admission_violations_total`,
-      help: 'Policy violations found in denied requests, by rule.',
-      labelNames: ['rule'],
-      registers,
-      collect: () => violations.fold(),
-    }),
-  );
-  refused.attach(
-    new Counter({
-      name: `${METRIC_PREFIX}admission_bad_requests_total`,
-      help: 'Requests refused before a decision (malformed body, too large), by route and HTTP status.',
-      labelNames: ['route', 'status'],
-      registers,
-      collect: () => refused.fold(),
-    }),
-  );
+  new Counter({
+    name: `${METRIC_PREFIX}admission_violations_total`,
+    help: 'Policy violations found in denied requests, by rule.',
+    labelNames: ['rule'],
+    registers,
+    collect() {
+      violations.fold(this);
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}admission_bad_requests_total`,
+    help: 'Requests refused before a decision (malformed body, too large), by route and HTTP status.',
+    labelNames: ['route', 'status'],
+    registers,
+    collect() {
+      refused.fold(this);
+    },
+  });
   return {
     route(route: string): RouteMetrics {
       const series = duration.series(route);
