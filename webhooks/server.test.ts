@@ -7,7 +7,7 @@ import { silentLogger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { mutateHandler, validateHandler } from './handlers.ts';
-import { createApp, TurnBatch } from './server.ts';
+import { createApp, TurnBatch, TurnGate } from './server.ts';
 import { review } from './testing/review.ts';
 import type { ClusterServices, HandlerContext } from './types.ts';
 
@@ -199,6 +199,48 @@ test('TurnBatch: what is queued in one turn of the event loop runs together afte
   batch.add('c');
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(ran, ['a', 'b', 'c'], 'the next turn gets a batch of its own');
+});
+
+test('TurnGate: what arrives in one turn goes on together after it, and its answers are written in the same check phase', async () => {
+  const order: string[] = [];
+  const answers = new TurnBatch<string>(
+    (item) => order.push(`write ${item}`),
+    () => undefined,
+  );
+  let opened = 0;
+  const gate = new TurnGate(() => {
+    opened += 1;
+    answers.arm();
+  });
+  const request = async (name: string): Promise<void> => {
+    await gate.pass();
+    order.push(`decide ${name}`);
+    // Scheduled from within the check phase: runs in the next turn, so it shows where this one ended.
+    if (name === 'a') setImmediate(() => order.push('next turn'));
+    await Promise.resolve(); // a handler's own await
+    answers.add(name);
+  };
+  setImmediate(() => order.push('queued before them'));
+  const done = Promise.all([request('a'), request('b'), request('c')]);
+  order.push('turn goes on');
+  assert.equal(opened, 1, 'the first request of the turn opens it, once');
+  await done;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(order, [
+    'turn goes on',
+    'queued before them',
+    'decide a',
+    'decide b',
+    'decide c',
+    'write a',
+    'write b',
+    'write c',
+    'next turn',
+  ]);
+  await request('d');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(opened, 2, 'the next turn opens the gate again');
+  assert.deepEqual(order.slice(-2), ['decide d', 'write d']);
 });
 
 test('answers written in batches still go each to its own request', async () => {
