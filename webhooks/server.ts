@@ -197,9 +197,7 @@ export function createApp(options: AppOptions): RequestListener {
     options.context.log.warn({ err: err.message }, 'admission answer could not be written'),
   );
   const turn = { answers, gate: new TurnGate(() => answers.arm()) };
-  const admission = new Map(
-    options.routes.map((route) => [route.path, admissionRoute(route, options, metrics, turn)]),
-  );
+  const admission = new Map(options.routes.map((route) => [route.path, admissionRoute(route, options, metrics, turn)]));
   const routeList = options.routes.map((r) => `POST ${r.path}`).join(', ');
   const metricsText = async (res: ServerResponse): Promise<void> => {
     try {
