@@ -1,23 +1,24 @@
 // The Pod Security Standards `baseline` controls, written from the semantics of k8s.io/pod-security-admission
 // (policy/check_*.go, v0.35). Each returns one violation per offending field, with its path and the fix.
 import { byCodeUnits } from '../lib/order.ts';
-import { field, flag, int, isSet, keyPath, list, stringMap, stringsAt, text } from './pss-fields.ts';
+import { field, flag, int, isSet, keyPath, list, stringMap, text } from './pss-fields.ts';
 import { quoteList, type ContainerView, type PodView } from './pss-pod.ts';
-import { violation, type Violation } from './violation.ts';
+import { findEach, NONE, violation, type Violation } from './violation.ts';
 
-export type CheckFn = (pod: PodView) => Violation[];
+/** A control: every violation of it in one pod spec (NONE, shared and frozen, when there is none). */
+export type CheckFn = (pod: PodView) => readonly Violation[];
 
 export const windowsHostProcess: CheckFn = (pod) =>
-  pod.holders
-    .filter((h) => flag(field(h.securityContext, 'windowsOptions'), 'hostProcess') === true)
-    .map((h) =>
-      violation(
-        'pss:host-process',
-        `${h.scPath}.windowsOptions.hostProcess`,
-        `${h.label} runs as a Windows HostProcess container (hostProcess: true), with full access to the node`,
-        'remove securityContext.windowsOptions.hostProcess (or set it to false)',
-      ),
-    );
+  findEach(pod.holders, (h) =>
+    flag(field(h.securityContext, 'windowsOptions'), 'hostProcess') === true
+      ? violation(
+          'pss:host-process',
+          `${h.scPath}.windowsOptions.hostProcess`,
+          `${h.label} runs as a Windows HostProcess container (hostProcess: true), with full access to the node`,
+          'remove securityContext.windowsOptions.hostProcess (or set it to false)',
+        )
+      : undefined,
+  );
 
 const HOST_NAMESPACES = [
   {
@@ -30,26 +31,28 @@ const HOST_NAMESPACES = [
 ] as const;
 
 export const hostNamespaces: CheckFn = (pod) =>
-  HOST_NAMESPACES.filter((ns) => flag(pod.spec, ns.key) === true).map((ns) =>
-    violation(
-      'pss:host-namespaces',
-      `${pod.specPath}.${ns.key}`,
-      `the pod shares the node's ${ns.what} namespace (${ns.key}: true)`,
-      ns.fix,
-    ),
+  findEach(HOST_NAMESPACES, (ns) =>
+    flag(pod.spec, ns.key) === true
+      ? violation(
+          'pss:host-namespaces',
+          `${pod.specPath}.${ns.key}`,
+          `the pod shares the node's ${ns.what} namespace (${ns.key}: true)`,
+          ns.fix,
+        )
+      : undefined,
   );
 
 export const privileged: CheckFn = (pod) =>
-  pod.containers
-    .filter((c) => flag(c.securityContext, 'privileged') === true)
-    .map((c) =>
-      violation(
-        'pss:privileged',
-        `${c.scPath}.privileged`,
-        `${c.label} runs privileged (privileged: true), which disables almost every isolation`,
-        'remove securityContext.privileged (or set it to false)',
-      ),
-    );
+  findEach(pod.containers, (c) =>
+    flag(c.securityContext, 'privileged') === true
+      ? violation(
+          'pss:privileged',
+          `${c.scPath}.privileged`,
+          `${c.label} runs privileged (privileged: true), which disables almost every isolation`,
+          'remove securityContext.privileged (or set it to false)',
+        )
+      : undefined,
+  );
 
 const BASELINE_CAPABILITIES = new Set([
   'AUDIT_WRITE',
@@ -67,24 +70,32 @@ const BASELINE_CAPABILITIES = new Set([
   'SYS_CHROOT',
 ]);
 
+/** The distinct strings of `capabilities.add` for which `refused` holds, in order; undefined when none. */
+export function refusedCapabilities(c: ContainerView, refused: (cap: string) => boolean): string[] | undefined {
+  let bad: string[] | undefined;
+  for (const cap of list(field(c.securityContext, 'capabilities'), 'add')) {
+    if (typeof cap === 'string' && refused(cap) && !bad?.includes(cap)) (bad ??= []).push(cap);
+  }
+  return bad;
+}
+
+const beyondBaseline = (cap: string): boolean => !BASELINE_CAPABILITIES.has(cap);
+
 export const capabilitiesBaseline: CheckFn = (pod) =>
-  pod.containers.flatMap((c) => {
-    const added = stringsAt(field(c.securityContext, 'capabilities'), 'add').map((e) => e.value);
-    const bad = [...new Set(added.filter((cap) => !BASELINE_CAPABILITIES.has(cap)))];
-    if (bad.length === 0) return [];
-    return [
-      violation(
-        'pss:capabilities',
-        `${c.scPath}.capabilities.add`,
-        `${c.label} adds ${quoteList(bad)}, beyond the default capability set`,
-        `remove ${quoteList(bad)} from securityContext.capabilities.add`,
-      ),
-    ];
+  findEach(pod.containers, (c) => {
+    const bad = refusedCapabilities(c, beyondBaseline);
+    if (!bad) return undefined;
+    return violation(
+      'pss:capabilities',
+      `${c.scPath}.capabilities.add`,
+      `${c.label} adds ${quoteList(bad)}, beyond the default capability set`,
+      `remove ${quoteList(bad)} from securityContext.capabilities.add`,
+    );
   });
 
 export const hostPathVolumes: CheckFn = (pod) =>
-  list(pod.spec, 'volumes').flatMap((volume, i) =>
-    isSet(volume, 'hostPath') ? [hostPathViolation(pod, volume, i)] : [],
+  findEach(list(pod.spec, 'volumes'), (volume, i) =>
+    isSet(volume, 'hostPath') ? hostPathViolation(pod, volume, i) : undefined,
   );
 
 export function hostPathViolation(pod: PodView, volume: unknown, index: number): Violation {
@@ -108,28 +119,35 @@ function effectiveHostPort(pod: PodView, c: ContainerView, port: unknown): { val
   return { value: defaults ? (int(port, 'containerPort') ?? 0) : 0, defaulted: true };
 }
 
-export const hostPorts: CheckFn = (pod) =>
-  pod.containers.flatMap((c) =>
-    list(c.value, 'ports').flatMap((port, j) => {
-      const hostPort = effectiveHostPort(pod, c, port);
-      if (hostPort.value === 0) return [];
-      return [
-        hostPort.defaulted
-          ? violation(
-              'pss:host-ports',
-              `${c.path}.ports[${j}].hostPort`,
-              `${c.label} binds port ${hostPort.value} on the node: with hostNetwork: true, hostPort defaults to containerPort`,
-              'remove hostNetwork; the port is then reachable through a Service instead of on the node',
-            )
-          : violation(
-              'pss:host-ports',
-              `${c.path}.ports[${j}].hostPort`,
-              `${c.label} binds port ${hostPort.value} on the node (hostPort)`,
-              'remove hostPort (keep containerPort) and reach the container through a Service',
-            ),
-      ];
-    }),
-  );
+function hostPortViolation(pod: PodView, c: ContainerView, port: unknown, j: number): Violation | undefined {
+  const hostPort = effectiveHostPort(pod, c, port);
+  if (hostPort.value === 0) return undefined;
+  return hostPort.defaulted
+    ? violation(
+        'pss:host-ports',
+        `${c.path}.ports[${j}].hostPort`,
+        `${c.label} binds port ${hostPort.value} on the node: with hostNetwork: true, hostPort defaults to containerPort`,
+        'remove hostNetwork; the port is then reachable through a Service instead of on the node',
+      )
+    : violation(
+        'pss:host-ports',
+        `${c.path}.ports[${j}].hostPort`,
+        `${c.label} binds port ${hostPort.value} on the node (hostPort)`,
+        'remove hostPort (keep containerPort) and reach the container through a Service',
+      );
+}
+
+export const hostPorts: CheckFn = (pod) => {
+  let found: Violation[] | undefined;
+  for (const c of pod.containers) {
+    const ports = list(c.value, 'ports');
+    for (let j = 0; j < ports.length; j++) {
+      const v = hostPortViolation(pod, c, ports[j], j);
+      if (v) (found ??= []).push(v);
+    }
+  }
+  return found ?? NONE;
+};
 
 const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
 const HANDLERS = ['postStart', 'preStop'] as const;
@@ -143,6 +161,9 @@ function hostTargets(handler: unknown, path: string, out: { path: string; host: 
 }
 
 // Run on every pod template admission sees: loops that allocate only for what they report.
+const hasHostTarget = (handler: unknown): boolean =>
+  text(field(handler, 'httpGet'), 'host') !== undefined || text(field(handler, 'tcpSocket'), 'host') !== undefined;
+
 export const probeHosts: CheckFn = (pod) => {
   let found: Violation[] | undefined;
   const targets: { path: string; host: string }[] = [];
@@ -150,12 +171,13 @@ export const probeHosts: CheckFn = (pod) => {
     targets.length = 0;
     for (const probe of PROBES) {
       const handler = field(c.value, probe);
-      if (handler) hostTargets(handler, `${c.path}.${probe}`, targets);
+      // The path is built only for a handler that names a host: most probes do not.
+      if (handler && hasHostTarget(handler)) hostTargets(handler, `${c.path}.${probe}`, targets);
     }
     const lifecycle = field(c.value, 'lifecycle');
     for (const h of HANDLERS) {
       const handler = field(lifecycle, h);
-      if (handler) hostTargets(handler, `${c.path}.lifecycle.${h}`, targets);
+      if (handler && hasHostTarget(handler)) hostTargets(handler, `${c.path}.lifecycle.${h}`, targets);
     }
     for (const t of targets) {
       (found ??= []).push(
@@ -168,7 +190,7 @@ export const probeHosts: CheckFn = (pod) => {
       );
     }
   }
-  return found ?? [];
+  return found ?? NONE;
 };
 
 const APPARMOR_ANNOTATION_PREFIX = 'container.apparmor.security.beta.kubernetes.io/';
@@ -199,13 +221,14 @@ function appArmorFields(pod: PodView, found: Violation[] | undefined): Violation
 /** The deprecated per-container annotations that set a profile other than the default, sorted by key. */
 function appArmorAnnotations(pod: PodView, found: Violation[] | undefined): Violation[] | undefined {
   const annotations = field(pod.metadata, 'annotations');
-  const bad: [string, string][] = [];
+  let bad: [string, string][] | undefined;
   for (const key in annotations) {
     const value = annotations[key];
     if (typeof value !== 'string' || !Object.hasOwn(annotations, key)) continue;
-    if (key.startsWith(APPARMOR_ANNOTATION_PREFIX) && !appArmorAnnotationAllowed(value)) bad.push([key, value]);
+    if (key.startsWith(APPARMOR_ANNOTATION_PREFIX) && !appArmorAnnotationAllowed(value))
+      (bad ??= []).push([key, value]);
   }
-  if (bad.length === 0) return found;
+  if (!bad) return found;
   const annotationsPath = `${pod.metadataPath}.annotations`;
   bad.sort(([a], [b]) => byCodeUnits(a, b));
   found ??= [];
@@ -222,18 +245,19 @@ function appArmorAnnotations(pod: PodView, found: Violation[] | undefined): Viol
   return found;
 }
 
-export const appArmor: CheckFn = (pod) => appArmorAnnotations(pod, appArmorFields(pod, undefined)) ?? [];
+export const appArmor: CheckFn = (pod) => appArmorAnnotations(pod, appArmorFields(pod, undefined)) ?? NONE;
 
 const SELINUX_TYPES_1_0 = ['container_t', 'container_init_t', 'container_kvm_t'];
 const SELINUX_TYPES_1_31 = [...SELINUX_TYPES_1_0, 'container_engine_t'];
 
 function seLinuxCheck(allowedTypes: readonly string[]): CheckFn {
-  return (pod) =>
-    pod.holders.flatMap((h) => {
+  return (pod) => {
+    let out: Violation[] | undefined;
+    for (const h of pod.holders) {
       const options = field(h.securityContext, 'seLinuxOptions');
-      if (!options) return [];
+      if (!options) continue;
       const path = `${h.scPath}.seLinuxOptions`;
-      const out: Violation[] = [];
+      out ??= [];
       const type = text(options, 'type') ?? '';
       if (type !== '' && !allowedTypes.includes(type)) {
         out.push(
@@ -258,8 +282,9 @@ function seLinuxCheck(allowedTypes: readonly string[]): CheckFn {
           );
         }
       }
-      return out;
-    });
+    }
+    return out ?? NONE;
+  };
 }
 
 export const seLinux_1_0 = seLinuxCheck(SELINUX_TYPES_1_0);
@@ -267,10 +292,10 @@ export const seLinux_1_31 = seLinuxCheck(SELINUX_TYPES_1_31);
 
 /** Containers that set a procMount other than Default (the restricted check, and baseline before v1.35). */
 export const procMount: CheckFn = (pod) =>
-  pod.containers.flatMap((c) => {
+  findEach(pod.containers, (c) => {
     const value = c.securityContext?.['procMount'];
-    if (value === undefined || value === null || value === 'Default') return [];
-    return [procMountViolation(c, value)];
+    if (value === undefined || value === null || value === 'Default') return undefined;
+    return procMountViolation(c, value);
   });
 
 function procMountViolation(c: ContainerView, value: unknown): Violation {
@@ -283,7 +308,7 @@ function procMountViolation(c: ContainerView, value: unknown): Violation {
 }
 
 /** Baseline since v1.35: any procMount is allowed in a user namespace (hostUsers: false). */
-export const procMount_1_35: CheckFn = (pod) => (pod.userNamespace ? [] : procMount(pod));
+export const procMount_1_35: CheckFn = (pod) => (pod.userNamespace ? NONE : procMount(pod));
 
 const SECCOMP_TYPES = new Set(['RuntimeDefault', 'Localhost']);
 
@@ -292,20 +317,18 @@ export function seccompTypeAllowed(type: string): boolean {
 }
 
 /** Explicitly set seccomp profiles of a forbidden type (Unconfined, or anything unknown). */
-export function badSeccompFields(pod: PodView): Violation[] {
-  return pod.holders.flatMap((h) => {
+export function badSeccompFields(pod: PodView): readonly Violation[] {
+  return findEach(pod.holders, (h) => {
     const profile = field(h.securityContext, 'seccompProfile');
-    if (!profile) return [];
+    if (!profile) return undefined;
     const type = text(profile, 'type') ?? '';
-    if (seccompTypeAllowed(type)) return [];
-    return [
-      violation(
-        'pss:seccomp',
-        `${h.scPath}.seccompProfile.type`,
-        `${h.label} sets seccomp profile type ${JSON.stringify(type)}, which turns off system call filtering`,
-        'set securityContext.seccompProfile.type to RuntimeDefault (or Localhost with localhostProfile)',
-      ),
-    ];
+    if (seccompTypeAllowed(type)) return undefined;
+    return violation(
+      'pss:seccomp',
+      `${h.scPath}.seccompProfile.type`,
+      `${h.label} sets seccomp profile type ${JSON.stringify(type)}, which turns off system call filtering`,
+      'set securityContext.seccompProfile.type to RuntimeDefault (or Localhost with localhostProfile)',
+    );
   });
 }
 
@@ -353,17 +376,15 @@ const SYSCTLS_1_32 = [...SYSCTLS_1_29, 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem']
 
 function sysctlsCheck(allowed: readonly string[]): CheckFn {
   return (pod) =>
-    list(pod.securityContext, 'sysctls').flatMap((entry, i) => {
+    findEach(list(pod.securityContext, 'sysctls'), (entry, i) => {
       const name = text(entry, 'name') ?? '';
-      if (allowed.includes(name)) return [];
-      return [
-        violation(
-          'pss:sysctls',
-          `${pod.scPath}.sysctls[${i}].name`,
-          `the pod sets sysctl ${JSON.stringify(name)}, which is not in the safe set`,
-          `remove it; only these sysctls are allowed: ${allowed.join(', ')}`,
-        ),
-      ];
+      if (allowed.includes(name)) return undefined;
+      return violation(
+        'pss:sysctls',
+        `${pod.scPath}.sysctls[${i}].name`,
+        `the pod sets sysctl ${JSON.stringify(name)}, which is not in the safe set`,
+        `remove it; only these sysctls are allowed: ${allowed.join(', ')}`,
+      );
     });
 }
 

@@ -1,43 +1,42 @@
 // The Pod Security Standards `restricted` controls, written from the semantics of k8s.io/pod-security-admission
 // (policy/check_*.go, v0.35). Each returns one violation per offending field, with its path and the fix.
-import { badSeccompFields, hostPathViolation, type CheckFn } from './pss-baseline.ts';
-import { field, flag, int, isFields, isSet, list, stringsAt, text } from './pss-fields.ts';
+import { badSeccompFields, hostPathViolation, refusedCapabilities, type CheckFn } from './pss-baseline.ts';
+import { field, flag, int, isFields, isSet, list, stringsAt, text, type Fields } from './pss-fields.ts';
 import { describeContainers, quoteList, type ContainerView, type PodView } from './pss-pod.ts';
-import { violation, type Violation } from './violation.ts';
+import { findEach, NONE, violation, type Violation } from './violation.ts';
 
 /** Since v1.25 a Windows pod is exempt from the controls whose fields the API forbids on Windows. */
 function exemptWindows(check: CheckFn): CheckFn {
-  return (pod) => (pod.windows ? [] : check(pod));
+  return (pod) => (pod.windows ? NONE : check(pod));
 }
 
 /** Since v1.35 a pod in a user namespace (hostUsers: false) is exempt from the controls on the user it runs as. */
 function exemptUserNamespace(check: CheckFn): CheckFn {
-  return (pod) => (pod.userNamespace ? [] : check(pod));
+  return (pod) => (pod.userNamespace ? NONE : check(pod));
 }
 
 export const allowPrivilegeEscalation_1_8: CheckFn = (pod) =>
-  pod.containers.flatMap((c) => {
+  findEach(pod.containers, (c) => {
     const value = flag(c.securityContext, 'allowPrivilegeEscalation');
-    if (value === false) return [];
+    if (value === false) return undefined;
     const message =
       value === true
         ? `${c.label} sets allowPrivilegeEscalation: true`
         : `${c.label} does not set allowPrivilegeEscalation: false (it defaults to true, so setuid binaries can gain privileges)`;
-    return [
-      violation(
-        'pss:privilege-escalation',
-        `${c.scPath}.allowPrivilegeEscalation`,
-        message,
-        `set securityContext.allowPrivilegeEscalation: false in ${c.label}`,
-      ),
-    ];
+    return violation(
+      'pss:privilege-escalation',
+      `${c.scPath}.allowPrivilegeEscalation`,
+      message,
+      `set securityContext.allowPrivilegeEscalation: false in ${c.label}`,
+    );
   });
 
 export const allowPrivilegeEscalation_1_25 = exemptWindows(allowPrivilegeEscalation_1_8);
 
 function missingDropAll(c: ContainerView): Violation | undefined {
+  const drop = list(field(c.securityContext, 'capabilities'), 'drop');
+  for (const cap of drop) if (cap === 'ALL') return undefined;
   const dropped = stringsAt(field(c.securityContext, 'capabilities'), 'drop');
-  for (const e of dropped) if (e.value === 'ALL') return undefined;
   const message =
     dropped.length === 0
       ? `${c.label} does not drop ALL capabilities`
@@ -50,11 +49,11 @@ function missingDropAll(c: ContainerView): Violation | undefined {
   );
 }
 
+const beyondRestricted = (cap: string): boolean => cap !== 'NET_BIND_SERVICE';
+
 function forbiddenAdds(c: ContainerView): Violation | undefined {
-  const added = stringsAt(field(c.securityContext, 'capabilities'), 'add');
-  if (added.length === 0) return undefined;
-  const bad = [...new Set(added.map((e) => e.value))].filter((cap) => cap !== 'NET_BIND_SERVICE');
-  if (bad.length === 0) return undefined;
+  const bad = refusedCapabilities(c, beyondRestricted);
+  if (!bad) return undefined;
   return violation(
     'pss:capabilities',
     `${c.scPath}.capabilities.add`,
@@ -71,7 +70,7 @@ export const capabilitiesRestricted_1_22: CheckFn = (pod) => {
     const add = forbiddenAdds(c);
     if (add) (found ??= []).push(add);
   }
-  return found ?? [];
+  return found ?? NONE;
 };
 
 export const capabilitiesRestricted_1_25 = exemptWindows(capabilitiesRestricted_1_22);
@@ -121,56 +120,67 @@ export const FORBIDDEN_VOLUME_SOURCES = [
 const KNOWN_FORBIDDEN: ReadonlySet<string> = new Set(FORBIDDEN_VOLUME_SOURCES);
 const ALLOWED_VOLUMES_TEXT = [...ALLOWED_VOLUME_SOURCES].join(', ');
 
-/** The set fields of a volume that restricted refuses, in the volume's own order (its name is no source). */
-const refusedSources = (volume: unknown): string[] =>
-  isFields(volume)
-    ? Object.keys(volume).filter((key) => key !== 'name' && !ALLOWED_VOLUME_SOURCES.has(key) && isSet(volume, key))
-    : [];
+/** Whether restricted refuses the field `key` of a volume (its name is no source). */
+const refusedSource = (volume: Fields, key: string): boolean =>
+  key !== 'name' && !ALLOWED_VOLUME_SOURCES.has(key) && isSet(volume, key);
 
-export const restrictedVolumes: CheckFn = (pod) =>
-  list(pod.spec, 'volumes').flatMap((volume, i) =>
-    refusedSources(volume).map((source) => {
-      if (source === 'hostPath') return hostPathViolation(pod, volume, i);
-      const name = JSON.stringify(text(volume, 'name') ?? '');
-      return violation(
-        'pss:volume-types',
-        `${pod.specPath}.volumes[${i}].${source}`,
-        KNOWN_FORBIDDEN.has(source)
-          ? `volume ${name} is of type ${source}, which restricted does not allow`
-          : `volume ${name} has the field ${source}, which is not a volume type restricted allows (unknown to the Pod API)`,
-        `use one of ${ALLOWED_VOLUMES_TEXT} (for network storage: a persistentVolumeClaim)`,
-      );
-    }),
+function volumeTypeViolation(pod: PodView, volume: Fields, i: number, source: string): Violation {
+  if (source === 'hostPath') return hostPathViolation(pod, volume, i);
+  const name = JSON.stringify(text(volume, 'name') ?? '');
+  return violation(
+    'pss:volume-types',
+    `${pod.specPath}.volumes[${i}].${source}`,
+    KNOWN_FORBIDDEN.has(source)
+      ? `volume ${name} is of type ${source}, which restricted does not allow`
+      : `volume ${name} has the field ${source}, which is not a volume type restricted allows (unknown to the Pod API)`,
+    `use one of ${ALLOWED_VOLUMES_TEXT} (for network storage: a persistentVolumeClaim)`,
   );
+}
+
+/** Every refused field of every volume, each volume's in its own order. */
+export const restrictedVolumes: CheckFn = (pod) => {
+  let found: Violation[] | undefined;
+  const volumes = list(pod.spec, 'volumes');
+  for (let i = 0; i < volumes.length; i++) {
+    const volume = volumes[i];
+    if (!isFields(volume)) continue;
+    for (const key of Object.keys(volume)) {
+      if (refusedSource(volume, key)) (found ??= []).push(volumeTypeViolation(pod, volume, i, key));
+    }
+  }
+  return found ?? NONE;
+};
 
 /** "sets" after one container, "set" after several ("neither the pod nor container "a" sets"). */
 const verb = (containers: readonly ContainerView[]): string => (containers.length === 1 ? 'sets' : 'set');
 
 /** The upstream rule shared by runAsNonRoot and seccomp: set at pod level, or else in every container. */
+const NO_CONTAINERS: readonly ContainerView[] = Object.freeze([]);
+
 function unsetEverywhere(
   pod: PodView,
   podLevelOk: boolean,
   containerSets: (c: ContainerView) => boolean,
-): ContainerView[] {
-  return podLevelOk ? [] : pod.containers.filter((c) => !containerSets(c));
+): readonly ContainerView[] {
+  return podLevelOk ? NO_CONTAINERS : pod.containers.filter((c) => !containerSets(c));
 }
 
+const setsNonRoot = (c: ContainerView): boolean => flag(c.securityContext, 'runAsNonRoot') !== undefined;
+const setsSeccomp = (c: ContainerView): boolean => field(c.securityContext, 'seccompProfile') !== undefined;
+
 export const runAsNonRoot_1_0: CheckFn = (pod) => {
-  const out: Violation[] = [];
+  let out: Violation[] | undefined;
   const podValue = flag(pod.securityContext, 'runAsNonRoot');
-  if (podValue === false) out.push(nonRootViolation(`${pod.scPath}.runAsNonRoot`, 'the pod sets runAsNonRoot: false'));
+  if (podValue === false)
+    (out ??= []).push(nonRootViolation(`${pod.scPath}.runAsNonRoot`, 'the pod sets runAsNonRoot: false'));
   for (const c of pod.containers) {
     if (flag(c.securityContext, 'runAsNonRoot') === false) {
-      out.push(nonRootViolation(`${c.scPath}.runAsNonRoot`, `${c.label} sets runAsNonRoot: false`));
+      (out ??= []).push(nonRootViolation(`${c.scPath}.runAsNonRoot`, `${c.label} sets runAsNonRoot: false`));
     }
   }
-  const unset = unsetEverywhere(
-    pod,
-    podValue !== undefined,
-    (c) => flag(c.securityContext, 'runAsNonRoot') !== undefined,
-  );
+  const unset = unsetEverywhere(pod, podValue !== undefined, setsNonRoot);
   if (unset.length > 0) {
-    out.push(
+    (out ??= []).push(
       violation(
         'pss:run-as-non-root',
         `${pod.scPath}.runAsNonRoot`,
@@ -179,7 +189,7 @@ export const runAsNonRoot_1_0: CheckFn = (pod) => {
       ),
     );
   }
-  return out;
+  return out ?? NONE;
 };
 
 function nonRootViolation(path: string, message: string): Violation {
@@ -193,18 +203,17 @@ function nonRootViolation(path: string, message: string): Violation {
 
 export const runAsNonRoot_1_35 = exemptUserNamespace(runAsNonRoot_1_0);
 
-export const runAsUser_1_23: CheckFn = (pod) => {
-  return pod.holders
-    .filter((s) => int(s.securityContext, 'runAsUser') === 0)
-    .map((s) =>
-      violation(
-        'pss:run-as-user',
-        `${s.scPath}.runAsUser`,
-        `${s.label} sets runAsUser: 0 (root)`,
-        'remove runAsUser or set a non-zero user id (for example 10001) that the image can run as',
-      ),
-    );
-};
+export const runAsUser_1_23: CheckFn = (pod) =>
+  findEach(pod.holders, (s) =>
+    int(s.securityContext, 'runAsUser') === 0
+      ? violation(
+          'pss:run-as-user',
+          `${s.scPath}.runAsUser`,
+          `${s.label} sets runAsUser: 0 (root)`,
+          'remove runAsUser or set a non-zero user id (for example 10001) that the image can run as',
+        )
+      : undefined,
+  );
 
 export const runAsUser_1_35 = exemptUserNamespace(runAsUser_1_23);
 
@@ -212,11 +221,7 @@ export const seccompRestricted_1_19: CheckFn = (pod) => {
   const explicit = badSeccompFields(pod);
   const podProfile = field(pod.securityContext, 'seccompProfile');
   // A pod-level profile of a bad type is already reported; fixing it covers the containers that inherit it.
-  const unset = unsetEverywhere(
-    pod,
-    podProfile !== undefined,
-    (c) => field(c.securityContext, 'seccompProfile') !== undefined,
-  );
+  const unset = unsetEverywhere(pod, podProfile !== undefined, setsSeccomp);
   if (unset.length === 0) return explicit;
   return [
     ...explicit,

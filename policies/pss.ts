@@ -211,7 +211,7 @@ export function checkPodSecurity(
   const out: Violation[] = [];
   for (const check of checksFor(options.level, policyMinor(options.version))) {
     const found = check(pod);
-    for (const v of found) out.push(v);
+    for (let i = 0; i < found.length; i++) out.push(found[i] as Violation);
   }
   return out;
 }

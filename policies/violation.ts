@@ -15,6 +15,26 @@ export function violation(rule: string, path: string, message: string, fix: stri
   return { rule, path, message, fix };
 }
 
+/**
+ * No violations: one shared, frozen list. The checks run on every pod template admission sees, and almost all of
+ * them find nothing: returning this instead of a fresh (or filtered and mapped) list lets a clean object cost them
+ * no allocation.
+ */
+export const NONE: readonly Violation[] = Object.freeze([]);
+
+/** What `find` reports for each item, in order; NONE when it reports nothing. */
+export function findEach<T>(
+  items: readonly T[],
+  find: (item: T, index: number) => Violation | undefined,
+): readonly Violation[] {
+  let found: Violation[] | undefined;
+  for (let i = 0; i < items.length; i++) {
+    const v = find(items[i] as T, i);
+    if (v) (found ??= []).push(v);
+  }
+  return found ?? NONE;
+}
+
 /** One line per violation: `path: message (rule). Fix: fix` */
 export function formatViolation(v: Violation): string {
   return `${v.path}: ${v.message} [${v.rule}]. Fix: ${v.fix}`;
