@@ -2,7 +2,10 @@
 // Node HTTPS server answering a fixed AdmissionReview (bench/_floor.ts), on the same CPU, runs interleaved
 // (k8s-ee, floor, k8s-ee, floor…) so that other load on the machine hits both alike.
 // - saturation: closed loop (autocannon, 50 keep-alive connections), server pinned to CPU 0, load generator to 1,
-//   after an unmeasured warm-up run on each server (a webhook is a long-running process: its steady state counts);
+//   after an unmeasured warm-up on each server (a webhook is a long-running process: its steady state counts):
+//   first BENCH_STEADY_SECONDS (default 15) of the three requests in turn, since V8 keeps optimising the webhook's
+//   code for ~15 s of load on the one CPU it shares with its compiler threads (CPU per review fell from ~270 to
+//   ~175 µs over that time here), then a short run of the request measured;
 // - calibration: the same floor spending a fixed 10 or 20 µs of CPU per request, to show what ratio any webhook
 //   doing that much work reaches here (on this VM a server slower than the client also pays for waking it: the
 //   ratio falls faster than the work grows);
@@ -13,7 +16,8 @@
 // The webhook runs as the image runs it: the compiled dist/cli/main.js (built here first), with the node flags of
 // the Dockerfile's ENTRYPOINT and its ENV, logging at info (one line per admission) to a file, as a container
 // runtime takes stdout. The floor runs with the same flags and environment.
-// BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 3) runs of each side.
+// BENCH_SECONDS (default 5) per run, BENCH_ROUNDS (default 5: the median of five is steadier on a noisy VM) runs of
+// each side.
 import autocannon from 'autocannon';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,8 +41,9 @@ import {
 } from './_lib.ts';
 
 const DURATION_S = Number(process.env['BENCH_SECONDS'] ?? 5);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const WARMUP_S = 2;
+const STEADY_S = Number(process.env['BENCH_STEADY_SECONDS'] ?? 15);
 const RATE = 1000;
 // The open loop's p99 swings from ~1 to ~40 ms between consecutive runs on this VM, on either side (vCPU stalls
 // that last seconds): more, shorter interleaved rounds, and the median, with the spread in the row's note.
@@ -181,6 +186,9 @@ try {
     unit: 'MiB',
     target: '<= 90 MiB',
   });
+  for (const server of [webhook, floor]) {
+    for (const r of REQUESTS) await saturate(server.port, ca, r.path, r.body, STEADY_S / REQUESTS.length);
+  }
   for (const r of REQUESTS) {
     for (const server of [webhook, floor]) await saturate(server.port, ca, r.path, r.body, WARMUP_S);
     const { spread, ...m } = await interleaved((port) => saturate(port, ca, r.path, r.body), webhook, floor);
