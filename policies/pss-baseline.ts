@@ -257,10 +257,9 @@ function seLinuxCheck(allowedTypes: readonly string[]): CheckFn {
       const options = field(h.securityContext, 'seLinuxOptions');
       if (!options) continue;
       const path = `${h.scPath}.seLinuxOptions`;
-      out ??= [];
       const type = text(options, 'type') ?? '';
       if (type !== '' && !allowedTypes.includes(type)) {
-        out.push(
+        (out ??= []).push(
           violation(
             'pss:selinux',
             `${path}.type`,
@@ -272,7 +271,7 @@ function seLinuxCheck(allowedTypes: readonly string[]): CheckFn {
       for (const key of ['user', 'role'] as const) {
         const value = text(options, key) ?? '';
         if (value !== '') {
-          out.push(
+          (out ??= []).push(
             violation(
               'pss:selinux',
               `${path}.${key}`,

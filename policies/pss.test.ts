@@ -569,3 +569,43 @@ describe('paths and mappings', () => {
     );
   });
 });
+
+test('a compliant pod spec: every control answers with the one shared, frozen NONE (nothing allocated)', async () => {
+  const baseline = await import('./pss-baseline.ts');
+  const restricted = await import('./pss-restricted.ts');
+  const { podView } = await import('./pss-pod.ts');
+  const { NONE } = await import('./violation.ts');
+  // Helpers of the controls, not controls; seccomp annotations are a control of policy versions before v1.19 only.
+  const notControls = new Set([
+    'refusedCapabilities',
+    'hostPathViolation',
+    'seccompTypeAllowed',
+    'seccompAnnotations_1_0',
+  ]);
+  const spec = pod((s) => {
+    s['initContainers'] = [okContainer('migrate', { securityContext: { ...csc(s), seLinuxOptions: { level: 's0' } } })];
+    Object.assign(container(s), {
+      ports: [{ containerPort: 8080 }],
+      readinessProbe: { httpGet: { path: '/ready', port: 8080 } },
+      livenessProbe: { tcpSocket: { port: 8080 } },
+      lifecycle: { preStop: { exec: { command: ['sleep', '1'] } } },
+    });
+    Object.assign(csc(s), { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] }, runAsUser: 10001 });
+    Object.assign(sc(s), {
+      sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '1' }],
+      appArmorProfile: { type: 'RuntimeDefault' },
+    });
+    s['volumes'] = [
+      { name: 'tmp', emptyDir: {} },
+      { name: 'config', configMap: { name: 'app' } },
+    ];
+  });
+  const view = podView(spec, { annotations: { team: 'shop' } }, 'spec.template.spec');
+  const controls = Object.entries({ ...baseline, ...restricted }).filter(
+    ([name, value]) => typeof value === 'function' && !notControls.has(name),
+  ) as [string, (p: typeof view) => unknown][];
+  assert.ok(controls.length >= 25, `found ${controls.length} controls`);
+  for (const [name, control] of controls) assert.equal(control(view), NONE, `${name} allocated a list for a clean pod`);
+  assert.ok(Object.isFrozen(NONE), 'NONE cannot be written into by a caller');
+  assert.deepEqual(checkRestricted(spec, {}, 'spec.template.spec'), [], 'and the pod spec is indeed compliant');
+});
