@@ -94,8 +94,8 @@ export class TurnBatch<T> {
  * Holds each admission request whose body has arrived until the turn of the event loop is over, then lets them all
  * go on together. Each step of the pipeline (parse, decide, encode, log) then runs for every request of the turn
  * back to back, its code and data still in the CPU's caches, instead of once between the TLS and HTTP work of every
- * socket, which evicts them: a fifth of the webhook's CPU per review at saturation on the bench machine, and its
- * throughput up by a quarter (bench/results.md). `opened` runs when the first request of a turn arrives: the
+ * socket, which evicts them: a sixth to a fifth of the webhook's CPU per review at saturation on the bench machine,
+ * and a fifth more reviews per second (issue 10's notes). `opened` runs when the first request of a turn arrives: the
  * answers' TurnBatch arms its flush there, so it runs in the same check phase, right after the requests went on. At
  * low load a turn holds one request, and it waits for nothing: its answer was written at the end of the turn anyway.
  */
