@@ -150,45 +150,38 @@ export const hostPorts: CheckFn = (pod) => {
 };
 
 const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
-const HANDLERS = ['postStart', 'preStop'] as const;
+const HOOKS = [
+  { key: 'postStart', step: 'lifecycle.postStart' },
+  { key: 'preStop', step: 'lifecycle.preStop' },
+] as const;
+const HOST_ACTIONS = ['httpGet', 'tcpSocket'] as const;
 
-/** `path.httpGet.host` / `path.tcpSocket.host` of a probe or hook that sets one, pushed onto `out`. */
-function hostTargets(handler: unknown, path: string, out: { path: string; host: string }[]): void {
-  for (const action of ['httpGet', 'tcpSocket'] as const) {
+/**
+ * Adds a violation for each action of a probe or lifecycle hook that names a host (`<container>.<step>.httpGet.host`
+ * or `.tcpSocket.host`). Run on every container admission sees: the path is built only for what it reports.
+ */
+function reportHosts(c: ContainerView, handler: unknown, step: string, found: Violation[] | undefined) {
+  for (const action of HOST_ACTIONS) {
     const host = text(field(handler, action), 'host');
-    if (host) out.push({ path: `${path}.${action}.host`, host });
+    if (!host) continue;
+    (found ??= []).push(
+      violation(
+        'pss:probe-host',
+        `${c.path}.${step}.${action}.host`,
+        `${c.label} points a probe or lifecycle hook at host ${JSON.stringify(host)} instead of its own pod`,
+        'remove the host field so the probe or hook targets the pod itself',
+      ),
+    );
   }
+  return found;
 }
-
-// Run on every pod template admission sees: loops that allocate only for what they report.
-const hasHostTarget = (handler: unknown): boolean =>
-  text(field(handler, 'httpGet'), 'host') !== undefined || text(field(handler, 'tcpSocket'), 'host') !== undefined;
 
 export const probeHosts: CheckFn = (pod) => {
   let found: Violation[] | undefined;
-  const targets: { path: string; host: string }[] = [];
   for (const c of pod.containers) {
-    targets.length = 0;
-    for (const probe of PROBES) {
-      const handler = field(c.value, probe);
-      // The path is built only for a handler that names a host: most probes do not.
-      if (handler && hasHostTarget(handler)) hostTargets(handler, `${c.path}.${probe}`, targets);
-    }
+    for (const probe of PROBES) found = reportHosts(c, field(c.value, probe), probe, found);
     const lifecycle = field(c.value, 'lifecycle');
-    for (const h of HANDLERS) {
-      const handler = field(lifecycle, h);
-      if (handler && hasHostTarget(handler)) hostTargets(handler, `${c.path}.lifecycle.${h}`, targets);
-    }
-    for (const t of targets) {
-      (found ??= []).push(
-        violation(
-          'pss:probe-host',
-          t.path,
-          `${c.label} points a probe or lifecycle hook at host ${JSON.stringify(t.host)} instead of its own pod`,
-          'remove the host field so the probe or hook targets the pod itself',
-        ),
-      );
-    }
+    for (const hook of HOOKS) found = reportHosts(c, field(lifecycle, hook.key), hook.step, found);
   }
   return found ?? NONE;
 };
