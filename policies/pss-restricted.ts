@@ -34,9 +34,9 @@ export const allowPrivilegeEscalation_1_8: CheckFn = (pod) =>
 export const allowPrivilegeEscalation_1_25 = exemptWindows(allowPrivilegeEscalation_1_8);
 
 function missingDropAll(c: ContainerView): Violation | undefined {
-  const drop = list(field(c.securityContext, 'capabilities'), 'drop');
-  for (const cap of drop) if (cap === 'ALL') return undefined;
-  const dropped = stringsAt(field(c.securityContext, 'capabilities'), 'drop');
+  const capabilities = field(c.securityContext, 'capabilities');
+  for (const cap of list(capabilities, 'drop')) if (cap === 'ALL') return undefined;
+  const dropped = stringsAt(capabilities, 'drop');
   const message =
     dropped.length === 0
       ? `${c.label} does not drop ALL capabilities`
@@ -154,9 +154,9 @@ export const restrictedVolumes: CheckFn = (pod) => {
 /** "sets" after one container, "set" after several ("neither the pod nor container "a" sets"). */
 const verb = (containers: readonly ContainerView[]): string => (containers.length === 1 ? 'sets' : 'set');
 
-/** The upstream rule shared by runAsNonRoot and seccomp: set at pod level, or else in every container. */
 const NO_CONTAINERS: readonly ContainerView[] = Object.freeze([]);
 
+/** The upstream rule shared by runAsNonRoot and seccomp: set at pod level, or else in every container. */
 function unsetEverywhere(
   pod: PodView,
   podLevelOk: boolean,
