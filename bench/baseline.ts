@@ -26,7 +26,17 @@ import {
 } from '../local/harness/cluster.ts';
 import { startWebhook } from '../local/harness/webhook.ts';
 import { watchStamps } from './_cluster.ts';
-import { emit, imageEnv, serviceNodeArgs, memoryOf, percentile, watchPeak, type Row } from './_lib.ts';
+import {
+  describeParts,
+  emit,
+  imageEnv,
+  serviceNodeArgs,
+  memoryOf,
+  memoryPartsOf,
+  percentile,
+  watchPeak,
+  type Row,
+} from './_lib.ts';
 
 const SIZES = (process.env['BENCH_BASELINE_SIZES'] ?? '1,20,100').split(',').map(Number);
 const OBJECTS = buildBaseline('x-pr-1', [], defaultConfig()).length;
@@ -181,6 +191,7 @@ async function main(): Promise<void> {
       const pid = webhook.pid ?? 0;
       await round(http, kc, 1, 100 + i);
       const idle = memoryOf(pid);
+      const idleParts = describeParts(memoryPartsOf(pid));
       const peak = watchPeak(pid);
       try {
         latencies = await round(http, kc, size, i + 1);
@@ -194,7 +205,7 @@ async function main(): Promise<void> {
               figure: idle.rss,
               unit: 'MiB',
               target: '<= 90 MiB',
-              note: "dist JS, the webhook's node flags",
+              note: `dist JS, the webhook's node flags; ${idleParts}`,
             },
             {
               bench: 'baseline',

@@ -35,6 +35,8 @@ import {
   inParallel,
   measurePass,
   memoryOf,
+  memoryPartsOf,
+  describeParts,
   percentile,
   smallDeployment,
   startFloorServer,
@@ -78,6 +80,12 @@ function containerProcesses(command: 'webhook' | 'sweeper'): number[] {
 function highest(pids: number[]): Memory {
   const all = pids.map(memoryOf);
   return { rss: Math.max(...all.map((m) => m.rss)), hwm: Math.max(...all.map((m) => m.hwm)) };
+}
+
+/** Where the memory of the process with the highest VmRSS is, and of the floor's (bench/_lib.ts memoryPartsOf). */
+function partsNote(pids: number[], floorPid: number): string {
+  const top = pids.reduce((a, b) => (memoryOf(b).rss > memoryOf(a).rss ? b : a));
+  return `k8s-ee ${describeParts(memoryPartsOf(top))}; floor ${describeParts(memoryPartsOf(floorPid))}`;
 }
 
 /** Sets VmHWM back to the current VmRSS (Linux clear_refs), so the next reading is the peak of what follows. */
@@ -272,7 +280,7 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
       floor: floorIdle,
       unit: 'MiB',
       target: '<= 90 MiB',
-      note: `${where}; ${vsFloor}`,
+      note: `${where}; ${vsFloor}; ${partsNote(webhooks, floorServer.child.pid ?? 0)}`,
     });
 
     await measureUninstall(cluster, http, rows);
@@ -320,7 +328,7 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
         floor: floorIdle,
         unit: 'MiB',
         target: '<= 110 MiB',
-        note: `10 s after the last baseline; ${where}; ${vsFloor}`,
+        note: `10 s after the last baseline; ${where}; ${vsFloor}; ${partsNote(webhooks, floorServer.child.pid ?? 0)}`,
       },
       {
         bench,
@@ -365,7 +373,7 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
       floor: floorIdle,
       unit: 'MiB',
       target: '<= 110 MiB',
-      note: `${SETTLED_MS / 1000} s after the last baseline; ${where}; ${vsFloor}`,
+      note: `${SETTLED_MS / 1000} s after the last baseline; ${where}; ${vsFloor}; ${partsNote(webhooks, floorServer.child.pid ?? 0)}`,
     });
   } finally {
     floorServer.child.kill('SIGTERM');

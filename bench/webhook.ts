@@ -33,6 +33,8 @@ import {
   imageEnv,
   serviceNodeArgs,
   memoryOf,
+  memoryPartsOf,
+  describeParts,
   percentile,
   smallDeployment,
   startFloorServer,
@@ -174,6 +176,9 @@ const calibrations = [10, 20];
 const busyFloors = await Promise.all(calibrations.map((us) => startFloorServer(dir, us)));
 const rows: Row[] = [];
 const bench = 'webhook';
+/** Where the webhook's and the floor's resident memory is now (bench/_lib.ts memoryPartsOf). */
+const partsNote = (): string =>
+  `k8s-ee ${describeParts(memoryPartsOf(webhook.child.pid ?? 0))}; floor ${describeParts(memoryPartsOf(floor.child.pid ?? 0))}`;
 try {
   await sleep(2000);
   const idle = memoryOf(webhook.child.pid ?? 0);
@@ -185,6 +190,7 @@ try {
     floor: floorIdle.rss,
     unit: 'MiB',
     target: '<= 90 MiB',
+    note: partsNote(),
   });
   for (const server of [webhook, floor]) {
     for (const r of REQUESTS) await saturate(server.port, ca, r.path, r.body, STEADY_S / REQUESTS.length);
@@ -227,6 +233,7 @@ try {
     floor: floorLoaded.rss,
     unit: 'MiB',
     target: '<= 110 MiB',
+    note: partsNote(),
   });
   for (const r of REQUESTS) {
     const { spread, ...m } = await interleaved(
