@@ -62,9 +62,14 @@ export interface Memory {
 
 /** VmRSS and VmHWM of a live process, from /proc (what the kernel counts against a container's limit). */
 export function memoryOf(pid: number): Memory {
+  const mib = statusMiB(pid);
+  return { rss: mib('VmRSS'), hwm: mib('VmHWM') };
+}
+
+/** Reads /proc/PID/status once; the returned function gives one of its `kB` fields in MiB (NaN when absent). */
+function statusMiB(pid: number): (key: string) => number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+  return (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
 }
 
 /**
@@ -80,21 +85,25 @@ export interface MemoryParts {
 }
 
 export function memoryPartsOf(pid: number): MemoryParts {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const mib = statusMiB(pid);
   let mallocMain = 0;
   let inHeap = false;
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.trimEnd().endsWith('[heap]');
     else if (inHeap && line.startsWith('Rss:')) mallocMain += Number(line.split(/\s+/)[1]);
   }
-  return { anon: kib('RssAnon') / 1024, mallocMain: mallocMain / 1024, file: kib('RssFile') / 1024 };
+  return { anon: mib('RssAnon'), mallocMain: mallocMain / 1024, file: mib('RssFile') };
 }
 
 /** A row note's account of memoryPartsOf: `anon 37.1 MiB (malloc's main arena 6.2) + files 47.9 MiB`. */
 export function describeParts(parts: MemoryParts): string {
   const mib = (x: number): string => x.toFixed(1);
   return `anon ${mib(parts.anon)} MiB (malloc's main arena ${mib(parts.mallocMain)}) + files ${mib(parts.file)} MiB`;
+}
+
+/** The memory rows' note: where k8s-ee's process's memory is, beside the floor's. */
+export function partsBesideFloor(pid: number, floorPid: number): string {
+  return `k8s-ee ${describeParts(memoryPartsOf(pid))}; floor ${describeParts(memoryPartsOf(floorPid))}`;
 }
 
 /** Polls VmHWM until the process exits; the highest reading (a process exiting has no memory lines left). */

@@ -35,8 +35,7 @@ import {
   inParallel,
   measurePass,
   memoryOf,
-  memoryPartsOf,
-  describeParts,
+  partsBesideFloor,
   percentile,
   smallDeployment,
   startFloorServer,
@@ -84,8 +83,10 @@ function highest(pids: number[]): Memory {
 
 /** Where the memory of the process with the highest VmRSS is, and of the floor's (bench/_lib.ts memoryPartsOf). */
 function partsNote(pids: number[], floorPid: number): string {
-  const top = pids.reduce((a, b) => (memoryOf(b).rss > memoryOf(a).rss ? b : a));
-  return `k8s-ee ${describeParts(memoryPartsOf(top))}; floor ${describeParts(memoryPartsOf(floorPid))}`;
+  return partsBesideFloor(
+    pids.reduce((a, b) => (memoryOf(b).rss > memoryOf(a).rss ? b : a)),
+    floorPid,
+  );
 }
 
 /** Sets VmHWM back to the current VmRSS (Linux clear_refs), so the next reading is the peak of what follows. */

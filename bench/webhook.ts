@@ -33,8 +33,7 @@ import {
   imageEnv,
   serviceNodeArgs,
   memoryOf,
-  memoryPartsOf,
-  describeParts,
+  partsBesideFloor,
   percentile,
   smallDeployment,
   startFloorServer,
@@ -177,8 +176,7 @@ const busyFloors = await Promise.all(calibrations.map((us) => startFloorServer(d
 const rows: Row[] = [];
 const bench = 'webhook';
 /** Where the webhook's and the floor's resident memory is now (bench/_lib.ts memoryPartsOf). */
-const partsNote = (): string =>
-  `k8s-ee ${describeParts(memoryPartsOf(webhook.child.pid ?? 0))}; floor ${describeParts(memoryPartsOf(floor.child.pid ?? 0))}`;
+const partsNote = (): string => partsBesideFloor(webhook.child.pid ?? 0, floor.child.pid ?? 0);
 try {
   await sleep(2000);
   const idle = memoryOf(webhook.child.pid ?? 0);
