@@ -8,5 +8,5 @@ import type * as Http from 'node:http';
 
 const http = createRequire(import.meta.url)('node:http') as typeof Http;
 
-export const { Agent, createServer, request } = http;
+export const { Agent, createServer, request, STATUS_CODES } = http;
 export type Agent = Http.Agent;

@@ -16,10 +16,19 @@ function isRecord(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Escaped tokens of recent keys with a `/` or `~` (label and annotation keys: `k8s-ee.io/pr`), at most 256. */
+const escaped = new Map<string, string>();
+
 /** A JSON Pointer reference token (RFC 6901): `~` as `~0`, `/` as `~1`. */
 export function escapeToken(key: string): string {
-  if (!key.includes('~') && !key.includes('/')) return key;
-  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+  if (!key.includes('/') && !key.includes('~')) return key;
+  let token = escaped.get(key);
+  if (token === undefined) {
+    token = key.replaceAll('~', '~0').replaceAll('/', '~1');
+    if (escaped.size >= 256) escaped.clear();
+    escaped.set(key, token);
+  }
+  return token;
 }
 
 /** Deep equality of JSON values (objects compared by their own keys, arrays by position). */

@@ -68,8 +68,9 @@ export function parseAdmissionReview(body: unknown): Parsed {
     return { ok: false, message: 'request is missing: an AdmissionReview sent to a webhook must carry a request' };
   const problem = requestProblem(request);
   if (problem) return { ok: false, message: problem };
-  const normalized = { ...request, userInfo: isObject(request['userInfo']) ? request['userInfo'] : {} };
-  return { ok: true, request: normalized as unknown as AdmissionRequest };
+  // The parsed body is ours: normalized in place rather than copied.
+  if (!isObject(request['userInfo'])) request['userInfo'] = {};
+  return { ok: true, request: request as unknown as AdmissionRequest };
 }
 
 function subjectOf(request: AdmissionRequest): string {
@@ -109,11 +110,17 @@ export function toReview(request: AdmissionRequest, decision: Decision): Admissi
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
 
-/** Runs a handler; an exception becomes an errored (denied, code 500) decision instead of a crash. */
-export async function decide(handler: Handler, request: AdmissionRequest, context: HandlerContext): Promise<Decision> {
-  try {
-    return await handler(request, context);
-  } catch (err) {
+/**
+ * Runs a handler; an exception (thrown, or a rejected promise) becomes an errored (denied, code 500) decision instead
+ * of a crash. A handler that decides synchronously is answered synchronously: no promise per review for the kinds
+ * that wait for nothing (most of them, and all of them without a cluster).
+ */
+export function decide(
+  handler: Handler,
+  request: AdmissionRequest,
+  context: HandlerContext,
+): Decision | Promise<Decision> {
+  const failed = (err: unknown): Decision => {
     context.log.error({ err, uid: request.uid }, 'admission handler failed');
     const detail = err instanceof Error ? err.message : String(err);
     return {
@@ -122,5 +129,11 @@ export async function decide(handler: Handler, request: AdmissionRequest, contex
       reason: 'InternalError',
       message: `k8s-ee could not evaluate ${subjectOf(request)}: ${detail}`,
     };
+  };
+  try {
+    const decision = handler(request, context);
+    return decision instanceof Promise ? decision.catch(failed) : decision;
+  } catch (err) {
+    return failed(err);
   }
 }

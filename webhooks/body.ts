@@ -11,38 +11,48 @@ export class BodyError extends Error {
   }
 }
 
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads a request body up to `maxBytes`, then calls `done` once: with the body, or with a BodyError (413 past the
+ * cap, 400 when the stream fails). A callback rather than a promise: this runs for every admission request.
+ */
+export function readBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  done: (error: BodyError | undefined, body: Buffer) => void,
+): void {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
-    return Promise.reject(
-      new BodyError(413, `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`),
-    );
+    done(new BodyError(413, `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`), EMPTY);
+    return;
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > maxBytes) {
-        failed = true;
-        reject(new BodyError(413, `request body exceeds the limit of ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      // A review usually arrives in one chunk: it is the body as it is, not a copy.
-      if (!failed) resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(new BodyError(400, `could not read the request body: ${err.message}`));
-      failed = true;
-    });
+  let first: Buffer | undefined;
+  let rest: Buffer[] | undefined;
+  let size = 0;
+  let over = false;
+  let finished = false;
+  const finish = (error: BodyError | undefined, body: Buffer): void => {
+    if (finished) return;
+    finished = true;
+    done(error, body);
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (over) return;
+    size += chunk.length;
+    if (size > maxBytes) {
+      over = true;
+      finish(new BodyError(413, `request body exceeds the limit of ${maxBytes} bytes`), EMPTY);
+    } else if (first === undefined) first = chunk;
+    else (rest ??= [first]).push(chunk);
   });
+  req.on('end', () => {
+    // A review usually arrives in one chunk: it is the body as it is, not a copy.
+    finish(undefined, rest ? Buffer.concat(rest, size) : (first ?? EMPTY));
+  });
+  req.on('error', (err) => finish(new BodyError(400, `could not read the request body: ${err.message}`), EMPTY));
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export function parseJson(body: Buffer): unknown {
   if (body.length === 0) throw new BodyError(400, 'request body is empty: send an AdmissionReview as JSON');

@@ -13,7 +13,7 @@ import type { Config } from '../policies/config.ts';
 import { mutateHandler, validateHandler } from './handlers.ts';
 import { createServedCertMetrics } from '../certs/metrics.ts';
 import { PAIR_REJECT_REASONS } from '../certs/served.ts';
-import { createApp } from './server.ts';
+import { createApp, type App } from './server.ts';
 import { startReloadingServer, TlsPairError, type ReloadingServer } from './tls.ts';
 import type { ClusterServices } from './types.ts';
 
@@ -172,8 +172,8 @@ async function loadTls(
   settings: Settings,
   log: Logger,
   registry: Registry,
-): Promise<{ https: ReloadingServer; attach: (app: RequestListener) => void }> {
-  let listener: RequestListener | undefined;
+): Promise<{ https: ReloadingServer; attach: (app: App) => void }> {
+  let listener: App | undefined;
   let tls: ReloadingServer | undefined;
   const metrics = createServedCertMetrics(registry, PAIR_REJECT_REASONS, () => tls?.health().ok ?? false);
   try {
@@ -184,7 +184,16 @@ async function loadTls(
         keyFile: settings.keyFile,
         ...(settings.caFile ? { caFile: settings.caFile } : {}),
       },
-      { log, now: () => new Date(), metrics },
+      {
+        log,
+        now: () => new Date(),
+        metrics,
+        // The app is attached before the server listens; a connection before that is not expected, and is closed.
+        connections: {
+          serve: (socket) => (listener ? listener.http1.serve(socket) : socket.destroy()),
+          closeConnections: () => listener?.http1.closeConnections(),
+        },
+      },
     );
   } catch (err) {
     const reason = err instanceof TlsPairError ? ` (${err.rejection.reason})` : '';

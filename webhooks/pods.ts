@@ -25,11 +25,11 @@ function securityViolations(object: unknown, request: AdmissionRequest, context:
  * only there would show its terse message instead of ours with field paths and fixes. The gate runs here too
  * because ValidatingAdmissionPolicies (policies/vap.ts) need the namespace's baseline stamp before they evaluate.
  */
-export async function mutatePodCarrier(
+export function mutatePodCarrier(
   request: AdmissionRequest,
   ns: ManagedNamespace,
   context: HandlerContext,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return allow();
   // A Pod's spec is immutable once created: only new pods (and new or updated templates) get defaults.
   if (isPodUpdate(request)) return allow();
@@ -43,8 +43,9 @@ export async function mutatePodCarrier(
   );
   const violations = securityViolations(mutated, request, context);
   if (violations.length > 0) return deny('denied', violations);
-  const gated = await gate(request, ns, context);
-  return gated.allowed ? mutate(mutated) : gated;
+  const gated = gate(request, ns, context);
+  const decided = (g: Decision): Decision => (g.allowed ? mutate(mutated) : g);
+  return gated instanceof Promise ? gated.then(decided) : decided(gated);
 }
 
 function templatesChanged(request: AdmissionRequest): boolean {
@@ -62,23 +63,28 @@ function needsSecurityCheck(request: AdmissionRequest): boolean {
   return templatesChanged(request); // scaling or relabelling an existing workload is not re-judged
 }
 
-async function gate(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Promise<Decision> {
+/** The zero-window gate: synchronous (no promise) when there is nothing to wait for. */
+function gate(request: AdmissionRequest, ns: ManagedNamespace, context: HandlerContext): Decision | Promise<Decision> {
   if (request.operation !== 'CREATE' || !context.cluster) return allow();
-  const result = await context.cluster.ensureBaseline(ns.name, { dryRun: request.dryRun === true });
-  if (result.ok) return allow();
+  return context.cluster
+    .ensureBaseline(ns.name, { dryRun: request.dryRun === true })
+    .then((result) => (result.ok ? allow() : notYet(request, ns, result.reason)));
+}
+
+function notYet(request: AdmissionRequest, ns: ManagedNamespace, reason: string): Decision {
   return {
     allowed: false,
     code: 503,
     reason: 'ServiceUnavailable',
-    message: `k8s-ee cannot admit ${request.kind.kind}/${request.name ?? ''} yet: the baseline of ${ns.name} (quota, limits, network policies) is not in place: ${result.reason}. Nothing is wrong with your manifest: retry in a few seconds (run helm upgrade --install again).`,
+    message: `k8s-ee cannot admit ${request.kind.kind}/${request.name ?? ''} yet: the baseline of ${ns.name} (quota, limits, network policies) is not in place: ${reason}. Nothing is wrong with your manifest: retry in a few seconds (run helm upgrade --install again).`,
   };
 }
 
-export async function validatePodCarrier(
+export function validatePodCarrier(
   request: AdmissionRequest,
   ns: ManagedNamespace,
   context: HandlerContext,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   if (!needsSecurityCheck(request)) return allow();
   const violations = securityViolations(request.object, request, context);
   if (violations.length > 0) return deny('denied', violations);

@@ -1,13 +1,18 @@
-// The HTTPS admission server: a plain node:http request listener (no framework: five fixed routes, and express
-// cost ~20 MiB of memory and a third of the throughput, measured in bench/results.md), each admission route a
-// chain of small steps around a pure handler. The requests whose bodies arrive in one turn of the event loop are
-// handled together right after it (TurnGate below), and their answers written together (TurnBatch).
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+// The admission server's request handling: five fixed routes (no framework: express cost ~20 MiB of memory and a
+// third of the throughput, measured in bench/results.md), each admission route a chain of small steps around a pure
+// handler. Served two ways from one App: HTTP/1.1 straight on the TLS connections of the HTTPS port
+// (webhooks/http1.ts: node:http's per-request machinery cost more CPU than a namespace review's policy), and a
+// node:http request listener for the optional plain-HTTP metrics port. The requests whose bodies arrive in one turn
+// of the event loop are handled together right after it (TurnGate below), and their answers written together
+// (TurnBatch).
+import type { RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { ADMISSION_API_VERSION, decide, parseAdmissionReview, toReview } from './admission.ts';
+import { ADMISSION_API_VERSION, decide, parseAdmissionReview, toReview, type AdmissionReview } from './admission.ts';
 import { BodyError, parseJson, readBody } from './body.ts';
 import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.ts';
-import type { Decision, Handler, HandlerContext } from './types.ts';
+import { infoLineWriter } from '../lib/log.ts';
+import { createHttp1Server, type Http1Server, type Reply } from './http1.ts';
+import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
 
 export interface Route {
   path: string;
@@ -37,7 +42,7 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 interface Answer {
-  res: ServerResponse;
+  reply: Reply;
   status: number;
   body: string;
   /** Called once the answer is written (or dropped: the client hung up). */
@@ -102,31 +107,42 @@ export class TurnBatch<T> {
 export class TurnGate {
   private waiting: (() => void)[] = [];
   private readonly opened: () => void;
+  private readonly failed: (err: Error) => void;
   private readonly open = (): void => {
     const waiting = this.waiting;
     this.waiting = [];
-    for (const go of waiting) go();
+    for (const go of waiting) {
+      // One request whose step throws must not cost the others their turn.
+      try {
+        go();
+      } catch (err) {
+        this.failed(err as Error);
+      }
+    }
   };
 
-  constructor(opened: () => void = () => undefined) {
+  constructor(opened: () => void = () => undefined, failed: (err: Error) => void = () => undefined) {
     this.opened = opened;
+    this.failed = failed;
   }
 
-  /** Resolves once the current turn of the event loop is over, with every other request that arrived in it. */
+  /** Runs `go` once the current turn of the event loop is over, with every other request that arrived in it. */
+  enter(go: () => void): void {
+    if (this.waiting.push(go) === 1) {
+      setImmediate(this.open);
+      this.opened();
+    }
+  }
+
+  /** `enter` as a promise. */
   pass(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.waiting.push(resolve) === 1) {
-        setImmediate(this.open);
-        this.opened();
-      }
-    });
+    return new Promise((resolve) => this.enter(resolve));
   }
 }
 
 function writeAnswer(answer: Answer): void {
   try {
-    // A client that hung up meanwhile gets nothing.
-    if (!answer.res.destroyed) send(answer.res, answer.status, JSON_TYPE, answer.body);
+    answer.reply(answer.status, JSON_TYPE, answer.body);
   } finally {
     answer.written();
   }
@@ -148,27 +164,54 @@ interface Turn {
   answers: TurnBatch<Answer>;
 }
 
-function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMetrics, turn: Turn) {
-  const { context, maxBodyBytes } = options;
+/** The admission line's fields, in the order they are written. */
+const LINE_KEYS = ['uid', 'kind', 'namespace', 'name', 'operation', 'user', 'route', 'decision', 'message'] as const;
+
+/** One admission route, for both front ends: the node:http listener and the HTTP/1.1 connections (http1.ts). */
+interface AdmissionRoute {
+  /** A request arrived: counts it in flight; call the result once its answer is written. */
+  start(): () => void;
+  /** Judges a request whose body has arrived, once the turn is over. */
+  judge(body: Buffer, reply: Reply, written: () => void): void;
+  /** Refuses a request whose body could not be read (too large, broken stream). */
+  refuse(err: unknown, reply: Reply, written: () => void): void;
+}
+
+/**
+ * One admission route: the turn's end awaited, the review parsed and decided, the answer queued for the turn's
+ * TurnBatch, a line logged and the metrics counted. Callbacks, not awaits: a review that waits for nothing (no
+ * cluster call) allocates no promise, and runs in one go once its turn opens (issue 10's notes).
+ */
+function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMetrics, turn: Turn): AdmissionRoute {
+  const { context } = options;
   const recorded = metrics.route(route.name);
-  // The admission line carries only the fields below (never an object's content), so it skips the logger's
-  // redaction pass: ~20 µs of the ~25 µs a line costs (bench/results.md).
-  const log = context.log.child({}, { redact: [] });
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    // Until the answer is on the wire: the duration and the in-flight gauge include the waits for the turn's end.
-    const written = recorded.start();
+  // The admission line carries only the fields below (never an object's content): no redaction, and serialized
+  // directly into the logger's stream (lib/log.ts infoLineWriter).
+  const logLine = infoLineWriter(context.log.child({}, { redact: [] }), LINE_KEYS);
+
+  function refuse(err: unknown, reply: Reply, written: () => void): void {
+    const status = err instanceof BodyError ? err.status : 500;
+    const message = err instanceof Error ? err.message : String(err);
+    recorded.refused(status);
+    context.log.warn({ route: route.name, status, err: message }, 'admission request refused');
+    turn.answers.add({ reply, status, body: refusal(status, message), written });
+  }
+
+  function answer(request: AdmissionRequest, decision: Decision, reply: Reply, written: () => void): void {
+    let review: AdmissionReview;
+    let body: string;
     try {
-      const body = await readBody(req, maxBodyBytes);
-      await turn.gate.pass();
-      const parsed = parseAdmissionReview(parseJson(body));
-      if (!parsed.ok) throw new BodyError(400, parsed.message);
-      const { request } = parsed;
-      const decision = await decide(route.handler, request, context);
-      const review = toReview(request, decision);
-      const label = decisionLabel(decision, review.response.patch !== undefined);
-      recorded.answered(request.kind.kind, label);
-      if (!decision.allowed) for (const v of decision.violations ?? []) recorded.violation(v.rule);
-      const line = {
+      review = toReview(request, decision);
+      body = JSON.stringify(review);
+    } catch (err) {
+      return refuse(err, reply, written);
+    }
+    const label = decisionLabel(decision, review.response.patch !== undefined);
+    recorded.answered(request.kind.kind, label);
+    if (!decision.allowed) for (const v of decision.violations ?? []) recorded.violation(v.rule);
+    turn.answers.add({ reply, status: 200, body, written });
+    logLine(
+      {
         uid: request.uid,
         kind: request.kind.kind,
         namespace: request.namespace,
@@ -177,49 +220,105 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
         user: request.userInfo.username,
         route: route.name,
         decision: label,
-      };
-      if (decision.allowed) log.info(line, 'admission');
-      else log.info({ ...line, message: review.response.status?.message }, 'admission denied');
-      turn.answers.add({ res, status: 200, body: JSON.stringify(review), written });
+        message: decision.allowed ? undefined : review.response.status?.message,
+      },
+      decision.allowed ? 'admission' : 'admission denied',
+    );
+  }
+
+  function judgeNow(body: Buffer, reply: Reply, written: () => void): void {
+    let request: AdmissionRequest;
+    let decision: Decision | Promise<Decision>;
+    try {
+      const parsed = parseAdmissionReview(parseJson(body));
+      if (!parsed.ok) throw new BodyError(400, parsed.message);
+      request = parsed.request;
+      decision = decide(route.handler, request, context);
     } catch (err) {
-      const status = err instanceof BodyError ? err.status : 500;
-      recorded.refused(status);
-      context.log.warn({ route: route.name, status, err: (err as Error).message }, 'admission request refused');
-      turn.answers.add({ res, status, body: refusal(status, (err as Error).message), written });
+      return refuse(err, reply, written);
     }
+    if (!(decision instanceof Promise)) return answer(request, decision, reply, written);
+    // decide() turns a rejection into an errored decision; what answer() throws past its own refusal is logged.
+    decision
+      .then((decided) => answer(request, decided, reply, written))
+      .catch((err: unknown) => context.log.warn({ err: (err as Error).message }, 'admission answer failed'));
+  }
+
+  return {
+    // Until the answer is on the wire: the duration and the in-flight gauge include the waits for the turn's end.
+    start: () => recorded.start(),
+    judge: (body, reply, written) => turn.gate.enter(() => judgeNow(body, reply, written)),
+    refuse,
   };
 }
 
+/**
+ * The webhook's request handling, served two ways: as a node:http request listener (the plain-HTTP metrics port,
+ * and tests), and as HTTP/1.1 connections (`http1`, the HTTPS port: webhooks/http1.ts).
+ */
+export type App = RequestListener & { readonly http1: Http1Server };
+
 /** The request listener of the webhook's HTTPS (and optional plain HTTP) servers. */
-export function createApp(options: AppOptions): RequestListener {
+export function createApp(options: AppOptions): App {
   const metrics = createAdmissionMetrics(options.registry);
   const answers = new TurnBatch(writeAnswer, (err) =>
     options.context.log.warn({ err: err.message }, 'admission answer could not be written'),
   );
-  const turn = { answers, gate: new TurnGate(() => answers.arm()) };
+  const turn = {
+    answers,
+    gate: new TurnGate(
+      () => answers.arm(),
+      (err) => options.context.log.warn({ err: err.message }, 'admission request could not be judged'),
+    ),
+  };
   const admission = new Map(options.routes.map((route) => [route.path, admissionRoute(route, options, metrics, turn)]));
   const routeList = options.routes.map((r) => `POST ${r.path}`).join(', ');
-  const metricsText = async (res: ServerResponse): Promise<void> => {
+  const metricsText = async (reply: Reply): Promise<void> => {
     try {
-      send(res, 200, options.registry.contentType, await options.registry.metrics());
+      reply(200, options.registry.contentType, await options.registry.metrics());
     } catch (err) {
-      send(res, 500, TEXT_TYPE, `could not collect metrics: ${(err as Error).message}\n`);
+      reply(500, TEXT_TYPE, `could not collect metrics: ${(err as Error).message}\n`);
     }
   };
-  return (req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    const method = req.method ?? 'GET';
-    const route = method === 'POST' ? admission.get(path) : undefined;
-    if (route) return void route(req, res);
+  /** Every request but an admission POST: probes, metrics, and the 404 that lists the routes. */
+  const other = (method: string, path: string, reply: Reply): void => {
     if (method === 'GET' || method === 'HEAD') {
-      if (path === '/healthz') return send(res, 200, TEXT_TYPE, 'ok\n');
+      if (path === '/healthz') return reply(200, TEXT_TYPE, 'ok\n');
       if (path === '/readyz') {
         const ready = options.ready();
-        return send(res, ready === true ? 200 : 503, TEXT_TYPE, ready === true ? 'ready\n' : `not ready: ${ready}\n`);
+        return reply(ready === true ? 200 : 503, TEXT_TYPE, ready === true ? 'ready\n' : `not ready: ${ready}\n`);
       }
-      if (path === '/metrics') return void metricsText(res);
+      if (path === '/metrics') return void metricsText(reply);
     }
-    req.resume();
-    send(res, 404, TEXT_TYPE, `no route for ${method} ${path}; admission routes: ${routeList}\n`);
+    reply(404, TEXT_TYPE, `no route for ${method} ${path}; admission routes: ${routeList}\n`);
   };
+  const http1 = createHttp1Server(
+    (method, path, body, reply) => {
+      const route = method === 'POST' ? admission.get(path) : undefined;
+      if (!route) return other(method, path, reply);
+      route.judge(body, reply, route.start());
+    },
+    { maxBodyBytes: options.maxBodyBytes },
+  );
+  const listener: RequestListener = (req, res) => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    const method = req.method ?? 'GET';
+    const reply: Reply = (status, contentType, body) => {
+      // A client that hung up meanwhile gets nothing.
+      if (!res.destroyed) send(res, status, contentType, body);
+    };
+    const route = method === 'POST' ? admission.get(path) : undefined;
+    if (!route) {
+      req.resume();
+      return other(method, path, reply);
+    }
+    const written = route.start();
+    readBody(req, options.maxBodyBytes, (error, body) => {
+      if (error) route.refuse(error, reply, written);
+      else route.judge(body, reply, written);
+    });
+  };
+  return Object.assign(listener, { http1 });
 }

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { RequestListener } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from '../lib/log.ts';
 import type { ServedCertMetrics } from '../certs/metrics.ts';
 import {
@@ -51,6 +51,11 @@ export interface ReloadOptions {
   /** How long a refused pair may settle (a rotation writes the files one by one) before it is reported. */
   settleMs?: number;
   onReload?: () => void;
+  /**
+   * Serves each connection itself once its TLS handshake is done (webhooks/http1.ts), instead of node:http with
+   * `listener`; `closeConnections` ends them at close (idle ones at once, busy ones after their answer).
+   */
+  connections?: { serve(socket: TLSSocket): void; closeConnections(): void };
 }
 
 /** A pair refused at start-up: the message is one line naming the file, the reason and the dates. */
@@ -276,6 +281,12 @@ export async function startReloadingServer(
   }
   const server = createServer({ cert: first.cert, key: first.key, minVersion: 'TLSv1.2' }, listener);
   server.keepAliveTimeout = 60_000;
+  const connections = options.connections;
+  if (connections) {
+    // https.Server hands each TLS connection to node:http on this event: ours serves it instead.
+    server.removeAllListeners('secureConnection');
+    server.on('secureConnection', (socket: TLSSocket) => connections.serve(socket));
+  }
   let retryTimer: NodeJS.Timeout | undefined;
   const state = new ServedPair(first, firstPair, files, options, {
     swap: (next) => server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' }),
@@ -312,6 +323,7 @@ export async function startReloadingServer(
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
+      connections?.closeConnections();
     });
   };
   return { server, reload, health: () => state.health(), served: () => state.current(), close };

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { createLogger, infoLineWriter, type Logger } from './log.ts';
+
+function capture(): { stream: Writable; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { stream, lines };
+}
+
+/** A logger the writer reproduces: the root logger redacts `*.token` and the like, so lines go through pino. */
+const unredacted = (stream: Writable, level = 'info'): Logger =>
+  createLogger({ destination: stream, level }).child({}, { redact: [] });
+
+const KEYS = ['uid', 'kind', 'namespace', 'name', 'user'] as const;
+const VALUES: Record<(typeof KEYS)[number], string | undefined>[] = [
+  { uid: 'u-1', kind: 'Deployment', namespace: 'shop-pr-42', name: 'web', user: 'dev@example.com' },
+  { uid: 'u-2', kind: 'Namespace', namespace: undefined, name: 'shop-pr-7', user: undefined },
+  // Everything JSON escapes: quotes, backslashes, control characters; non-ASCII, long strings.
+  { uid: 'a"b\\c\n\t\u0001', kind: 'é💥', namespace: 'x'.repeat(300), name: '', user: 'system:serviceaccount:a:b' },
+];
+
+/** What pino itself writes for the same call, with its clock frozen so both lines carry the same time. */
+function pinoLine(make: (stream: Writable) => Logger, values: object, msg: string): string {
+  const { stream, lines } = capture();
+  make(stream).info(values, msg);
+  return lines.join('');
+}
+
+test('infoLineWriter writes the bytes logger.info writes, for every value JSON escapes and with undefined left out', async () => {
+  const fixed = () => ',"time":1700000000000';
+  const make = (stream: Writable): Logger =>
+    createLogger({ name: 'k8s-ee-webhook', destination: stream }).child({ replica: 'a' }, { redact: [] });
+  for (const values of VALUES) {
+    const { stream, lines } = capture();
+    const logger = make(stream);
+    (logger as unknown as Record<symbol, unknown>)[(pino.symbols as unknown as Record<string, symbol>)['timeSym']!] =
+      fixed;
+    infoLineWriter(logger, KEYS)(values, 'admission "denied"');
+    await new Promise((resolve) => setImmediate(resolve));
+    const expected = pinoLine(
+      (s) => {
+        const l = make(s);
+        (l as unknown as Record<symbol, unknown>)[(pino.symbols as unknown as Record<string, symbol>)['timeSym']!] =
+          fixed;
+        return l;
+      },
+      values,
+      'admission "denied"',
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(lines.join(''), expected);
+    assert.deepEqual(Object.keys(JSON.parse(lines.join('')) as object).slice(0, 4), [
+      'level',
+      'time',
+      'name',
+      'replica',
+    ]);
+  }
+});
+
+test('infoLineWriter escapes a lone surrogate (\\ud800) where pino writes it raw and it arrives as U+FFFD', async () => {
+  const { stream, lines } = capture();
+  infoLineWriter(unredacted(stream), ['name'])({ name: 'a\ud800b' }, 'admission');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.match(lines.join(''), /"name":"a\\ud800b"/);
+  assert.equal((JSON.parse(lines.join('')) as { name: string }).name, 'a\ud800b');
+});
+
+test('infoLineWriter follows the logger level: nothing below info, and lines again once the level allows them', () => {
+  const { stream, lines } = capture();
+  const logger = unredacted(stream, 'warn');
+  const write = infoLineWriter(logger, ['uid']);
+  write({ uid: 'one' }, 'admission');
+  logger.level = 'debug';
+  write({ uid: 'two' }, 'admission');
+  return new Promise<void>((resolve) =>
+    setImmediate(() => {
+      assert.equal(lines.length, 1);
+      assert.equal((JSON.parse(lines[0] ?? '') as { uid: string }).uid, 'two');
+      resolve();
+    }),
+  );
+});
+
+test('infoLineWriter hands a logger it cannot reproduce (redacted keys, a mixin, a message prefix) to logger.info', async () => {
+  const loggers: [string, (stream: Writable) => Logger][] = [
+    ['redaction of a key it writes', (s) => pino({ redact: ['uid'] }, s)],
+    ['a mixin', (s) => pino({ mixin: () => ({ extra: 1 }) }, s)],
+    ['a message prefix', (s) => pino({ msgPrefix: '[x] ' }, s)],
+    ['a log formatter', (s) => pino({ formatters: { log: (o) => ({ wrapped: o }) } }, s)],
+  ];
+  for (const [what, make] of loggers) {
+    const { stream, lines } = capture();
+    infoLineWriter(make(stream), ['uid'])({ uid: 'secret' }, 'admission');
+    await new Promise((resolve) => setImmediate(resolve));
+    const expected = pinoLine(make, { uid: 'secret' }, 'admission');
+    await new Promise((resolve) => setImmediate(resolve));
+    const strip = (line: string): unknown => ({ ...(JSON.parse(line) as object), time: 0 });
+    assert.deepEqual(strip(lines.join('')), strip(expected), what);
+  }
+});
+
+test('infoLineWriter hands the lines of one turn to the stream in one write, in order, right after the turn', async () => {
+  const { stream, lines } = capture();
+  const write = infoLineWriter(unredacted(stream), ['uid']);
+  for (const uid of ['a', 'b', 'c']) write({ uid }, 'admission');
+  assert.equal(lines.length, 0, 'nothing written during the turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(lines.length, 1, 'one write for the turn');
+  const uids = (lines[0] ?? '')
+    .trimEnd()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { uid: string }).uid);
+  assert.deepEqual(uids, ['a', 'b', 'c']);
+});
+
+test('infoLineWriter: lines still held when the process exits are written', () => {
+  const script = `
+    import { createLogger, infoLineWriter } from ${JSON.stringify(new URL('./log.ts', import.meta.url).href)};
+    const write = infoLineWriter(createLogger({ async: true }).child({}, { redact: [] }), ['uid']);
+    write({ uid: 'last' }, 'admission');
+    process.exit(0);
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal((JSON.parse(out.trim()) as { uid: string }).uid, 'last');
+});

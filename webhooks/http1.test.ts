@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { createHttp1Server, type Exchange, type Http1Options, type Http1Server } from './http1.ts';
+
+/** An HTTP/1.1 server on loopback whose exchange echoes what it got (method, path, body), or uses `exchange`. */
+async function serve(
+  options: Partial<Http1Options> = {},
+  exchange?: Exchange,
+): Promise<{ port: number; http1: Http1Server; server: Server; seen: string[]; close: () => Promise<void> }> {
+  const seen: string[] = [];
+  const http1 = createHttp1Server(
+    exchange ??
+      ((method, path, body, reply) => {
+        seen.push(`${method} ${path} ${body.toString('utf8')}`);
+        reply(200, 'text/plain', `${method} ${path} ${body.length}`);
+      }),
+    { maxBodyBytes: 1024, ...options },
+  );
+  // As the API server's connections: answers to what was sent still go out after the client's half-close.
+  const server = createServer({ allowHalfOpen: true }, (socket) => http1.serve(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    http1,
+    server,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http1.closeConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Sends raw bytes (in the given pieces, a turn apart), and returns everything read until the server closes. */
+async function raw(port: number, pieces: string[], waitMs = 20): Promise<string> {
+  const socket: Socket = connect(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  for (const piece of pieces) {
+    socket.write(piece);
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+  socket.end();
+  await closed;
+  return text;
+}
+
+const post = (path: string, body: string, extra = ''): string =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+test('keep-alive: node:http clients get their answers over one connection, with a Date and a length', async () => {
+  const s = await serve();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<unknown>();
+  try {
+    for (const body of ['{"a":1}', 'é'.repeat(10)]) {
+      const answer = await new Promise<{ status: number; text: string; headers: Record<string, unknown> }>(
+        (resolve, reject) => {
+          const req = request(
+            { port: s.port, host: '127.0.0.1', method: 'POST', path: '/mutate?timeout=10s', agent },
+            (res) => {
+              sockets.add(res.socket);
+              let text = '';
+              res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        },
+      );
+      assert.equal(answer.status, 200);
+      assert.equal(answer.text, `POST /mutate ${Buffer.byteLength(body)}`);
+      assert.equal(answer.headers['connection'], 'keep-alive');
+      assert.ok(Number.isFinite(Date.parse(String(answer.headers['date']))));
+    }
+    assert.equal(sockets.size, 1, 'one connection for both requests');
+    assert.deepEqual(s.seen, ['POST /mutate {"a":1}', `POST /mutate ${'é'.repeat(10)}`]);
+  } finally {
+    agent.destroy();
+    await s.close();
+  }
+});
+
+test('pipelined requests are answered in order, and a body split across reads is read whole', async () => {
+  const s = await serve();
+  try {
+    const both = post('/one', 'first') + post('/two', 'second', 'Connection: close\r\n');
+    const text = await raw(s.port, [both.slice(0, 10), both.slice(10, 60), both.slice(60)]);
+    const statuses = text.match(/HTTP\/1\.1 200 OK/g) ?? [];
+    assert.equal(statuses.length, 2);
+    assert.ok(text.indexOf('POST /one 5') < text.indexOf('POST /two 6'), text);
+    assert.match(text, /connection: close/);
+    assert.deepEqual(s.seen, ['POST /one first', 'POST /two second']);
+  } finally {
+    await s.close();
+  }
+});
+
+test('an answer given later (after the turn) still goes to its own request, before the next is served', async () => {
+  const order: string[] = [];
+  const s = await serve({}, (method, path, _body, reply) => {
+    order.push(path);
+    setTimeout(() => reply(200, 'text/plain', path), path === '/slow' ? 30 : 0);
+  });
+  try {
+    const text = await raw(s.port, [post('/slow', '') + post('/fast', '', 'Connection: close\r\n')]);
+    assert.ok(text.indexOf('/slow') < text.indexOf('/fast'), text);
+    assert.deepEqual(order, ['/slow', '/fast']);
+  } finally {
+    await s.close();
+  }
+});
+
+test('Expect: 100-continue gets its 100 before the body is sent, then the answer', async () => {
+  const s = await serve();
+  try {
+    const head = `POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
+    const text = await raw(s.port, [head, 'body']);
+    assert.ok(text.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK'), text);
+    assert.deepEqual(s.seen, ['POST /validate body']);
+  } finally {
+    await s.close();
+  }
+});
+
+test('what is not served is refused with a status and a message that says what to send, and closed', async () => {
+  const s = await serve({ maxBodyBytes: 16, maxHeaderBytes: 256 });
+  const cases: [string, string, RegExp][] = [
+    [
+      'chunked body',
+      'POST /mutate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n',
+      /^HTTP\/1\.1 411 Length Required[\s\S]*Content-Length/,
+    ],
+    ['body over the limit', post('/mutate', 'x'.repeat(17)), /^HTTP\/1\.1 413 [\s\S]*17 bytes exceeds the limit of 16/],
+    [
+      'conflicting lengths',
+      'POST /m HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+      /^HTTP\/1\.1 400 [\s\S]*Content-Length/,
+    ],
+    ['malformed request line', 'HELLO\r\n\r\n', /^HTTP\/1\.1 400 [\s\S]*METHOD \/path HTTP\/1\.1/],
+    ['HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['folded header', 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n', /^HTTP\/1\.1 400 [\s\S]*malformed header line/],
+    ['head too large', `GET / HTTP/1.1\r\nX: ${'y'.repeat(300)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
+    ['head too large, unfinished', `GET / HTTP/1.1\r\nX: ${'y'.repeat(300)}`, /^HTTP\/1\.1 431 /],
+    ['an unknown expectation', 'GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n', /^HTTP\/1\.1 417 /],
+  ];
+  try {
+    for (const [what, bytes, expected] of cases) {
+      const text = await raw(s.port, [bytes]);
+      assert.match(text, expected, what);
+      assert.match(text, /connection: close/, what);
+      assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, `${what}: one answer`);
+    }
+    assert.deepEqual(s.seen, [], 'none of them reached the exchange');
+  } finally {
+    await s.close();
+  }
+});
+
+test('HEAD gets the headers of the answer without its body; HTTP/1.0 closes unless asked to keep alive', async () => {
+  const s = await serve();
+  try {
+    const head = await raw(s.port, ['HEAD /healthz HTTP/1.1\r\nConnection: close\r\n\r\n']);
+    assert.match(head, /content-length: 15\r\n/); // 'HEAD /healthz 0'
+    assert.ok(head.endsWith('\r\n\r\n'), JSON.stringify(head));
+    const old = await raw(s.port, ['GET /healthz HTTP/1.0\r\n\r\n', 'GET /never HTTP/1.0\r\n\r\n']);
+    assert.match(old, /connection: close/);
+    assert.equal(old.match(/HTTP\/1\.1 200/g)?.length, 1);
+  } finally {
+    await s.close();
+  }
+});
+
+test('closeConnections closes idle connections at once and a busy one right after its answer', async () => {
+  let release: (() => void) | undefined;
+  const s = await serve({}, (_method, path, _body, reply) => {
+    if (path === '/hold') release = () => reply(200, 'text/plain', 'held');
+    else reply(200, 'text/plain', 'quick');
+  });
+  try {
+    const idle = connect(s.port, '127.0.0.1');
+    const idleClosed = new Promise<void>((resolve) => idle.on('close', () => resolve()));
+    idle.on('data', () => undefined);
+    idle.write(post('/quick', ''));
+    const busy = connect(s.port, '127.0.0.1');
+    let busyText = '';
+    busy.on('data', (d: Buffer) => (busyText += d.toString('latin1')));
+    const busyClosed = new Promise<void>((resolve) => busy.on('close', () => resolve()));
+    busy.write(post('/hold', ''));
+    while (!release || s.http1.connections < 2) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    s.http1.closeConnections();
+    await idleClosed;
+    for (let i = 0; i < 100 && s.http1.connections > 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(s.http1.connections, 1, 'the busy connection stays until its answer');
+    release();
+    await busyClosed;
+    assert.match(busyText, /200 OK[\s\S]*connection: close[\s\S]*held$/);
+  } finally {
+    release?.();
+    await s.close();
+  }
+});
