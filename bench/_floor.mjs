@@ -30,5 +30,4 @@ server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`listening on https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}\n`);
 });
-process.once('SIGINT', () => server.close(() => process.exit(0)));
 process.once('SIGTERM', () => server.close(() => process.exit(0)));
