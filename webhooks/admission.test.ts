@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, parseAdmissionReview, toReview } from './admission.ts';
+import { decide, parseAdmissionReview, reviewText, toReview, type AdmissionReview } from './admission.ts';
 import { silentLogger } from '../lib/log.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { request } from './testing/review.ts';
@@ -101,4 +101,23 @@ test('decide: an exception inside a handler becomes an errored answer, not a cra
     assert.equal(decision.code, 500);
     assert.match(decision.message, /could not evaluate CREATE Pod\/a in namespace shop-pr-1: boom/);
   }
+});
+
+test('reviewText writes exactly what JSON.stringify writes, for every kind of answer', () => {
+  const req = request({ metadata: { name: 'p' } }, 'Pod', { namespace: 'shop-pr-1' });
+  const reviews = [
+    toReview({ ...req, uid: 'u-"1"\\é' }, { allowed: true }),
+    toReview(req, { allowed: true, mutated: { metadata: { name: 'p', labels: { 'a/b': 'é"' } } } }),
+    toReview(req, { allowed: true, warnings: ['mind the "quota"', 'é'] }),
+    toReview(req, { allowed: true, mutated: { metadata: { name: 'p', labels: { x: 'y' } } }, warnings: ['w'] }),
+    toReview(req, { allowed: false, code: 403, message: 'no "privileged"\nfix it', reason: 'Forbidden' }),
+    toReview(req, { allowed: false, code: 500, message: 'broken' }),
+  ];
+  for (const review of reviews) assert.equal(reviewText(review), JSON.stringify(review));
+  assert.ok(reviews[1]?.response.patch, 'a patched answer is among them');
+  // Not base64, or a field it does not know: JSON.stringify's own text.
+  const odd = { ...reviews[0], response: { ...reviews[0]!.response, patch: 'a"b' } } as AdmissionReview;
+  assert.equal(reviewText(odd), JSON.stringify(odd));
+  const extra = { ...reviews[0], response: { ...reviews[0]!.response, auditAnnotations: { a: 'b' } } };
+  assert.equal(reviewText(extra as AdmissionReview), JSON.stringify(extra));
 });

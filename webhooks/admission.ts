@@ -111,6 +111,24 @@ export function toReview(request: AdmissionRequest, decision: Decision): Admissi
 }
 
 /**
+ * The review as JSON text: exactly what JSON.stringify(review) writes, with the patch (base64, which JSON never
+ * escapes) put in as it is rather than serialized character by character, and the envelope written directly.
+ */
+export function reviewText(review: AdmissionReview): string {
+  const { uid, allowed, status, patchType, patch, warnings, ...rest } = review.response;
+  // A field this does not know, or a patch that is not base64 text, goes through JSON.stringify as it is.
+  if (Object.keys(rest).length > 0 || (patch !== undefined && (patch.includes('"') || patch.includes('\\')))) {
+    return JSON.stringify(review);
+  }
+  let text = `{"apiVersion":${JSON.stringify(review.apiVersion)},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":${allowed}`;
+  if (status !== undefined) text += `,"status":${JSON.stringify(status)}`;
+  if (patchType !== undefined) text += `,"patchType":${JSON.stringify(patchType)}`;
+  if (patch !== undefined) text += `,"patch":"${patch}"`;
+  if (warnings !== undefined) text += `,"warnings":${JSON.stringify(warnings)}`;
+  return `${text}}}`;
+}
+
+/**
  * Runs a handler; an exception (thrown, or a rejected promise) becomes an errored (denied, code 500) decision instead
  * of a crash. A handler that decides synchronously is answered synchronously: no promise per review for the kinds
  * that wait for nothing (most of them, and all of them without a cluster).

@@ -152,7 +152,7 @@ function response(status: number, contentType: string, body: string, keepAlive: 
 
 const TEXT = 'text/plain; charset=utf-8';
 
-type Socket = Duplex & { setTimeout?(ms: number): unknown };
+type Socket = Duplex & { setTimeout?(ms: number): unknown; setNoDelay?(noDelay?: boolean): unknown };
 
 /** What every connection of one server shares. */
 interface ServerState {
@@ -177,6 +177,8 @@ class Connection {
   constructor(socket: Socket, server: ServerState) {
     this.socket = socket;
     this.server = server;
+    // Each answer is one write: sent at once (as node:http does), never held back by Nagle's algorithm.
+    socket.setNoDelay?.(true);
     socket.setTimeout?.(server.idleTimeoutMs);
     socket.on('timeout', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => this.received(chunk));

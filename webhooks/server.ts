@@ -7,7 +7,14 @@
 // (TurnBatch).
 import type { RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { ADMISSION_API_VERSION, decide, parseAdmissionReview, toReview, type AdmissionReview } from './admission.ts';
+import {
+  ADMISSION_API_VERSION,
+  decide,
+  parseAdmissionReview,
+  reviewText,
+  toReview,
+  type AdmissionReview,
+} from './admission.ts';
 import { BodyError, parseJson, readBody } from './body.ts';
 import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.ts';
 import { infoLineWriter } from '../lib/log.ts';
@@ -202,7 +209,7 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
     let body: string;
     try {
       review = toReview(request, decision);
-      body = JSON.stringify(review);
+      body = reviewText(review);
     } catch (err) {
       return refuse(err, reply, written);
     }
