@@ -26,6 +26,8 @@ export interface ClusterServicesOptions {
   config: Config;
   log: Logger;
   registry: Registry;
+  /** The API client to share (default: one of its own). */
+  http?: KubeHttp;
   pinsCacheMs?: number;
   /** How long a granted pin counts before the API server is expected to show it (default 10 s). */
   pinGrantMs?: number;
@@ -131,7 +133,7 @@ export function createClusterServicesWith(
 export function createClusterServices(
   opts: ClusterServicesOptions & { capacitySource?: CapacitySource },
 ): ClusterServices {
-  const http = kubeHttp(opts.kc);
+  const http = opts.http ?? kubeHttp(opts.kc);
   const own = ownNamespace(opts.config);
   const capacity = opts.capacitySource
     ? { source: opts.capacitySource, ledger: kubeLedger(http, own), lastDeploys: () => lastDeploys(http) }

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import { intFlag, parseFlags } from '../cli/args.ts';
 import { loadConfigForCli } from '../cli/config.ts';
 import { CliError } from '../cli/errors.ts';
-import type { KubeAccess } from '../lib/kube-access.ts';
+import type { KubeHttp } from './reconciler-http.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import type { Config } from '../policies/config.ts';
@@ -60,9 +60,7 @@ interface Cluster {
 }
 
 /** Who this process is to the API server, so its own writes (the reconciler's) pass its own guards. */
-async function whoAmI(kc: KubeAccess, log: Logger): Promise<string | undefined> {
-  const { kubeHttp } = await import('./reconciler-http.ts');
-  const http = kubeHttp(kc);
+async function whoAmI(http: KubeHttp, log: Logger): Promise<string | undefined> {
   try {
     const review = await http.request<{ status?: { userInfo?: { username?: string } } }>(
       'POST',
@@ -76,8 +74,6 @@ async function whoAmI(kc: KubeAccess, log: Logger): Promise<string | undefined> 
       'could not ask the API server who k8s-ee is (SelfSubjectReview); relying on config.selfUser',
     );
     return undefined;
-  } finally {
-    http.close();
   }
 }
 
@@ -100,15 +96,22 @@ async function startCluster(
   // and watches through kubeHttp, authenticated by lib/kube-access.ts (which loads client-node only for the
   // kubeconfigs it cannot read itself: exec plugins, auth providers).
   const { loadKubeAccess } = await import('../lib/kube-access.ts');
+  const { kubeHttp } = await import('./reconciler-http.ts');
   const kc = await loadKubeAccess(kubeconfig);
-  const self = await whoAmI(kc, log);
+  // One API client for the whole process: over HTTP/2, one connection for every request and watch.
+  const http = kubeHttp(kc);
+  const self = await whoAmI(http, log);
   if (self) log.info({ user: self }, 'k8s-ee acts as this user; its own writes to baseline objects pass its guards');
   const config = withSelf(baseConfig, self);
   const { createClusterServices } = await import('./cluster-services.ts');
   const { startReconciler } = await import('./reconciler.ts');
-  const reconciler = startReconciler({ kc, config, log, registry, identity });
-  const services = createClusterServices({ kc, config, log, registry, capacitySource: reconciler.capacity });
-  return { services, config, ready: () => reconciler.ready(), stop: () => reconciler.stop() };
+  const reconciler = startReconciler({ kc, http, config, log, registry, identity });
+  const services = createClusterServices({ kc, http, config, log, registry, capacitySource: reconciler.capacity });
+  const stop = async (): Promise<void> => {
+    await reconciler.stop();
+    http.close();
+  };
+  return { services, config, ready: () => reconciler.ready(), stop };
 }
 
 function listen(

@@ -1,12 +1,14 @@
-// Plain JSON requests to the API server, authenticated from a KubeConfig, over one keep-alive connection pool.
+// Plain JSON requests to the API server, authenticated from a KubeConfig: over one HTTP/2 connection where the
+// server offers h2 (webhooks/kube-h2.ts), else over a pool of keep-alive HTTP/1.1 connections.
 // Why not client-node's generated clients here: their ObjectSerializer maps JSON through TypeScript field names
 // (`from` becomes `_from`, `default` becomes `_default`), so an untyped object sent through them loses fields:
 // a NetworkPolicy rule `from: [...]` would reach the API server as `{}`, which allows everything. The baseline is
 // plain JSON end to end: built as JSON, applied as JSON, read and watched as JSON.
-import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Agent as HttpAgent, request as httpRequest } from '../lib/node-http.ts';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeAccess } from '../lib/kube-access.ts';
+import { h2Client, type H2Client, type TlsMaterial } from './kube-h2.ts';
 
 export class KubeHttpError extends Error {
   readonly code: number;
@@ -50,7 +52,7 @@ export interface KubeHttp {
   close(): void;
 }
 
-function readBody(res: IncomingMessage): Promise<string> {
+function readBody(res: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     res.setEncoding('utf8');
@@ -75,7 +77,7 @@ const parse = (text: string): unknown => {
 };
 
 /** Hands each line of a newline-delimited JSON answer to onObject; resolves at its end or on abort. */
-function readLines(res: IncomingMessage, req: KubeStreamRequest, path: string): Promise<void> {
+function readLines(res: Readable, req: KubeStreamRequest, path: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let pending = '';
     const stop = (): void => {
@@ -106,7 +108,7 @@ function readLines(res: IncomingMessage, req: KubeStreamRequest, path: string): 
     };
     res.on('end', () => done());
     res.on('error', (error) => done(error));
-    res.on('close', () => done(res.complete ? undefined : new Error(`GET ${path}: connection closed`)));
+    res.on('close', () => done(res.readableEnded ? undefined : new Error(`GET ${path}: connection closed`)));
   });
 }
 
@@ -115,6 +117,84 @@ export interface KubeHttpOptions {
   maxSockets?: number;
   /** Called once per request sent (the sweeper counts its API requests). */
   onRequest?: (method: string, path: string) => void;
+  /** false: HTTP/1.1 only, a connection per concurrent request (default: HTTP/2 where the server offers it). */
+  http2?: boolean;
+}
+
+interface Sent {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  payload?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** What answered: its status and its body to read (undefined when the signal aborted it first). */
+type Answer = { status: number; body: Readable } | undefined;
+
+const tlsOf = (opts: RequestOptions): TlsMaterial => ({
+  ca: opts.ca,
+  cert: opts.cert,
+  key: opts.key,
+  rejectUnauthorized: opts.rejectUnauthorized,
+  servername: opts.servername,
+});
+
+/** One request over HTTP/1.1, on a connection of `agent`'s pool. */
+function sendHttp1(sent: Sent, opts: RequestOptions, agent: HttpAgent | HttpsAgent, secure: boolean): Promise<Answer> {
+  const send = secure ? httpsRequest : httpRequest;
+  const { method, url, headers, payload, timeoutMs } = sent;
+  const r = send(url, { method, headers, agent, auth: opts.auth, ...(timeoutMs ? { timeout: timeoutMs } : {}) });
+  return new Promise<Answer>((resolve, reject) => {
+    const abort = (): void => {
+      r.destroy();
+      resolve(undefined);
+    };
+    if (sent.signal?.aborted) return abort();
+    sent.signal?.addEventListener('abort', abort, { once: true });
+    r.on('timeout', () => r.destroy(new Error(`${method} ${url.pathname}: no answer within ${timeoutMs} ms`)));
+    r.on('response', (res) => {
+      sent.signal?.removeEventListener('abort', abort);
+      resolve({ status: res.statusCode ?? 0, body: res });
+    });
+    r.on('error', (error) => (sent.signal?.aborted ? resolve(undefined) : reject(error)));
+    r.end(payload);
+  });
+}
+
+/** One request as a stream of the HTTP/2 session; 'http1' when the server does not speak h2. */
+async function sendHttp2(client: H2Client, sent: Sent, opts: RequestOptions): Promise<Answer | 'http1'> {
+  const headers = { ...sent.headers };
+  if (opts.auth && !headers['authorization']) {
+    headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  }
+  try {
+    return await client.send({
+      method: sent.method,
+      path: sent.url.pathname + sent.url.search,
+      headers,
+      ...(sent.payload !== undefined ? { payload: sent.payload } : {}),
+      ...(sent.timeoutMs ? { timeoutMs: sent.timeoutMs } : {}),
+      ...(sent.signal ? { signal: sent.signal } : {}),
+    });
+  } catch (error) {
+    if (sent.signal?.aborted) return undefined;
+    throw error;
+  }
+}
+
+/** TLS material and auth headers, re-read per request (tokens from exec plugins and files rotate). */
+async function authenticated(kc: KubeAccess): Promise<RequestOptions> {
+  const opts: RequestOptions = { headers: {} };
+  await kc.applyToHTTPSOptions(opts);
+  return opts;
+}
+
+function urlOf(base: URL, path: string, query: KubeRequest['query']): URL {
+  const url = new URL(path, base);
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+  return url;
 }
 
 export function kubeHttp(kc: KubeAccess, options: KubeHttpOptions = {}): KubeHttp {
@@ -124,84 +204,66 @@ export function kubeHttp(kc: KubeAccess, options: KubeHttpOptions = {}): KubeHtt
   const secure = base.protocol === 'https:';
   let agent: HttpAgent | HttpsAgent | undefined;
   const timeoutMs = options.timeoutMs ?? 15_000;
+  const agentFor = (opts: RequestOptions): HttpAgent | HttpsAgent => {
+    const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+    return (agent ??= secure ? new HttpsAgent({ ...tlsOf(opts), ...pool }) : new HttpAgent(pool));
+  };
+  let h2: H2Client | undefined =
+    secure && options.http2 !== false ? h2Client(base, async () => tlsOf(await authenticated(kc))) : undefined;
 
-  /** TLS material and auth headers, re-read per request (tokens from exec plugins and files rotate). */
-  const authenticated = async (): Promise<RequestOptions> => {
-    const opts: RequestOptions = { headers: {} };
-    await kc.applyToHTTPSOptions(opts);
-    if (!agent) {
-      const tls = {
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        rejectUnauthorized: opts.rejectUnauthorized,
-        servername: opts.servername,
-      };
-      const pool = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
-      agent = secure ? new HttpsAgent({ ...tls, ...pool }) : new HttpAgent(pool);
+  const send = async (sent: Sent): Promise<Answer> => {
+    const opts = await authenticated(kc);
+    if (sent.signal?.aborted) return undefined;
+    const headers: Record<string, string> = { ...(opts.headers as Record<string, string>), ...sent.headers };
+    options.onRequest?.(sent.method, sent.url.pathname);
+    if (h2) {
+      const answer = await sendHttp2(h2, { ...sent, headers }, opts);
+      if (answer !== 'http1') return answer;
+      h2.close();
+      h2 = undefined; // the server does not speak h2: HTTP/1.1 from now on
     }
-    return { headers: opts.headers, auth: opts.auth, agent };
+    return sendHttp1({ ...sent, headers }, opts, agentFor(opts), secure);
   };
 
   const request = async <T>(method: string, path: string, req: KubeRequest = {}): Promise<T> => {
-    const url = new URL(path, base);
-    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const auth = await authenticated();
+    const url = urlOf(base, path, req.query);
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
-    const headers: Record<string, string> = {
-      ...(auth.headers as Record<string, string>),
-      accept: req.accept ?? 'application/json',
-    };
-    options.onRequest?.(method, url.pathname);
+    const headers: Record<string, string> = { accept: req.accept ?? 'application/json' };
     if (payload !== undefined) {
       headers['content-type'] = req.contentType ?? 'application/json';
       // Always: node sends a DELETE body without Content-Length or chunked framing, so the API server would
       // read the body (a uid precondition) as the start of the next request on the connection.
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
-    const send = secure ? httpsRequest : httpRequest;
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const r = send(url, { method, headers, agent: auth.agent, auth: auth.auth, timeout: timeoutMs }, resolve);
-      r.on('timeout', () => r.destroy(new Error(`${method} ${url.pathname}: no answer within ${timeoutMs} ms`)));
-      r.on('error', reject);
-      r.end(payload);
-    });
-    const body = parse(await readBody(res));
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new KubeHttpError(method, url.pathname, status, body);
+    const res = await send({ method, url, headers, ...(payload !== undefined ? { payload } : {}), timeoutMs });
+    if (!res) throw new Error(`${method} ${url.pathname}: aborted`); // no signal here: cannot happen
+    const body = parse(await readBody(res.body));
+    if (res.status < 200 || res.status >= 300) throw new KubeHttpError(method, url.pathname, res.status, body);
     return body as T;
   };
 
   const stream = async (path: string, req: KubeStreamRequest): Promise<void> => {
-    const url = new URL(path, base);
-    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const auth = await authenticated();
-    if (req.signal.aborted) return;
-    const headers = { ...(auth.headers as Record<string, string>), accept: req.accept ?? 'application/json' };
-    options.onRequest?.('GET', url.pathname);
-    const send = secure ? httpsRequest : httpRequest;
-    // No socket timeout: a watch is quiet for as long as nothing changes; the caller's idle timer ends it.
-    const r = send(url, { method: 'GET', headers, agent: auth.agent, auth: auth.auth });
-    const res = await new Promise<IncomingMessage | undefined>((resolve, reject) => {
-      const abort = (): void => {
-        r.destroy();
-        resolve(undefined);
-      };
-      req.signal.addEventListener('abort', abort, { once: true });
-      r.on('response', (response) => {
-        req.signal.removeEventListener('abort', abort);
-        resolve(response);
-      });
-      r.on('error', (error) => (req.signal.aborted ? resolve(undefined) : reject(error)));
-      r.end();
+    const url = urlOf(base, path, req.query);
+    // No timeout: a watch is quiet for as long as nothing changes; the caller's idle timer ends it.
+    const res = await send({
+      method: 'GET',
+      url,
+      headers: { accept: req.accept ?? 'application/json' },
+      signal: req.signal,
     });
     if (!res) return;
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) {
-      throw new KubeHttpError('GET', url.pathname, status, parse(await readBody(res)));
+    if (res.status < 200 || res.status >= 300) {
+      throw new KubeHttpError('GET', url.pathname, res.status, parse(await readBody(res.body)));
     }
-    await readLines(res, req, url.pathname);
+    await readLines(res.body, req, url.pathname);
   };
 
-  return { request, stream, close: () => agent?.destroy() };
+  return {
+    request,
+    stream,
+    close: () => {
+      h2?.close();
+      agent?.destroy();
+    },
+  };
 }

@@ -34,6 +34,8 @@ export interface ReconcilerOptions {
   /** A watch with no event and no bookmark for this long is restarted. Default 90 s. */
   watchIdleMs?: number;
   client?: BaselineClient;
+  /** The API client to share (default: one of its own, closed by stop()). */
+  http?: KubeHttp;
 }
 
 export interface Reconciler {
@@ -144,7 +146,7 @@ function startElection(
 
 /** Starts the watches, the workers and (unless disabled) the leader election. */
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
-  const http = kubeHttp(opts.kc);
+  const http = opts.http ?? kubeHttp(opts.kc);
   const client = opts.client ?? kubeBaselineClient(opts.kc, http);
   const metrics = createMetrics(opts.registry, () => c);
   const c = new ReconcilerCore({ client, config: opts.config, log: opts.log, metrics, workers: opts.workers });
@@ -219,7 +221,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       await election.stop();
       await Promise.all(watches.map((w) => w.stop()));
       await c.stop();
-      http.close();
+      if (!opts.http) http.close();
     },
   };
 }
