@@ -211,3 +211,49 @@ test('closeConnections closes idle connections at once and a busy one right afte
     await s.close();
   }
 });
+
+test('header names are read in any case, and only the four it acts on: look-alikes of the same length are not', async () => {
+  const s = await serve({ maxBodyBytes: 64 });
+  try {
+    const text = await raw(s.port, [
+      // CONTENT-LENGTH in capitals frames the body; x-content-leng (14 characters, like content-length), a
+      // Transfer_Encoding with an underscore (17) and xonnection (10) are headers like any other.
+      'POST /a HTTP/1.1\r\nCONTENT-LENGTH: 3\r\nx-content-leng: 99\r\nTransfer_Encoding: chunked\r\nxonnection: close\r\n\r\nabc' +
+        'POST /b HTTP/1.1\r\ncOnNeCtIoN: Close\r\ncontent-length: 2\r\n\r\nde',
+    ]);
+    assert.deepEqual(s.seen, ['POST /a abc', 'POST /b de']);
+    assert.equal(text.match(/HTTP\/1\.1 200 OK/g)?.length, 2);
+    assert.match(text, /connection: keep-alive[\s\S]*connection: close/);
+    const bad = await raw(s.port, ['GET / HTTP/1.1\r\nno colon here\r\n\r\n']);
+    assert.match(bad, /^HTTP\/1\.1 400 [\s\S]*malformed header line: "no colon here"/);
+    const empty = await raw(s.port, ['GET / HTTP/1.1\r\n: empty name\r\n\r\n']);
+    assert.match(empty, /^HTTP\/1\.1 400 [\s\S]*malformed header line/);
+  } finally {
+    await s.close();
+  }
+});
+
+test('a connection idle for idleTimeoutMs is closed (up to a quarter later), one in use is not', async () => {
+  const s = await serve({ idleTimeoutMs: 200 });
+  try {
+    const idle = connect(s.port, '127.0.0.1');
+    const idleClosed = new Promise<number>((resolve) => idle.on('close', () => resolve(performance.now())));
+    const busy = connect(s.port, '127.0.0.1');
+    let busyClosed = false;
+    busy.on('close', () => (busyClosed = true));
+    busy.on('data', () => undefined);
+    const started = performance.now();
+    // The busy one sends a request every 100 ms for 600 ms: never 200 ms without one.
+    for (let i = 0; i < 6; i++) {
+      busy.write(post('/keep', String(i)));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const closedAfter = (await idleClosed) - started;
+    assert.ok(closedAfter >= 190 && closedAfter < 400, `the idle connection closed after ${closedAfter.toFixed(0)} ms`);
+    assert.equal(busyClosed, false, 'the connection in use stayed open');
+    assert.equal(s.seen.length, 6);
+    busy.destroy();
+  } finally {
+    await s.close();
+  }
+});
