@@ -363,3 +363,50 @@ test('the versions the watches compare a relist with are what the core keeps, an
   assert.deepEqual([...quotas.entries()], []);
   assert.deepEqual([...environments.entries()], []);
 });
+
+test('the resync plans again only namespaces an event touched or whose last plan found work; a new leader plans all', async () => {
+  const { cluster, core, metrics } = await withBaseline();
+  const noops = async (): Promise<number> =>
+    (await metrics.reconcileSeconds.get()).values.find(
+      (v) => v.metricName === 'rs_count' && v.labels['outcome'] === 'noop',
+    )?.value ?? 0;
+  assert.equal(core.settledCount(), 1, 'its last plan found nothing to do');
+  const before = await noops();
+  core.resync();
+  await core.whenIdle();
+  assert.equal(await noops(), before, 'a settled namespace is not planned again by the resync');
+  core.onNamespace('MODIFIED', {
+    ...nsObject(cluster, NS),
+    metadata: { ...nsObject(cluster, NS).metadata, resourceVersion: '77' },
+  });
+  assert.equal(core.settledCount(), 0, 'an event unsettles it');
+  await core.whenIdle();
+  assert.equal(await noops(), before + 1);
+  assert.equal(core.settledCount(), 1);
+  core.setLeader(false);
+  core.setLeader(true);
+  await core.whenIdle();
+  assert.equal(await noops(), before + 2, 'a new leader plans every namespace once');
+});
+
+test('reconciles queued by the hundred leave the event loop free between them', async () => {
+  const { cluster, core, metrics } = setup();
+  const names = Array.from({ length: 200 }, (_, i) => `shop-pr-${i + 1}`);
+  for (const name of names) addNamespace(cluster, name);
+  for (const name of names) core.onNamespace('ADDED', nsObject(cluster, name));
+  await core.whenIdle();
+  for (const name of names) core.onNamespace('MODIFIED', nsObject(cluster, name));
+  feedObjects(cluster, core);
+  await core.whenIdle();
+  const done = async (): Promise<number> =>
+    (await metrics.reconcileSeconds.get()).values.find(
+      (v) => v.metricName === 'rs_count' && v.labels['outcome'] === 'noop',
+    )?.value ?? 0;
+  const start = await done();
+  core.enqueueAll(); // 200 plans that find nothing to do: none of them awaits anything
+  const midway = new Promise<number>((resolve) => setTimeout(() => void done().then(resolve), 0));
+  await core.whenIdle();
+  const seenMidway = (await midway) - start;
+  assert.equal((await done()) - start, 200);
+  assert.ok(seenMidway < 200, `a timer ran while ${seenMidway} of 200 plans were done, not only after all of them`);
+});

@@ -29,7 +29,10 @@ export interface ReconcilerOptions {
   /** false: act as the only reconciler (no Lease). */
   leaderElection?: boolean;
   workers?: number;
-  /** Every managed namespace is checked again this often, whatever the watches said. Default 5 min. */
+  /**
+   * Every managed namespace is checked again this often, whatever the watches said, but those whose last plan found
+   * nothing to do and that no event touched since (ReconcilerCore.resync). Default 5 min.
+   */
   resyncMs?: number;
   /** A watch with no event and no bookmark for this long is restarted. Default 90 s. */
   watchIdleMs?: number;
@@ -204,7 +207,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
   ];
   for (const w of watches) void w.start();
   const election = startElection(opts, client, c, http);
-  const resync = setInterval(() => c.enqueueAll(), opts.resyncMs ?? 300_000);
+  const resync = setInterval(() => c.resync(), opts.resyncMs ?? 300_000);
   resync.unref();
   opts.log.info({ identity: opts.identity }, 'baseline reconciler started');
   return {
