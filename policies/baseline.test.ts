@@ -338,3 +338,15 @@ test('objectMatches: equal amounts match; changed or extra spec fields, lost lab
   assert.equal(objectMatches(limits, limitsRespelled), true);
   assert.equal(objectMatches(limits, undefined), false);
 });
+
+test('objectMatches: one live spec object judged against other desired objects, of its kind or another', () => {
+  const [quota, limits] = buildBaseline('shop-pr-1', [], config);
+  const [bigger] = buildBaseline('shop-pr-2', ['postgresql'], config); // a larger quota
+  assert.ok(quota && limits && bigger);
+  const live = structuredClone(quota); // one object, as the reconciler shares one live spec between namespaces
+  assert.equal(objectMatches(quota, live), true);
+  assert.equal(objectMatches(quota, live), true, 'the same answer again');
+  assert.equal(objectMatches({ ...bigger, metadata: quota.metadata }, live), false, 'another desired spec: drift');
+  assert.equal(objectMatches(limits, { metadata: limits.metadata, spec: live.spec }), false, 'another kind');
+  assert.equal(objectMatches(quota, live), true);
+});

@@ -337,7 +337,21 @@ export function objectMatches(
   const annotations = obj(metadata['annotations']);
   for (const [k, v] of Object.entries(desired.metadata.labels)) if (labels[k] !== v) return false;
   if (annotations[SPEC_HASH_ANNOTATION] !== desired.metadata.annotations[SPEC_HASH_ANNOTATION]) return false;
-  return (
-    canonicalJson(comparableSpec(desired.kind, live.spec)) === canonicalJson(comparableSpec(desired.kind, desired.spec))
-  );
+  return liveText(desired.kind, live.spec) === canonicalJson(comparableSpec(desired.kind, desired.spec));
+}
+
+/**
+ * The comparable text of live specs, remembered per spec object. The reconciler keeps live specs shared and
+ * read-only (lib/string-pool.ts Interner): the 5,000 quotas of 5,000 PR namespaces are a handful of objects, so
+ * planning a namespace no longer writes its live specs out again (canonical JSON was ~40 % of a plan's CPU).
+ */
+const liveTexts = new WeakMap<object, { kind: string; text: string }>();
+
+function liveText(kind: string, spec: unknown): string {
+  if (typeof spec !== 'object' || spec === null) return canonicalJson(comparableSpec(kind, spec));
+  const known = liveTexts.get(spec);
+  if (known?.kind === kind) return known.text;
+  const text = canonicalJson(comparableSpec(kind, spec));
+  liveTexts.set(spec, { kind, text });
+  return text;
 }
