@@ -215,3 +215,34 @@ test('h2: a connection that goes silent is ended by the PING check, and the next
     server.close();
   }
 });
+
+test('h2: a request in flight keeps the process alive, an idle session does not', async () => {
+  const server = await h2Server((stream) => setTimeout(() => json(stream, 200, { kind: 'Namespace' }), 300));
+  const { port } = server.address() as AddressInfo;
+  // A child process whose only work is one request: it must wait for the answer, then exit by itself.
+  const script = `
+    import { h2Client } from ${JSON.stringify(new URL('./kube-h2.ts', import.meta.url).href)};
+    const client = h2Client(new URL('https://127.0.0.1:${port}'), () => Promise.resolve({ ca: ${JSON.stringify(ca.certPem)} }));
+    const answer = await client.send({ method: 'GET', path: '/api/v1/namespaces/a', headers: {} });
+    let text = '';
+    answer.body.setEncoding('utf8');
+    answer.body.on('data', (c) => (text += c));
+    answer.body.on('end', () => console.log(answer.status, text));
+  `;
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const started = performance.now();
+  const hung = setTimeout(() => child.kill('SIGKILL'), 10_000); // an idle session holding the process would hang it
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearTimeout(hung);
+  try {
+    assert.equal(code, 0, out);
+    assert.equal(out.trim(), '200 {"kind":"Namespace"}');
+    assert.ok(performance.now() - started < 10_000, 'it exited once the answer was read');
+  } finally {
+    server.close();
+  }
+});

@@ -88,7 +88,8 @@ class H2Sessions implements H2Client {
   private current: Promise<ClientHttp2Session | 'http1'> | undefined;
   private currentSession: ClientHttp2Session | undefined;
   private closed = false;
-  private active = 0;
+  /** Open streams per session: a session with any keeps the process alive. */
+  private readonly streams = new Map<ClientHttp2Session, number>();
   private readonly sessions = new Set<ClientHttp2Session>();
 
   constructor(base: URL, tls: () => Promise<TlsMaterial>, options: H2Options) {
@@ -162,9 +163,14 @@ class H2Sessions implements H2Client {
 
   /** An open stream keeps the process alive; idle sessions do not. */
   private track(session: ClientHttp2Session, stream: ClientHttp2Stream): void {
-    if (this.active++ === 0) session.ref();
+    const streams = this.streams.get(session) ?? 0;
+    if (streams === 0) session.ref();
+    this.streams.set(session, streams + 1);
     stream.once('close', () => {
-      if (--this.active === 0) for (const s of this.sessions) s.unref();
+      const left = (this.streams.get(session) ?? 1) - 1;
+      if (left > 0) return void this.streams.set(session, left);
+      this.streams.delete(session);
+      session.unref();
     });
   }
 
@@ -188,6 +194,7 @@ class H2Sessions implements H2Client {
 
   close(): void {
     this.closed = true;
+    this.streams.clear();
     this.current = undefined;
     this.currentSession = undefined;
     for (const s of this.sessions) s.destroy();
