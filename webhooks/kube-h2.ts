@@ -99,16 +99,33 @@ class H2Sessions implements H2Client {
     this.pingTimeoutMs = options.pingTimeoutMs ?? 15_000;
   }
 
-  private watchHealth(session: ClientHttp2Session): void {
+  /** Sessions whose PING is awaited: one check at a time each. */
+  private readonly checking = new WeakSet<ClientHttp2Session>();
+
+  /** Sends a PING; a session that does not answer within pingTimeoutMs is destroyed (its streams fail). */
+  private check(session: ClientHttp2Session): void {
+    if (session.destroyed || session.closed || this.checking.has(session)) return;
+    this.checking.add(session);
     const ms = this.pingTimeoutMs;
-    session.setTimeout(this.readIdleMs, () => {
-      const timer = setTimeout(
-        () => session.destroy(new Error(`the API server did not answer a PING within ${ms} ms`)),
-        ms,
-      );
-      timer.unref();
-      if (!session.ping(() => clearTimeout(timer))) clearTimeout(timer);
-    });
+    const timer = setTimeout(
+      () => session.destroy(new Error(`the API server did not answer a PING within ${ms} ms`)),
+      ms,
+    );
+    timer.unref();
+    const answered = (): void => {
+      clearTimeout(timer);
+      this.checking.delete(session);
+    };
+    if (!session.ping(answered)) answered();
+  }
+
+  /**
+   * The health check: after readIdleMs without a frame, and whenever a stream of the session timed out or was given
+   * up by its caller (a watch restarted for silence): a connection that froze without closing is found within
+   * pingTimeoutMs, and what is retried goes to a new one instead of waiting on the frozen one.
+   */
+  private watchHealth(session: ClientHttp2Session): void {
+    session.setTimeout(this.readIdleMs, () => this.check(session));
   }
 
   private forget(session: ClientHttp2Session): void {
@@ -186,8 +203,12 @@ class H2Sessions implements H2Client {
     stream.on('error', () => undefined); // heard by whoever reads the answer; never an unhandled 'error'
     if (req.timeoutMs !== undefined) {
       const ms = req.timeoutMs;
-      stream.setTimeout(ms, () => stream.destroy(new Error(`${req.method} ${req.path}: no answer within ${ms} ms`)));
+      stream.setTimeout(ms, () => {
+        stream.destroy(new Error(`${req.method} ${req.path}: no answer within ${ms} ms`));
+        this.check(session);
+      });
     }
+    req.signal?.addEventListener('abort', () => this.check(session), { once: true });
     if (req.payload !== undefined) stream.end(req.payload);
     return answerOf(stream, req.signal);
   }

@@ -119,6 +119,9 @@ export interface KubeHttpOptions {
   onRequest?: (method: string, path: string) => void;
   /** false: HTTP/1.1 only, a connection per concurrent request (default: HTTP/2 where the server offers it). */
   http2?: boolean;
+  /** The HTTP/2 connection's health check (webhooks/kube-h2.ts): defaults 30 s and 15 s. */
+  readIdleMs?: number;
+  pingTimeoutMs?: number;
 }
 
 interface Sent {
@@ -209,7 +212,12 @@ export function kubeHttp(kc: KubeAccess, options: KubeHttpOptions = {}): KubeHtt
     return (agent ??= secure ? new HttpsAgent({ ...tlsOf(opts), ...pool }) : new HttpAgent(pool));
   };
   let h2: H2Client | undefined =
-    secure && options.http2 !== false ? h2Client(base, async () => tlsOf(await authenticated(kc))) : undefined;
+    secure && options.http2 !== false
+      ? h2Client(base, async () => tlsOf(await authenticated(kc)), {
+          ...(options.readIdleMs !== undefined ? { readIdleMs: options.readIdleMs } : {}),
+          ...(options.pingTimeoutMs !== undefined ? { pingTimeoutMs: options.pingTimeoutMs } : {}),
+        })
+      : undefined;
 
   const send = async (sent: Sent): Promise<Answer> => {
     const opts = await authenticated(kc);
