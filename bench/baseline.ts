@@ -197,6 +197,11 @@ async function main(): Promise<void> {
       const peak = watchPeak(pid);
       try {
         latencies = await round(http, kc, size, i + 1);
+      } catch (error) {
+        // What the webhook said is what explains a baseline that did not complete.
+        const lines = webhook.logs().trimEnd().split('\n');
+        process.stderr.write(`bench: the webhook's last log lines:\n${lines.slice(-40).join('\n')}\n`);
+        throw error;
       } finally {
         const top = peak.stop();
         if (size === Math.max(...SIZES)) {

@@ -21,7 +21,7 @@ function setup(options: { cacheMs?: number; quotaWaitMs?: number; now?: () => nu
 }
 
 const writes = (cluster: MemoryCluster): string[] =>
-  cluster.calls.filter((c) => c.startsWith('apply') || c.startsWith('stamp') || c.startsWith('delete'));
+  cluster.calls.filter((c) => /^(create|apply|stamp|delete) /.test(c));
 
 async function metric(registry: Registry, outcome: string): Promise<number> {
   const values = (await registry.getSingleMetric('k8s_ee_gate_waits_total')?.get())?.values ?? [];
@@ -33,7 +33,7 @@ test('a fresh namespace: every object applied, the quota accounted for, then the
   addNamespace(cluster, NS);
   assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
   const desired = buildBaseline(NS, [], config);
-  assert.deepEqual(writes(cluster), [...desired.map((o) => `apply ${o.kind}/${o.metadata.name}`), `stamp ${NS}`]);
+  assert.deepEqual(writes(cluster), [...desired.map((o) => `create ${o.kind}/${o.metadata.name}`), `stamp ${NS}`]);
   assert.equal(cluster.namespaces.get(NS)?.labels[LABELS.baselineHash], baselineHash(desired));
   assert.equal(cluster.objects.size, desired.length);
   assert.equal(await metric(registry, 'ok'), 1);
@@ -90,7 +90,7 @@ test('gate fast path: every object in place but the namespace not stamped (or st
   }
 });
 
-test('only missing objects are applied (a deleted default-deny), concurrent requests share one check', async () => {
+test('only missing objects are written (a deleted default-deny, created again), concurrent requests share one check', async () => {
   const { cluster, gate } = setup();
   addNamespace(cluster, NS);
   await gate.ensure(NS, { dryRun: false });
@@ -99,7 +99,7 @@ test('only missing objects are applied (a deleted default-deny), concurrent requ
   cluster.calls.length = 0;
   const results = await Promise.all(Array.from({ length: 20 }, () => gate.ensure(NS, { dryRun: false })));
   assert.ok(results.every((r) => r.ok));
-  assert.deepEqual(writes(cluster), [`apply NetworkPolicy/${BASELINE_NAMES.defaultDeny}`]);
+  assert.deepEqual(writes(cluster), [`create NetworkPolicy/${BASELINE_NAMES.defaultDeny}`]);
 });
 
 test('dry-run: no writes; incomplete baseline reported with why and that a retry works; complete is ok', async () => {
@@ -374,7 +374,7 @@ test('environment growth: an absent or terminating namespace is left to the API 
   addNamespace(cluster, NS);
   assert.deepEqual(await gate.ensureEnvironment(NS, incoming, { dryRun: false }), { ok: true });
   const desired = buildBaseline(NS, ['redis'], config);
-  assert.deepEqual(writes(cluster), [...desired.map((o) => `apply ${o.kind}/${o.metadata.name}`), `stamp ${NS}`]);
+  assert.deepEqual(writes(cluster), [...desired.map((o) => `create ${o.kind}/${o.metadata.name}`), `stamp ${NS}`]);
 });
 
 test('gate fast path: our quota is found by kind and name among other objects, and a quota without status is waited for', async () => {

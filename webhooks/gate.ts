@@ -5,11 +5,16 @@
 import { Counter, type Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../lib/log.ts';
-import { missingOrStale, quotaStatusCurrent, type BaselineObject } from '../policies/baseline.ts';
+import { missingOrStale, objectKey, quotaStatusCurrent, type BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { baselineForNewEnvironment, desiredBaseline, type DesiredBaseline } from '../policies/environment-pending.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
-import { describeApiError, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
+import {
+  describeApiError,
+  writeBaselineObject,
+  type BaselineClient,
+  type LiveBaselineObject,
+} from './reconciler-kube.ts';
 
 export type GateResult = { ok: true } | { ok: false; reason: string };
 
@@ -60,6 +65,8 @@ const RETRY = 'this is temporary: retry in a few seconds and it will go through'
 interface Inspection {
   hash: string;
   todo: BaselineObject[];
+  /** Kind/name of the baseline objects the namespace has (the others in todo are created, not applied). */
+  existing: ReadonlySet<string>;
   hard: Record<string, string>;
   quota: LiveBaselineObject | undefined;
   stamped: boolean;
@@ -168,6 +175,7 @@ class BaselineGate implements Gate {
     return {
       hash: desired.hash,
       todo,
+      existing: new Set(live.map(objectKey)),
       hard: (desired.objects[0]?.spec['hard'] ?? {}) as Record<string, string>,
       quota: live.find((o) => o.kind === 'ResourceQuota' && o.metadata?.name === BASELINE_NAMES.quota),
       stamped: labels[LABELS.baselineHash] === desired.hash,
@@ -211,8 +219,10 @@ class BaselineGate implements Gate {
 
   /** Applies what is missing, waits for the quota to be accounted for, stamps the namespace. */
   private async complete(namespace: string, inspection: Inspection): Promise<GateResult> {
-    const { hash, todo, hard, stamped } = inspection;
-    const applied = await Promise.all(todo.map((o) => this.opts.client.apply(o)));
+    const { hash, todo, existing, hard, stamped } = inspection;
+    const applied = await Promise.all(
+      todo.map((o) => writeBaselineObject(this.opts.client, o, !existing.has(objectKey(o)))),
+    );
     const quota = applied.find((o) => o.kind === 'ResourceQuota') ?? inspection.quota;
     // Stryker disable next-line BooleanLiteral,BlockStatement: only whether a warning is logged
     if (!(await this.waitForQuotaStatus(namespace, hard, quota))) {

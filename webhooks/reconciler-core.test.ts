@@ -79,7 +79,7 @@ test('a deleted object is re-created and counted as a repair; nothing is written
   await core.whenIdle();
   assert.deepEqual(cluster.calls, [
     'delete NetworkPolicy/k8s-ee-default-deny',
-    'apply NetworkPolicy/k8s-ee-default-deny',
+    'create NetworkPolicy/k8s-ee-default-deny',
   ]);
   assert.equal(await repairsOf(metrics, 'NetworkPolicy'), 1);
   cluster.calls.length = 0;

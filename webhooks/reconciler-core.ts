@@ -5,12 +5,12 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
 import { canonicalJson, Interner, watchedNames } from '../lib/string-pool.ts';
-import { objectMatches, type BaselineObject } from '../policies/baseline.ts';
+import type { BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
 import { backoffMs, type VersionView, type WatchEventType, type WatchedObject } from './reconciler-watch.ts';
-import { statusCodeOf, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
+import { statusCodeOf, writeBaselineObject, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
 import { isNoop, planNamespace, type ReconcilePlan } from './reconciler-plan.ts';
 
 export interface ReconcilerMetrics {
@@ -469,7 +469,7 @@ export class ReconcilerCore {
 
   private async execute(namespace: string, entry: NamespaceEntry, plan: ReconcilePlan): Promise<void> {
     const { client } = this.opts;
-    await Promise.all(plan.apply.map((o) => this.applyOne(o)));
+    await Promise.all(plan.apply.map((o) => this.write(o, plan.absent.has(o))));
     await Promise.all(
       plan.remove.map((o) => client.remove(o.kind as BaselineObject['kind'], namespace, o.metadata?.name ?? '')),
     );
@@ -512,11 +512,8 @@ export class ReconcilerCore {
     }
   }
 
-  /** Server-side apply; if fields someone else added survive it (apply cannot take them away), replace. */
-  private async applyOne(object: BaselineObject): Promise<void> {
-    let stored = await this.opts.client.apply(object);
-    if (!objectMatches(object, stored))
-      stored = await this.opts.client.replace(object, stored.metadata?.resourceVersion ?? '');
+  private async write(object: BaselineObject, absent: boolean): Promise<void> {
+    const stored = await writeBaselineObject(this.opts.client, object, absent);
     this.onBaselineObject('MODIFIED', stored as unknown as WatchedObject);
   }
 }

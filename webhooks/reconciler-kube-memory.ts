@@ -19,6 +19,20 @@ export interface MemoryCluster extends BaselineClient {
 
 const key = (kind: string, namespace: string, name: string): string => `${namespace}/${kind}/${name}`;
 
+/** Stores an object as a write does (its status kept), and returns a copy of it as stored. */
+function store(cluster: MemoryCluster, object: BaselineObject, resourceVersion: string): LiveBaselineObject {
+  const k = key(object.kind, object.metadata.namespace, object.metadata.name);
+  const before = cluster.objects.get(k);
+  const stored: LiveBaselineObject = {
+    ...structuredClone(object),
+    status: before?.status,
+    metadata: { ...structuredClone(object.metadata), resourceVersion },
+  };
+  cluster.objects.set(k, stored);
+  if (object.kind === 'ResourceQuota') followQuota(cluster, k, object.spec['hard'] as Record<string, string>);
+  return structuredClone(stored);
+}
+
 export function memoryCluster(): MemoryCluster {
   let version = 0;
   const nextVersion = (): string => String(++version);
@@ -27,19 +41,18 @@ export function memoryCluster(): MemoryCluster {
     objects: new Map(),
     environments: new Map(),
     calls: [],
+    create: (object: BaselineObject) => {
+      cluster.calls.push(`create ${object.kind}/${object.metadata.name}`);
+      if (cluster.failWrites) return Promise.reject(cluster.failWrites);
+      if (cluster.objects.has(key(object.kind, object.metadata.namespace, object.metadata.name))) {
+        return Promise.reject(Object.assign(new Error('already exists'), { code: 409 }));
+      }
+      return Promise.resolve(store(cluster, object, nextVersion()));
+    },
     apply: (object: BaselineObject) => {
       cluster.calls.push(`apply ${object.kind}/${object.metadata.name}`);
       if (cluster.failWrites) return Promise.reject(cluster.failWrites);
-      const k = key(object.kind, object.metadata.namespace, object.metadata.name);
-      const before = cluster.objects.get(k);
-      const stored: LiveBaselineObject = {
-        ...structuredClone(object),
-        status: before?.status,
-        metadata: { ...structuredClone(object.metadata), resourceVersion: nextVersion() },
-      };
-      cluster.objects.set(k, stored);
-      if (object.kind === 'ResourceQuota') followQuota(cluster, k, object.spec['hard'] as Record<string, string>);
-      return Promise.resolve(structuredClone(stored));
+      return Promise.resolve(store(cluster, object, nextVersion()));
     },
     replace: (object, _rv) => cluster.apply(object),
     remove: (kind: BaselineKind, namespace: string, name: string) => {

@@ -8,7 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { BASELINE_NAMES } from '../policies/names.ts';
-import { describeApiError, kubeBaselineClient } from './reconciler-kube.ts';
+import { describeApiError, kubeBaselineClient, writeBaselineObject } from './reconciler-kube.ts';
 
 interface Seen {
   method: string;
@@ -78,6 +78,74 @@ test('apply sends the baseline object as JSON, unchanged, as a forced server-sid
   );
   const sameNs = server.seen[3]?.body as { spec: { ingress: { from: unknown[] }[] } };
   assert.deepEqual(sameNs.spec.ingress[0]?.from, [{ podSelector: {} }]);
+  await server.close();
+});
+
+test('an absent object is created (POST by k8s-ee); one that exists after all is applied; leftovers get a replace', async () => {
+  const objects = buildBaseline('shop-pr-5', [], defaultConfig());
+  const [quota, limits] = objects;
+  assert.ok(quota && limits);
+  const exists = new Set([limits.metadata.name]);
+  // The API server's answers: a create of what exists is 409; an apply stores what it is sent, except that a
+  // field someone else set (a label here) survives it, as apply cannot take away fields it does not own.
+  const server = await fakeServer((s) => {
+    const body = s.body as { metadata: { name: string; labels: Record<string, string> } } | undefined;
+    if (s.method === 'POST' && body && exists.has(body.metadata.name)) return [409, { kind: 'Status', code: 409 }];
+    if (s.method === 'PATCH' && body) {
+      return [
+        200,
+        {
+          ...body,
+          metadata: {
+            ...body.metadata,
+            resourceVersion: '7',
+            labels: { ...body.metadata.labels, 'k8s-ee.io/baseline': 'no' },
+          },
+        },
+      ];
+    }
+    return [s.method === 'POST' ? 201 : 200, s.body];
+  });
+  const client = kubeBaselineClient(server.kc);
+  assert.deepEqual(await writeBaselineObject(client, quota, true), quota, 'created as sent');
+  assert.deepEqual(
+    server.seen.map((s) => [s.method, s.path, s.query]),
+    [['POST', '/api/v1/namespaces/shop-pr-5/resourcequotas', { fieldManager: 'k8s-ee' }]],
+  );
+  assert.deepEqual(server.seen[0]?.body, quota);
+  server.seen.length = 0;
+  // Believed absent, but written meanwhile (by the gate, or the other replica): the create's 409 turns into the apply.
+  await writeBaselineObject(client, limits, true);
+  assert.deepEqual(
+    server.seen.map((s) => [s.method, s.query]),
+    [
+      ['POST', { fieldManager: 'k8s-ee' }],
+      ['PATCH', { fieldManager: 'k8s-ee', force: 'true' }],
+      ['PUT', { fieldManager: 'k8s-ee' }],
+    ],
+    'the apply left a label the baseline does not set: the object is replaced',
+  );
+  assert.equal((server.seen[2]?.body as { metadata: { resourceVersion: string } }).metadata.resourceVersion, '7');
+  server.seen.length = 0;
+  await writeBaselineObject(client, quota, false);
+  assert.deepEqual(
+    server.seen.map((s) => s.method),
+    ['PATCH', 'PUT'],
+    'an object known to exist is applied, never created',
+  );
+  await server.close();
+});
+
+test('a create refused for another reason than existence fails the write (no apply behind its back)', async () => {
+  const server = await fakeServer(() => [403, { kind: 'Status', code: 403, message: 'forbidden: quota' }]);
+  const client = kubeBaselineClient(server.kc);
+  const [quota] = buildBaseline('shop-pr-5', [], defaultConfig());
+  assert.ok(quota);
+  await assert.rejects(writeBaselineObject(client, quota, true), (e: unknown) => describeApiError(e).includes('403'));
+  assert.deepEqual(
+    server.seen.map((s) => s.method),
+    ['POST'],
+  );
   await server.close();
 });
 

@@ -28,6 +28,8 @@ export interface NamespaceState {
 export interface ReconcilePlan {
   hash: string;
   apply: BaselineObject[];
+  /** The objects of `apply` the namespace has none of (by kind and name): created rather than applied. */
+  absent: ReadonlySet<BaselineObject>;
   remove: LiveBaselineObject[];
   stamp: boolean;
   /** Managed labels the namespace lacks or carries with another value, with the values to restore. */
@@ -54,6 +56,7 @@ export function planNamespace(state: NamespaceState, config: Config): ReconcileP
   return {
     hash,
     apply,
+    absent: new Set(apply.filter((d) => !live.has(objectKey(d)))),
     remove,
     stamp: !current,
     labels: driftedLabels(state.labels, requiredNamespaceLabels(ns, config)),
