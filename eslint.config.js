@@ -13,6 +13,7 @@ export default tseslint.config(
       'reports/**',
       'local/controlplane/**',
       'charts/**/templates/**',
+      'policies/generated/**',
     ],
   },
   js.configs.recommended,

@@ -1,11 +1,11 @@
 // Loading the configuration: YAML text -> schema check (every error with its field path) -> merged with defaults
 // -> semantic checks the schema cannot express (the namespace pattern compiles and has the right groups).
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { readFile } from 'node:fs/promises';
 import cron from 'node-cron';
 import { defaultConfig, type Config } from './config.ts';
-import { configSchema } from './config-schema.ts';
+import { validate as generatedValidate } from './generated/config-validator.ts';
 import { isNonStandard, parseCidr } from '../lib/cidr.ts';
 import { parseDuration } from '../lib/duration.ts';
 
@@ -26,8 +26,8 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-const validate = ajv.compile(configSchema);
+/** policies/config-schema.ts, compiled ahead of time (scripts/generate-validators.ts): no schema compiler at run time. */
+const validate = generatedValidate as unknown as ValidateFunction;
 
 function pointerToPath(pointer: string): string {
   return pointer

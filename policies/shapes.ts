@@ -8,158 +8,27 @@
 // wrong type is a 400 there), drops null for omitempty fields and prunes it from custom resources. So these
 // schemas may be strict: null is refused wherever a rule reads a value, and the objects the API server does send
 // always pass. Only fields the rules read are described; everything else is left to the API server.
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+//
+// The schemas are in policies/shape-schemas.ts; their validators are compiled ahead of time (ajv's standalone code,
+// policies/generated/shape-validators.ts): compiling them at run time cost the webhook ~6 MiB of idle memory
+// (ajv's code generator, hot at start-up, brought in V8's optimizing compilers) and the first review of each kind
+// tens of milliseconds.
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import * as generated from './generated/shape-validators.ts';
 import { describeType } from './objects.ts';
-import { POD_LOCATIONS } from './pod-templates.ts';
+import { SHAPED_KINDS } from './shape-schemas.ts';
 import { violation, type Violation } from './violation.ts';
 
-type Schema = Record<string, unknown>;
+export { SHAPED_KINDS };
 
-const str: Schema = { type: 'string' };
-const bool: Schema = { type: 'boolean' };
-const int: Schema = { type: 'integer' };
-const strings: Schema = { type: 'array', items: str };
-const stringMap: Schema = { type: 'object', additionalProperties: str };
-const quantityMap: Schema = { type: 'object', additionalProperties: { type: ['string', 'number'] } };
-const obj = (properties: Record<string, Schema>, required: string[] = []): Schema => ({
-  type: 'object',
-  properties,
-  ...(required.length ? { required } : {}),
-});
-const list = (items: Schema): Schema => ({ type: 'array', items });
-
-const metadata = obj({ name: str, generateName: str, namespace: str, labels: stringMap, annotations: stringMap });
-
-const seccomp = obj({ type: str, localhostProfile: str });
-const seLinux = obj({ type: str, user: str, role: str, level: str });
-const appArmor = obj({ type: str, localhostProfile: str });
-const windows = obj({ hostProcess: bool });
-const commonSecurity = {
-  runAsNonRoot: bool,
-  runAsUser: int,
-  runAsGroup: int,
-  seccompProfile: seccomp,
-  seLinuxOptions: seLinux,
-  appArmorProfile: appArmor,
-  windowsOptions: windows,
-};
-const podSecurityContext = obj({ ...commonSecurity, fsGroup: int, sysctls: list(obj({ name: str, value: str })) });
-const containerSecurityContext = obj({
-  ...commonSecurity,
-  privileged: bool,
-  allowPrivilegeEscalation: bool,
-  procMount: str,
-  capabilities: obj({ add: strings, drop: strings }),
-});
-const hostTarget = obj({ httpGet: obj({ host: str }), tcpSocket: obj({ host: str }) });
-const container = obj({
-  name: str,
-  securityContext: containerSecurityContext,
-  ports: list(obj({ hostPort: int, containerPort: int })),
-  resources: obj({ requests: quantityMap, limits: quantityMap }),
-  livenessProbe: hostTarget,
-  readinessProbe: hostTarget,
-  startupProbe: hostTarget,
-  lifecycle: obj({ postStart: hostTarget, preStop: hostTarget }),
-});
-/** Every volume source (hostPath, nfs, emptyDir, …) is an object; which ones are allowed is the PSS rules' call. */
-const volume: Schema = { type: 'object', properties: { name: str }, additionalProperties: { type: 'object' } };
-const podSpec = obj(
-  {
-    containers: list(container),
-    initContainers: list(container),
-    ephemeralContainers: list(container),
-    hostNetwork: bool,
-    hostPID: bool,
-    hostIPC: bool,
-    hostUsers: bool,
-    os: obj({ name: str }),
-    securityContext: podSecurityContext,
-    volumes: list(volume),
-    resources: obj({ requests: quantityMap, limits: quantityMap }),
-  },
-  ['containers'],
+const validators: ReadonlyMap<string, ValidateFunction> = new Map(
+  Object.entries(generated as unknown as Record<string, ValidateFunction>).filter(([kind]) =>
+    SHAPED_KINDS.includes(kind),
+  ),
 );
-const podMetadata = obj({ labels: stringMap, annotations: stringMap });
-/** Compiled once and referenced by every kind that carries pods. */
-const POD_SPEC_ID = 'k8s-ee:pod-spec';
-
-/** Puts `leaf` at `path` below `root`, creating the objects on the way (each one required when `required`). */
-function place(root: Schema, path: readonly string[], leaf: Schema, required: boolean): void {
-  let node = root;
-  path.forEach((key, i) => {
-    const properties = (node['properties'] ??= {}) as Record<string, Schema>;
-    const last = i === path.length - 1;
-    if (last && properties[key] !== undefined) return; // the object's own metadata already says more
-    properties[key] ??= last ? leaf : { type: 'object', properties: {} };
-    if (required) node['required'] = [...((node['required'] as string[] | undefined) ?? []), key];
-    node = properties[key];
-  });
-}
-
-const selector = obj({
-  matchLabels: stringMap,
-  matchExpressions: list(obj({ key: str, operator: str, values: strings }, ['key', 'operator'])),
-});
-const peer = obj({
-  podSelector: selector,
-  namespaceSelector: selector,
-  ipBlock: obj({ cidr: str, except: strings }, ['cidr']),
-});
-
-const SPECS: Record<string, Schema> = {
-  Namespace: {},
-  ResourceQuota: {},
-  LimitRange: {},
-  ConfigMap: { data: stringMap, binaryData: stringMap },
-  NetworkPolicy: {
-    spec: obj({
-      podSelector: selector,
-      policyTypes: strings,
-      ingress: list(obj({ from: list(peer) })),
-      egress: list(obj({ to: list(peer) })),
-    }),
-  },
-  Service: { spec: obj({ type: str, externalIPs: strings, externalName: str }) },
-  Ingress: {
-    spec: obj({
-      defaultBackend: { type: 'object' },
-      rules: list(obj({ host: str })),
-      tls: list(obj({ hosts: strings })),
-    }),
-  },
-  HTTPRoute: { spec: obj({ hostnames: strings }) },
-  GRPCRoute: { spec: obj({ hostnames: strings }) },
-};
-
-function kindSchema(kind: string): Schema | undefined {
-  const location = POD_LOCATIONS[kind];
-  if (location) {
-    const root = obj({ metadata });
-    place(root, location.spec, { $ref: POD_SPEC_ID }, true);
-    place(root, location.metadata, podMetadata, false);
-    return root;
-  }
-  const spec = SPECS[kind];
-  return spec ? obj({ metadata, ...spec }) : undefined;
-}
-
-/** The kinds whose shape is checked: every kind the webhooks judge. */
-export const SHAPED_KINDS: readonly string[] = [...Object.keys(POD_LOCATIONS), ...Object.keys(SPECS)];
-
-const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true, inlineRefs: false });
-ajv.addSchema({ ...podSpec, $id: POD_SPEC_ID });
-const validators = new Map<string, ValidateFunction>();
 
 function validatorFor(kind: string): ValidateFunction | undefined {
-  let validate = validators.get(kind);
-  if (!validate) {
-    const schema = kindSchema(kind);
-    if (!schema) return undefined;
-    validate = ajv.compile(schema);
-    validators.set(kind, validate);
-  }
-  return validate;
+  return validators.get(kind);
 }
 
 const MAP_FIELDS = new Set(['labels', 'annotations', 'data', 'binaryData', 'matchLabels', 'requests', 'limits']);
