@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Stream } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { createCA, issueServingCert } from '../certs/pki.ts';
 import { kubeHttp } from './reconciler-http.ts';
 import { h2Client } from './kube-h2.ts';
@@ -242,6 +242,27 @@ test('h2: a request in flight keeps the process alive, an idle session does not'
     assert.equal(code, 0, out);
     assert.equal(out.trim(), '200 {"kind":"Namespace"}');
     assert.ok(performance.now() - started < 10_000, 'it exited once the answer was read');
+  } finally {
+    server.close();
+  }
+});
+
+test('h2: a client closed while its first connection is being made leaves no connection open', async () => {
+  let connections = 0;
+  let open = 0;
+  const server = await h2Server((stream) => json(stream, 200, {}));
+  const http = kubeHttp(access(server));
+  server.on('connection', (socket: Socket) => {
+    connections += 1;
+    open += 1;
+    socket.once('close', () => (open -= 1));
+    http.close(); // the TCP connection is there, its TLS handshake not done
+  });
+  try {
+    await assert.rejects(http.request('GET', '/version'), /closed/);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(connections, 1, 'the connection was being made');
+    assert.equal(open, 0, 'and it was closed, not left open');
   } finally {
     server.close();
   }

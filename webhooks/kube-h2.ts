@@ -136,6 +136,11 @@ class H2Sessions implements H2Client {
 
   private async open(): Promise<ClientHttp2Session | 'http1'> {
     const socket = await openTls(this.base, await this.tls());
+    if (this.closed) {
+      // close() came while this connection was being made: it must not outlive the client.
+      socket.destroy();
+      throw new Error('the API client was closed');
+    }
     if (socket.alpnProtocol !== 'h2') {
       socket.destroy();
       return 'http1';
