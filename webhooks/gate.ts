@@ -217,7 +217,7 @@ class BaselineGate implements Gate {
     return this.complete(namespace, inspection);
   }
 
-  /** Applies what is missing, waits for the quota to be accounted for, stamps the namespace. */
+  /** Writes what is missing or stale (writeBaselineObject), waits for the quota to be accounted for, stamps the namespace. */
   private async complete(namespace: string, inspection: Inspection): Promise<GateResult> {
     const { hash, todo, existing, hard, stamped } = inspection;
     const applied = await Promise.all(

@@ -119,7 +119,7 @@ export class KeptObject {
         : m.annotations;
     this.apiVersion = object.apiVersion;
     this.kind = object.kind;
-    // Pooled here too: an object can come from a write's answer (applyOne), not only from the watch.
+    // Pooled here too: an object can come from a write's answer (write), not only from the watch.
     this.name = m.name === undefined ? undefined : watchedNames.get(m.name);
     this.version = keepVersion(m.resourceVersion);
     this.labels = m.labels ? shared.share(m.labels) : undefined;
@@ -512,6 +512,7 @@ export class ReconcilerCore {
     }
   }
 
+  /** Writes one object of the plan (created when the namespace lacks it) and keeps what the API server stored. */
   private async write(object: BaselineObject, absent: boolean): Promise<void> {
     const stored = await writeBaselineObject(this.opts.client, object, absent);
     this.onBaselineObject('MODIFIED', stored as unknown as WatchedObject);

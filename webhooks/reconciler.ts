@@ -1,7 +1,7 @@
 // The baseline reconciler of the webhook process: watches namespaces, environment ConfigMaps and the baseline
 // objects (and, for the capacity gate, nodes and running pods: webhooks/capacity.ts), and keeps every managed
-// namespace's baseline exactly as configured (server-side apply under the field manager k8s-ee). With several
-// replicas only the holder of a Lease writes; the others keep warm caches.
+// namespace's baseline exactly as configured (written under the field manager k8s-ee: webhooks/reconciler-kube.ts).
+// With several replicas only the holder of a Lease writes; the others keep warm caches.
 import type { KubeAccess } from '../lib/kube-access.ts';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { startLeaderElection, type LeaderElection } from '../lib/leader.ts';
