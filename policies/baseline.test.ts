@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   baselineHash,
   buildBaseline,
+  buildBaselineWithHash,
   declaredDatabases,
   extraneous,
   missingOrStale,
@@ -193,6 +194,30 @@ test('baselineHash: a valid label value, the same across namespaces, different w
   const changed = defaultConfig();
   changed.limitRange.max.cpu = '2';
   assert.notEqual(baselineHash(buildBaseline('shop-pr-1', ['redis'], changed)), a);
+});
+
+test('buildBaseline: namespaces on one configuration and set of databases share their specs, built once and frozen', () => {
+  const own = defaultConfig();
+  const a = buildBaseline('shop-pr-1', ['redis'], own);
+  const b = buildBaseline('web-pr-7', ['redis'], own);
+  a.forEach((object, i) => {
+    assert.equal(object.spec, b[i]?.spec, `${object.kind}/${object.metadata.name}: one spec for both`);
+    assert.notEqual(object.metadata, b[i]?.metadata, 'metadata is each namespace own');
+    assert.ok(Object.isFrozen(object.spec));
+  });
+  assert.equal(b[0]?.metadata.namespace, 'web-pr-7');
+  assert.equal(b[0]?.metadata.labels['k8s-ee.io/project'], 'web');
+  assert.throws(() => {
+    (a[0]?.spec['hard'] as Record<string, string>)['requests.cpu'] = '9'; // read-only, nested values too
+  }, TypeError);
+  assert.equal(buildBaselineWithHash('x-pr-2', ['redis'], own).hash, baselineHash(a));
+  // Other databases, or another configuration object: built for them, not taken from the first.
+  assert.notEqual(buildBaseline('shop-pr-1', [], own)[0]?.spec, a[0]?.spec);
+  const other = defaultConfig();
+  other.quota.base.requestsCpu = '500m';
+  const hard = buildBaseline('shop-pr-1', [], other)[0]?.spec['hard'] as Record<string, string>;
+  assert.equal(hard['requests.cpu'], '500m');
+  assert.notEqual(buildBaselineWithHash('shop-pr-1', [], other).hash, buildBaselineWithHash('shop-pr-1', [], own).hash);
 });
 
 test('missingOrStale: absent objects and objects whose spec hash differs; extraneous: baseline objects no longer wanted', () => {

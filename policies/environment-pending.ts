@@ -6,7 +6,7 @@
 // that pending one while it lasts. After the deadline the stored ConfigMap alone decides again (a ConfigMap that was
 // refused after all never grows the quota for longer). Pure: data and `now` in, data out.
 import { DATABASES, type Config, type Database } from './config.ts';
-import { baselineHash, buildBaseline, declaredDatabases, type BaselineObject } from './baseline.ts';
+import { buildBaselineWithHash, declaredDatabases, type BaselineObject } from './baseline.ts';
 import { BASELINE_NAMES } from './names.ts';
 
 /** On the quota: the databases a just-admitted environment ConfigMap declares (comma-separated). */
@@ -85,11 +85,11 @@ export function desiredBaseline(
   const adds = pending?.databases.some((db) => !declared.databases.includes(db)) === true;
   // Stryker disable next-line LogicalOperator: a pending declaration that adds nothing unions to the declaration
   const databases = adds && pending ? unionOf(declared.databases, pending.databases) : declared.databases;
-  const objects = buildBaseline(namespace, databases, config);
+  const { objects, hash } = buildBaselineWithHash(namespace, databases, config);
   if (adds && pending) carryPending(objects, pending);
   return {
     objects,
-    hash: baselineHash(objects),
+    hash,
     databases,
     unknown: declared.unknown,
     ...(adds && pending ? { recheckAt: pending.until } : {}),
@@ -114,7 +114,7 @@ export function baselineForNewEnvironment(
   // Stryker disable next-line ArrayDeclaration: unknown names union to nothing
   const pending = { databases: unionOf(declared, still?.databases ?? []), until: now + PENDING_MS };
   const databases = unionOf(current.databases, declared);
-  const objects = buildBaseline(namespace, databases, config);
+  const { objects, hash } = buildBaselineWithHash(namespace, databases, config);
   carryPending(objects, pending);
-  return { objects, hash: baselineHash(objects), databases, unknown: [], recheckAt: pending.until };
+  return { objects, hash, databases, unknown: [], recheckAt: pending.until };
 }
