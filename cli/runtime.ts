@@ -19,13 +19,14 @@ export type Service = 'webhook' | 'sweeper';
  *   ~30 reviews, copied the in-flight ones, promoted them, and a full collection followed every ~0.25 s: ~95 µs of
  *   CPU per review against ~60 now (0.28 of the floor's Deployment reviews/s against 0.47; p99 at 1,000 req/s
  *   ~20 ms against ~1), for 85 MiB idle and 106 after saturation (76-77 and 95-105 before). With 5,000 PR
- *   namespaces it holds ~121 MiB against 107-116: the chart's limit (256Mi) keeps 2x over that;
+ *   namespaces it holds ~121 MiB against 107-116: the chart's limit (256Mi) keeps 2x over that. --expose-gc lets
+ *   it ask for a memory-reducing collection once a burst of reconciles is over (lib/memory.ts);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
  *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults).
  */
 export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
-  webhook: ['--max-semi-space-size=4', '--heap-growing-percent=10'],
+  webhook: ['--max-semi-space-size=4', '--heap-growing-percent=10', '--expose-gc'],
   sweeper: ['--max-semi-space-size=2', '--optimize-for-size'],
 };
 

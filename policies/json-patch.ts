@@ -31,8 +31,8 @@ export function escapeToken(key: string): string {
   return token;
 }
 
-/** Deep equality of JSON values (objects compared by their own keys, arrays by position). */
-function same(a: unknown, b: unknown): boolean {
+/** Deep equality of JSON values (objects compared by their own keys, arrays by position). Allocates nothing. */
+export function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && sameItems(a, b);

@@ -232,6 +232,24 @@ describe('KeptObject (what the reconciler keeps of a live object)', () => {
     });
   });
 
+  test("a new version keeps the previous version's copies of what did not change, whatever the shared pool holds", () => {
+    const shared = new Interner(1); // a pool of one: every other value shared starts it over
+    const before = new KeptObject(live('a-pr-1', '10'), shared);
+    shared.share({ unrelated: true });
+    const after = new KeptObject(live('a-pr-1', '11'), shared, before);
+    assert.equal(after.spec, before.spec);
+    assert.equal(after.labels, before.labels);
+    assert.equal(after.annotations, before.annotations, 'compared without the last-applied annotation');
+    assert.equal(after.resourceVersion, '11');
+    const changed = live('a-pr-1', '12');
+    changed.spec = { podSelector: {}, policyTypes: ['Ingress'] };
+    const next = new KeptObject(changed, shared, after);
+    assert.notEqual(next.spec, after.spec);
+    assert.deepEqual(next.spec, { podSelector: {}, policyTypes: ['Ingress'] });
+    assert.equal(next.labels, after.labels);
+    assert.equal(next.plansLike(after), false);
+  });
+
   test('a status is not kept: planning never reads it, and the quota controller rewrites it after every pod', () => {
     const quota = {
       ...live('a-pr-1', '12'),
@@ -375,11 +393,13 @@ test('the resync plans again only namespaces an event touched or whose last plan
   core.resync();
   await core.whenIdle();
   assert.equal(await noops(), before, 'a settled namespace is not planned again by the resync');
+  const stored = nsObject(cluster, NS);
+  core.onNamespace('MODIFIED', { metadata: { ...stored.metadata, resourceVersion: '76', annotations: { a: 'b' } } });
+  assert.equal(core.settledCount(), 1, 'an event that changes nothing planning reads leaves it settled');
   core.onNamespace('MODIFIED', {
-    ...nsObject(cluster, NS),
-    metadata: { ...nsObject(cluster, NS).metadata, resourceVersion: '77' },
+    metadata: { ...stored.metadata, resourceVersion: '77', labels: { ...stored.metadata?.labels, team: 'web' } },
   });
-  assert.equal(core.settledCount(), 0, 'an event unsettles it');
+  assert.equal(core.settledCount(), 0, 'an event that changes its labels unsettles it');
   await core.whenIdle();
   assert.equal(await noops(), before + 1);
   assert.equal(core.settledCount(), 1);
@@ -387,6 +407,64 @@ test('the resync plans again only namespaces an event touched or whose last plan
   core.setLeader(true);
   await core.whenIdle();
   assert.equal(await noops(), before + 2, 'a new leader plans every namespace once');
+});
+
+test('a new namespace is planned once: its own writes and stamp coming back through the watches plan nothing again', async () => {
+  const { cluster, core, metrics } = setup();
+  const outcomes = async (): Promise<Record<string, number>> =>
+    Object.fromEntries(
+      (await metrics.reconcileSeconds.get()).values
+        .filter((v) => v.metricName === 'rs_count')
+        .map((v) => [String(v.labels['outcome']), v.value]),
+    );
+  const names = Array.from({ length: 20 }, (_, i) => `shop-pr-${i + 1}`);
+  for (const name of names) addNamespace(cluster, name);
+  for (const name of names) core.onNamespace('ADDED', nsObject(cluster, name));
+  await core.whenIdle();
+  assert.deepEqual(await outcomes(), { changed: 20 }, 'one plan each, that wrote the baseline');
+  assert.equal(core.settledCount(), 20, 'what it wrote is what it planned: settled, the resync skips them');
+  for (const name of names) core.onNamespace('MODIFIED', nsObject(cluster, name)); // the stamps, as watched
+  feedObjects(cluster, core); // the objects, as watched
+  await core.whenIdle();
+  assert.deepEqual(await outcomes(), { changed: 20 }, 'nothing planned again');
+  // A change of what planning reads still plans: an object deleted behind k8s-ee's back is put back.
+  const key = `shop-pr-3/LimitRange/${BASELINE_NAMES.limitRange}`;
+  const gone = cluster.objects.get(key);
+  assert.ok(gone, 'the memory cluster keeps the LimitRange of shop-pr-3');
+  cluster.objects.delete(key);
+  const deleted = { ...structuredClone(gone), metadata: { ...gone.metadata, resourceVersion: '999999' } };
+  core.onBaselineObject('DELETED', deleted as unknown as WatchedObject);
+  await core.whenIdle();
+  assert.deepEqual(await outcomes(), { changed: 21 });
+  assert.ok(cluster.objects.has(key), 'the LimitRange is back');
+});
+
+test('afterBurst: called once the queue drains after a burst of reconciles, not after a few', async () => {
+  const { cluster, metrics } = setup(false);
+  let bursts = 0;
+  const core = new ReconcilerCore({
+    client: cluster,
+    config,
+    log: silentLogger(),
+    metrics,
+    burst: 5,
+    afterBurst: () => (bursts += 1),
+  });
+  core.setLeader(true);
+  const add = async (from: number, count: number): Promise<void> => {
+    for (let i = from; i < from + count; i++) addNamespace(cluster, `shop-pr-${i}`);
+    for (let i = from; i < from + count; i++) core.onNamespace('ADDED', nsObject(cluster, `shop-pr-${i}`));
+    await core.whenIdle();
+  };
+  await add(1, 3);
+  assert.equal(bursts, 0, 'three reconciles are no burst');
+  await add(4, 3);
+  assert.equal(bursts, 1, 'six reconciles in all: the burst is over when the queue drains');
+  await add(7, 2);
+  assert.equal(bursts, 1, 'counted again from the last call');
+  core.enqueueAll(); // a new leader plans every namespace: 8 reconciles
+  await core.whenIdle();
+  assert.equal(bursts, 2);
 });
 
 test('reconciles queued by the hundred leave the event loop free between them', async () => {

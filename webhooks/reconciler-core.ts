@@ -9,6 +9,7 @@ import type { BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
 import { matchNamespace } from '../policies/namespace.ts';
+import { same } from '../policies/json-patch.ts';
 import { backoffMs, type VersionView, type WatchEventType, type WatchedObject } from './reconciler-watch.ts';
 import { statusCodeOf, writeBaselineObject, type BaselineClient, type LiveBaselineObject } from './reconciler-kube.ts';
 import { isNoop, planNamespace, type ReconcilePlan } from './reconciler-plan.ts';
@@ -25,6 +26,13 @@ export interface ReconcilerCoreOptions {
   log: Logger;
   metrics: ReconcilerMetrics;
   workers?: number;
+  /**
+   * Called when the queue drains after at least `burst` reconciles since the last call (a burst of new namespaces,
+   * a new leader planning every namespace): the webhook then has V8 give back the memory the burst grew.
+   */
+  afterBurst?: () => void;
+  /** Default 500. */
+  burst?: number;
 }
 
 /**
@@ -48,6 +56,14 @@ interface NamespaceEntry {
   terminating: boolean;
   annotations?: Record<string, string>;
   createdAt?: string;
+}
+
+/** True when planning reads the same from both: the namespace's labels and whether it is going away. */
+function plansAlike(a: NamespaceEntry, b: NamespaceEntry): boolean {
+  if (a.terminating !== b.terminating) return false;
+  const keys = Object.keys(a.labels);
+  if (keys.length !== Object.keys(b.labels).length) return false;
+  return keys.every((key) => Object.hasOwn(b.labels, key) && a.labels[key] === b.labels[key]);
 }
 
 function namespaceEntry(object: WatchedObject): NamespaceEntry {
@@ -102,6 +118,12 @@ function sameValue(a: unknown, b: unknown): boolean {
  * namespaces, 40,000 of them, where an object with a nested metadata object cost 128 bytes each (issue 10); live()
  * rebuilds the object planning reads, for the few being planned.
  */
+/** A value to keep: the one kept before when equal to it, else its shared copy. */
+function keptValue<T>(value: T | undefined, before: T | undefined, shared: Interner): T | undefined {
+  if (value === undefined) return undefined;
+  return before !== undefined && same(value, before) ? before : shared.share(value);
+}
+
 export class KeptObject {
   readonly apiVersion: string | undefined;
   readonly kind: string;
@@ -111,7 +133,13 @@ export class KeptObject {
   readonly annotations: Record<string, string> | undefined;
   readonly spec: unknown;
 
-  constructor(object: LiveBaselineObject, shared: Interner) {
+  /**
+   * `before`: what was kept of the same object until now. Values equal to its (compared in place, nothing
+   * allocated) are its own shared copies: most new versions change only status (the quota controller's usage, after
+   * every pod start and stop), and writing their labels, annotations and spec out as canonical JSON to share them was
+   * most of what handling such an event cost, and most of its garbage (issue 10).
+   */
+  constructor(object: LiveBaselineObject, shared: Interner, before?: KeptObject) {
     const m = object.metadata ?? {};
     const annotations =
       m.annotations && Object.hasOwn(m.annotations, LAST_APPLIED)
@@ -122,9 +150,9 @@ export class KeptObject {
     // Pooled here too: an object can come from a write's answer (write), not only from the watch.
     this.name = m.name === undefined ? undefined : watchedNames.get(m.name);
     this.version = keepVersion(m.resourceVersion);
-    this.labels = m.labels ? shared.share(m.labels) : undefined;
-    this.annotations = annotations ? shared.share(annotations) : undefined;
-    this.spec = object.spec === undefined ? undefined : shared.share(object.spec);
+    this.labels = keptValue(m.labels, before?.labels, shared);
+    this.annotations = keptValue(annotations, before?.annotations, shared);
+    this.spec = keptValue(object.spec, before?.spec, shared);
   }
 
   /**
@@ -161,13 +189,26 @@ export class KeptObject {
   }
 }
 
+/** Where the object of this kind and name is in `kept` (-1: absent). */
+function indexOfKept(kept: readonly KeptObject[], kind: string | undefined, name: string | undefined): number {
+  for (let i = 0; i < kept.length; i++) if (kept[i]?.kind === kind && kept[i]?.name === name) return i;
+  return -1;
+}
+
+const keptOf = (kept: readonly KeptObject[] | undefined, kind: string, name: string): KeptObject | undefined =>
+  kept?.[indexOfKept(kept, kind, name)];
+
 export class ReconcilerCore {
   private readonly opts: ReconcilerCoreOptions;
   private readonly workers: number;
   private readonly namespaces = new Map<string, NamespaceEntry>();
   private readonly departed = new Map<string, number>();
   private readonly declarations = new Map<string, WatchedObject>();
-  private readonly objects = new Map<string, Map<string, KeptObject>>();
+  /**
+   * The baseline objects kept of each namespace: a plain array, searched by kind and name (eight objects, the same
+   * few names everywhere). A Map per namespace cost ~400 bytes of hash table, 2 MiB at 5,000 namespaces (issue 10).
+   */
+  private readonly objects = new Map<string, KeptObject[]>();
   private readonly shared = new Interner();
   private readonly pending = new Set<string>();
   private readonly active = new Set<string>();
@@ -181,6 +222,8 @@ export class ReconcilerCore {
    * namespaces a resync of all of them cost ~1 ms of CPU each, seconds every five minutes (issue 10's notes).
    */
   private readonly settled = new Set<string>();
+  /** Reconciles since afterBurst was last called. */
+  private sinceBurst = 0;
   private idleWaiters: (() => void)[] = [];
   private leading = false;
   private stopped = false;
@@ -203,7 +246,7 @@ export class ReconcilerCore {
     const out: CachedEnvironment[] = [];
     for (const [name, entry] of this.namespaces) {
       if (entry.terminating || !matchNamespace(name, this.opts.config)) continue;
-      const quota = this.objects.get(name)?.get(`ResourceQuota/${BASELINE_NAMES.quota}`);
+      const quota = keptOf(this.objects.get(name), 'ResourceQuota', BASELINE_NAMES.quota);
       const hard = (quota?.spec as { hard?: Record<string, string> } | undefined)?.hard;
       const environment = this.declarations.get(name);
       out.push({
@@ -245,7 +288,13 @@ export class ReconcilerCore {
       this.declarations.delete(name);
       return;
     }
-    this.namespaces.set(name, namespaceEntry(object));
+    const entry = namespaceEntry(object);
+    const known = this.namespaces.get(name);
+    this.namespaces.set(name, entry);
+    // Nothing planning reads changed (its own stamp coming back through the watch, an annotation, a relist): no
+    // reconcile. After a burst of new namespaces each stamp replanned its namespace once more, all of them queued
+    // behind the burst: 5,000 plans in three seconds at its end, and the webhook's peak memory (issue 10).
+    if (known && plansAlike(known, entry)) return;
     this.enqueue(name);
   }
 
@@ -282,11 +331,10 @@ export class ReconcilerCore {
   baselineVersions(kind: string): VersionView {
     const objects = this.objects;
     return {
-      version: (namespace, name) => objects.get(namespace)?.get(`${kind}/${name}`)?.resourceVersion,
+      version: (namespace, name) => keptOf(objects.get(namespace), kind, name)?.resourceVersion,
       *entries() {
-        for (const [namespace, byName] of objects)
-          for (const o of byName.values())
-            if (o.kind === kind) yield [namespace, o.name ?? '', o.resourceVersion ?? ''] as const;
+        for (const [namespace, kept] of objects)
+          for (const o of kept) if (o.kind === kind) yield [namespace, o.name ?? '', o.resourceVersion ?? ''] as const;
       },
     };
   }
@@ -300,26 +348,36 @@ export class ReconcilerCore {
   }
 
   onBaselineObject(type: WatchEventType, object: WatchedObject): void {
+    const ns = this.keep(type, object);
+    if (ns !== undefined) this.enqueue(ns);
+  }
+
+  /**
+   * Records a baseline object (from the watch, or as a write stored it); returns its namespace when planning reads
+   * something new from it, undefined when nothing changed for planning (or the event is stale).
+   */
+  private keep(type: WatchEventType, object: WatchedObject): string | undefined {
     const from = object.metadata?.namespace;
-    if (!from) return;
+    if (!from) return undefined;
     const ns = watchedNames.get(from);
-    const live = new KeptObject(object as unknown as LiveBaselineObject, this.shared);
-    // A handful of distinct keys (kind/name of the baseline objects), the same in every namespace: one copy each.
-    const key = watchedNames.get(`${live.kind}/${live.name ?? ''}`);
-    let byName = this.objects.get(ns);
-    if (!byName) {
-      if (type === 'DELETED') return; // its namespace is gone already
-      byName = new Map<string, KeptObject>();
-      this.objects.set(ns, byName);
+    let kept = this.objects.get(ns);
+    if (!kept) {
+      if (type === 'DELETED') return undefined; // its namespace is gone already
+      kept = [];
+      this.objects.set(ns, kept);
     }
-    const known = byName.get(key);
-    if (known && !isNewer(live.resourceVersion, known.resourceVersion)) return; // stale event
-    if (type === 'DELETED') byName.delete(key);
-    else byName.set(key, live);
+    const at = indexOfKept(kept, object.kind, object.metadata?.name);
+    const known = kept[at];
+    if (known && !isNewer(object.metadata?.resourceVersion, known.resourceVersion)) return undefined; // stale event
+    const live = new KeptObject(object as unknown as LiveBaselineObject, this.shared, known);
+    if (type === 'DELETED') {
+      if (known) kept.splice(at, 1);
+    } else if (known) kept[at] = live;
+    else kept.push(live);
     // Nothing planning reads changed: no reconcile. After a burst of new namespaces the quota controller updates
     // every quota's status once or more; each of those replanned its namespace (issue 10).
-    if (type !== 'DELETED' && known?.plansLike(live)) return;
-    this.enqueue(ns);
+    if (type !== 'DELETED' && known?.plansLike(live)) return undefined;
+    return ns;
   }
 
   setLeader(leading: boolean): void {
@@ -385,10 +443,18 @@ export class ReconcilerCore {
           this.active.delete(next);
           if (this.dirty.delete(next)) this.enqueue(next);
           this.pump();
-          if (this.pending.size === 0 && this.active.size === 0) this.notifyIdle();
+          if (this.pending.size === 0 && this.active.size === 0) this.drained();
         });
       });
     }
+  }
+
+  private drained(): void {
+    if (this.sinceBurst >= (this.opts.burst ?? 500)) {
+      this.sinceBurst = 0;
+      this.opts.afterBurst?.();
+    }
+    this.notifyIdle();
   }
 
   private notifyIdle(): void {
@@ -399,6 +465,7 @@ export class ReconcilerCore {
 
   private async work(namespace: string): Promise<void> {
     const started = performance.now();
+    this.sinceBurst += 1;
     try {
       const changed = await this.reconcile(namespace);
       this.failures.delete(namespace);
@@ -447,7 +514,7 @@ export class ReconcilerCore {
   private async reconcile(namespace: string): Promise<boolean> {
     const entry = this.namespaces.get(namespace);
     if (!entry) return false;
-    const live = [...(this.objects.get(namespace)?.values() ?? [])].map((o) => o.live(namespace));
+    const live = (this.objects.get(namespace) ?? []).map((o) => o.live(namespace));
     const plan = planNamespace(
       { name: namespace, ...entry, environment: this.declarations.get(namespace), live, now: Date.now() },
       this.opts.config,
@@ -464,6 +531,9 @@ export class ReconcilerCore {
       );
     }
     await this.execute(namespace, entry, plan);
+    // Every write was checked against the plan as the API server stored it (writeBaselineObject), and is what the
+    // cache holds now: planning again would find nothing to do, as after a no-op plan.
+    if (plan.recheckAt === undefined && !this.dirty.has(namespace)) this.settled.add(namespace);
     return true;
   }
 
@@ -515,6 +585,8 @@ export class ReconcilerCore {
   /** Writes one object of the plan (created when the namespace lacks it) and keeps what the API server stored. */
   private async write(object: BaselineObject, absent: boolean): Promise<void> {
     const stored = await writeBaselineObject(this.opts.client, object, absent);
-    this.onBaselineObject('MODIFIED', stored as unknown as WatchedObject);
+    // Kept, not planned again: it is what this plan wrote, as the write checked (a change by anyone else arrives as
+    // a watch event of its own). Each write used to queue its namespace once more, behind every other (issue 10).
+    this.keep('MODIFIED', stored as unknown as WatchedObject);
   }
 }

@@ -6,6 +6,7 @@ import type { KubeAccess } from '../lib/kube-access.ts';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { startLeaderElection, type LeaderElection } from '../lib/leader.ts';
 import type { Logger } from '../lib/log.ts';
+import { reduceMemory } from '../lib/memory.ts';
 import { BASELINE_KINDS, BASELINE_SELECTOR } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
 import { ENVIRONMENT_CONFIGMAP } from '../policies/names.ts';
@@ -147,12 +148,24 @@ function startElection(
   };
 }
 
+/** The reconciler's queue and caches; once a burst of reconciles is over, V8 is asked for the memory it grew. */
+function createCore(
+  opts: ReconcilerOptions,
+  client: BaselineClient,
+  metrics: ReturnType<typeof createMetrics>,
+): ReconcilerCore {
+  const afterBurst = (): void => {
+    if (reduceMemory()) opts.log.info('baseline reconciler: burst over; V8 asked to give back the memory it grew');
+  };
+  return new ReconcilerCore({ client, config: opts.config, log: opts.log, metrics, workers: opts.workers, afterBurst });
+}
+
 /** Starts the watches, the workers and (unless disabled) the leader election. */
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const http = opts.http ?? kubeHttp(opts.kc);
   const client = opts.client ?? kubeBaselineClient(opts.kc, http);
   const metrics = createMetrics(opts.registry, () => c);
-  const c = new ReconcilerCore({ client, config: opts.config, log: opts.log, metrics, workers: opts.workers });
+  const c = createCore(opts, client, metrics);
   const capacity = new CapacityCache(opts.config);
   const watch = (
     resource: string,
