@@ -12,21 +12,22 @@ export type Service = 'webhook' | 'sweeper';
 
 /**
  * V8 flags per service, measured (bench/results.md, issue 10). Each service is tuned for what limits it:
- * - the webhook, admission throughput within its memory targets: a young generation of at most 4 MiB per
+ * - the webhook, admission throughput within its memory targets: a young generation of at most 2 MiB per
  *   semi-space (V8's default grows it to 16) and an old generation that grows by 10 % over what survived its last
- *   full collection. A saturated Deployment review allocates ~35 KiB and ~50 are in flight: with a 1 MiB young
- *   generation (what --optimize-for-size keeps it at, whatever --max-semi-space-size says) a scavenge came every
- *   ~30 reviews, copied the in-flight ones, promoted them, and a full collection followed every ~0.25 s: ~95 µs of
- *   CPU per review against ~60 now (0.28 of the floor's Deployment reviews/s against 0.47; p99 at 1,000 req/s
- *   ~20 ms against ~1), for 85 MiB idle and 106 after saturation (76-77 and 95-105 before). With 5,000 PR
- *   namespaces it holds ~121 MiB against 107-116: the chart's limit (256Mi) keeps 2x over that. --expose-gc lets
- *   it ask for a memory-reducing collection once a burst of reconciles is over (lib/memory.ts);
+ *   full collection. With a 1 MiB young generation (what --optimize-for-size keeps it at, whatever
+ *   --max-semi-space-size says) a saturated webhook scavenged every ~30 reviews, copied the in-flight ones, promoted
+ *   them, and a full collection followed every ~0.25 s: ~95 µs of CPU per review against ~60 (0.28 of the floor's
+ *   Deployment reviews/s against 0.47; p99 at 1,000 req/s ~20 ms against ~1). 2 MiB admits as fast as 4 (7
+ *   interleaved rounds: Deployment 0.68 of the floor with either, denial 0.73 vs 0.72, namespace 0.87 vs 0.82) for
+ *   less memory: 96 vs 100 MiB after saturation, a peak of 109 vs 112-115 MiB while 5,000 PR namespaces get their
+ *   baselines. --expose-gc lets it ask for a memory-reducing collection once a burst of reconciles is over
+ *   (lib/memory.ts: 5,000 PR namespaces then hold ~93 MiB, not 114-134);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
  *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults).
  */
 export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
-  webhook: ['--max-semi-space-size=4', '--heap-growing-percent=10', '--expose-gc'],
+  webhook: ['--max-semi-space-size=2', '--heap-growing-percent=10', '--expose-gc'],
   sweeper: ['--max-semi-space-size=2', '--optimize-for-size'],
 };
 
