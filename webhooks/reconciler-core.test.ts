@@ -465,6 +465,11 @@ test('afterBurst: called once the queue drains after a burst of reconciles, not 
   core.enqueueAll(); // a new leader plans every namespace: 8 reconciles
   await core.whenIdle();
   assert.equal(bursts, 2);
+  // A queue that never drains: every 10 reconciles (twice the burst) all the same.
+  await add(9, 24);
+  assert.equal(bursts, 4, '24 reconciles queued at once: after the 10th and the 20th, not at the drain (4 since)');
+  await add(33, 1);
+  assert.equal(bursts, 5, 'the 5th since: drained after a burst');
 });
 
 test('reconciles queued by the hundred leave the event loop free between them', async () => {

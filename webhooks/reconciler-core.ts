@@ -28,7 +28,8 @@ export interface ReconcilerCoreOptions {
   workers?: number;
   /**
    * Called when the queue drains after at least `burst` reconciles since the last call (a burst of new namespaces,
-   * a new leader planning every namespace): the webhook then has V8 give back the memory the burst grew.
+   * a new leader planning every namespace), and every 2 x `burst` reconciles while it does not: the webhook then has
+   * V8 give back the memory the burst grew.
    */
   afterBurst?: () => void;
   /** Default 500. */
@@ -465,7 +466,12 @@ export class ReconcilerCore {
 
   private async work(namespace: string): Promise<void> {
     const started = performance.now();
-    this.sinceBurst += 1;
+    // A long burst (thousands of new namespaces, a new leader) gets the collection every twice `burst` reconciles
+    // too: the pages V8 keeps after its collections add up over the burst (16-20 MiB of 44 at 5,000 namespaces).
+    if (++this.sinceBurst >= 2 * (this.opts.burst ?? 500)) {
+      this.sinceBurst = 0;
+      this.opts.afterBurst?.();
+    }
     try {
       const changed = await this.reconcile(namespace);
       this.failures.delete(namespace);
