@@ -1,4 +1,5 @@
-// A memory-reducing garbage collection, asked for when a service knows a burst of work is over.
+// A memory-reducing garbage collection, asked for when a service knows a burst of work is over (or, during a long
+// one, every so often: the pages V8 keeps after its own collections add up).
 // V8 shrinks its heap by itself (its "memory reducer") only while the process allocates little. A webhook that keeps
 // receiving watch events after a burst (the quota controller's status updates of thousands of new quotas, every pod
 // start and stop) never qualifies, and kept the heap the burst grew: 114-118 MiB with 5,000 PR namespaces, against a
