@@ -109,6 +109,12 @@ function sameValue(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
+/** A value to keep: the one kept before when equal to it, else its shared copy. */
+function keptValue<T>(value: T | undefined, before: T | undefined, shared: Interner): T | undefined {
+  if (value === undefined) return undefined;
+  return before !== undefined && same(value, before) ? before : shared.share(value);
+}
+
 /**
  * What the reconciler keeps of a live baseline object: what planning reads (kind, name, labels, annotations, spec)
  * and the resourceVersion that orders events; status (the quota's usage, which moves with every pod), uid,
@@ -119,12 +125,6 @@ function sameValue(a: unknown, b: unknown): boolean {
  * namespaces, 40,000 of them, where an object with a nested metadata object cost 128 bytes each (issue 10); live()
  * rebuilds the object planning reads, for the few being planned.
  */
-/** A value to keep: the one kept before when equal to it, else its shared copy. */
-function keptValue<T>(value: T | undefined, before: T | undefined, shared: Interner): T | undefined {
-  if (value === undefined) return undefined;
-  return before !== undefined && same(value, before) ? before : shared.share(value);
-}
-
 export class KeptObject {
   readonly apiVersion: string | undefined;
   readonly kind: string;
