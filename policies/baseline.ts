@@ -223,13 +223,7 @@ function cachedShapes(databases: readonly Database[], config: Config): Shapes {
 
 /** Every baseline object of a namespace, in a fixed order: quota, limits, then network policies. */
 export function buildBaseline(namespace: string, databases: readonly Database[], config: Config): BaselineObject[] {
-  const labels = baselineLabels(namespace, config);
-  return cachedShapes(databases, config).shapes.map(({ kind, name, spec, specHash: hash }) => ({
-    apiVersion: kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'v1',
-    kind,
-    metadata: { name, namespace, labels: { ...labels }, annotations: { [SPEC_HASH_ANNOTATION]: hash } },
-    spec,
-  }));
+  return buildBaselineWithHash(namespace, databases, config).objects;
 }
 
 /** buildBaseline's objects and their baselineHash (computed once per configuration and set of databases). */
@@ -238,7 +232,15 @@ export function buildBaselineWithHash(
   databases: readonly Database[],
   config: Config,
 ): { objects: BaselineObject[]; hash: string } {
-  return { objects: buildBaseline(namespace, databases, config), hash: cachedShapes(databases, config).hash };
+  const { shapes, hash } = cachedShapes(databases, config);
+  const labels = baselineLabels(namespace, config);
+  const objects = shapes.map(({ kind, name, spec, specHash: objectHash }) => ({
+    apiVersion: kind === 'NetworkPolicy' ? 'networking.k8s.io/v1' : 'v1',
+    kind,
+    metadata: { name, namespace, labels: { ...labels }, annotations: { [SPEC_HASH_ANNOTATION]: objectHash } },
+    spec,
+  }));
+  return { objects, hash };
 }
 
 const hashOfShapes = (shapes: readonly Pick<Shape, 'kind' | 'name' | 'specHash'>[]): string =>

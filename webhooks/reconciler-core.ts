@@ -451,11 +451,15 @@ export class ReconcilerCore {
   }
 
   private drained(): void {
-    if (this.sinceBurst >= (this.opts.burst ?? 500)) {
-      this.sinceBurst = 0;
-      this.opts.afterBurst?.();
-    }
+    this.afterBurstOf(1);
     this.notifyIdle();
+  }
+
+  /** Calls afterBurst when `times` the burst size of reconciles were done since it was last called. */
+  private afterBurstOf(times: number): void {
+    if (this.sinceBurst < times * (this.opts.burst ?? 500)) return;
+    this.sinceBurst = 0;
+    this.opts.afterBurst?.();
   }
 
   private notifyIdle(): void {
@@ -468,10 +472,8 @@ export class ReconcilerCore {
     const started = performance.now();
     // A long burst (thousands of new namespaces, a new leader) gets the collection every twice `burst` reconciles
     // too: the pages V8 keeps after its collections add up over the burst (16-20 MiB of 44 at 5,000 namespaces).
-    if (++this.sinceBurst >= 2 * (this.opts.burst ?? 500)) {
-      this.sinceBurst = 0;
-      this.opts.afterBurst?.();
-    }
+    this.sinceBurst += 1;
+    this.afterBurstOf(2);
     try {
       const changed = await this.reconcile(namespace);
       this.failures.delete(namespace);
