@@ -127,9 +127,16 @@ export function watchPeak(pid: number, everyMs = 20): { stop(): Memory | undefin
   };
 }
 
+/**
+ * The CPUs this process may use, read when the module loads: before a bench pins itself to one CPU (the load
+ * generator's), after which availableParallelism() says 1 and cpuPrefix would silently put the servers on the load
+ * generator's CPU too (how every saturated figure before 2026-12-03 was measured: both on CPU 1, CPU 0 idle).
+ */
+const CPUS_AT_START = availableParallelism();
+
 /** Pins a process to one CPU (Linux taskset); a no-op where taskset is missing or there is one CPU. */
 export function cpuPrefix(cpu: number): string[] {
-  if (availableParallelism() < 2 || !existsSync('/usr/bin/taskset')) return [];
+  if (CPUS_AT_START < 2 || !existsSync('/usr/bin/taskset')) return [];
   return ['/usr/bin/taskset', '-c', String(cpu)];
 }
 
