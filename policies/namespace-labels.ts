@@ -6,31 +6,50 @@ import { parseDuration } from '../lib/duration.ts';
 import { isPlatform, type Identity } from './identity.ts';
 import { ANNOTATIONS, LABELS, PSS_MODES, pssLabel, pssVersionLabel } from './names.ts';
 import type { ManagedNamespace } from './namespace.ts';
-import { annotationsOf, child, labelsOf, type Obj } from './objects.ts';
+import { annotationOf, child, labelOf, type Obj } from './objects.ts';
 import { violation, type Violation } from './violation.ts';
 
 export const labelPath = (key: string): string => `metadata.labels["${key}"]`;
 export const annotationPath = (key: string): string => `metadata.annotations["${key}"]`;
+
+/** The Pod Security Standards labels of a configuration (the same for every namespace), built once per configuration. */
+const pssLabelsOf = new WeakMap<Config['podSecurity'], readonly (readonly [string, string])[]>();
+
+function pssLabels(podSecurity: Config['podSecurity']): readonly (readonly [string, string])[] {
+  let pairs = pssLabelsOf.get(podSecurity);
+  if (pairs === undefined) {
+    pairs = PSS_MODES.flatMap((mode) => [
+      [pssLabel(mode), podSecurity.level] as const,
+      [pssVersionLabel(mode), podSecurity.version] as const,
+    ]);
+    pssLabelsOf.set(podSecurity, pairs);
+  }
+  return pairs;
+}
+
+/** Labels every managed namespace must carry, as [key, value] pairs (read on every namespace admission). */
+export function requiredLabelPairs(
+  ns: ManagedNamespace,
+  config: Pick<Config, 'podSecurity'>,
+): (readonly [string, string])[] {
+  return [
+    [LABELS.managed, 'true'],
+    [LABELS.project, ns.project],
+    [LABELS.pr, String(ns.number)],
+    ...pssLabels(config.podSecurity),
+  ];
+}
 
 /** Labels every managed namespace must carry, with their values. */
 export function requiredNamespaceLabels(
   ns: ManagedNamespace,
   config: Pick<Config, 'podSecurity'>,
 ): Record<string, string> {
-  const labels: Record<string, string> = {
-    [LABELS.managed]: 'true',
-    [LABELS.project]: ns.project,
-    [LABELS.pr]: String(ns.number),
-  };
-  for (const mode of PSS_MODES) {
-    labels[pssLabel(mode)] = config.podSecurity.level;
-    labels[pssVersionLabel(mode)] = config.podSecurity.version;
-  }
-  return labels;
+  return Object.fromEntries(requiredLabelPairs(ns, config));
 }
 
 export function isPinned(object: unknown, config: Pick<Config, 'pins'>): boolean {
-  return labelsOf(object)[config.pins.label] === config.pins.value;
+  return labelOf(object, config.pins.label) === config.pins.value;
 }
 
 export interface NamespaceChange {
@@ -48,14 +67,14 @@ function stampPin(change: NamespaceChange, annotations: Record<string, unknown>,
   // The first pin of the namespace's life is k8s-ee's record: kept as it was, set when the first pin appears
   // (on a pin kept from before the record existed, what the change brings is left to the validation: k8s-ee's
   // sweeper stamps it, anyone else is refused).
-  const firstPinnedAt = annotationsOf(oldObject)[ANNOTATIONS.firstPinnedAt];
+  const firstPinnedAt = annotationOf(oldObject, ANNOTATIONS.firstPinnedAt);
   if (firstPinnedAt !== undefined) annotations[ANNOTATIONS.firstPinnedAt] = firstPinnedAt;
   else if (pinnedNow && !pinnedBefore) annotations[ANNOTATIONS.firstPinnedAt] = now.toISOString();
   else if (!pinnedNow) delete annotations[ANNOTATIONS.firstPinnedAt];
   if (pinnedNow && !pinnedBefore) {
     annotations[ANNOTATIONS.pinnedAt] = now.toISOString(); // a new pin starts now, whatever the manifest says
   } else if (pinnedNow && annotations[ANNOTATIONS.pinnedAt] === undefined) {
-    annotations[ANNOTATIONS.pinnedAt] = annotationsOf(oldObject)[ANNOTATIONS.pinnedAt] ?? now.toISOString();
+    annotations[ANNOTATIONS.pinnedAt] = annotationOf(oldObject, ANNOTATIONS.pinnedAt) ?? now.toISOString();
   } else if (!pinnedNow) {
     delete annotations[ANNOTATIONS.pinnedAt];
   }
@@ -70,9 +89,10 @@ export function mutateNamespace(change: NamespaceChange, config: Config, now: Da
   const { object, oldObject, operation } = change;
   const metadata = child(object, 'metadata');
   const labels = child(metadata, 'labels');
-  const oldLabels = labelsOf(oldObject);
-  for (const [key, value] of Object.entries(requiredNamespaceLabels(change.ns, config))) {
-    if (labels[key] === undefined && (operation === 'CREATE' || oldLabels[key] === undefined)) labels[key] = value;
+  for (const [key, value] of requiredLabelPairs(change.ns, config)) {
+    if (labels[key] === undefined && (operation === 'CREATE' || labelOf(oldObject, key) === undefined)) {
+      labels[key] = value;
+    }
   }
   const annotations = child(metadata, 'annotations');
   if (operation === 'CREATE' && annotations[ANNOTATIONS.createdAt] === undefined) {
@@ -83,13 +103,11 @@ export function mutateNamespace(change: NamespaceChange, config: Config, now: Da
 }
 
 function labelConflicts(change: NamespaceChange, config: Config): Violation[] {
-  const labels = labelsOf(change.object);
-  const oldLabels = labelsOf(change.oldObject);
   const out: Violation[] = [];
-  for (const [key, required] of Object.entries(requiredNamespaceLabels(change.ns, config))) {
-    const value = labels[key];
+  for (const [key, required] of requiredLabelPairs(change.ns, config)) {
+    const value = labelOf(change.object, key);
     if (value === required) continue;
-    if (change.operation === 'UPDATE' && value === oldLabels[key]) continue; // pre-existing, not this change's doing
+    if (change.operation === 'UPDATE' && value === labelOf(change.oldObject, key)) continue; // pre-existing, not this change's doing
     if (change.operation === 'CREATE' && value === undefined) continue; // a gap the mutating webhook fills
     const what = value === undefined ? 'was removed' : `is "${value}"`;
     out.push(
@@ -108,8 +126,8 @@ function labelConflicts(change: NamespaceChange, config: Config): Violation[] {
 
 function stampConflicts(change: NamespaceChange, config: Config): Violation[] {
   const out: Violation[] = [];
-  const hash = labelsOf(change.object)[LABELS.baselineHash];
-  const oldHash = labelsOf(change.oldObject)[LABELS.baselineHash];
+  const hash = labelOf(change.object, LABELS.baselineHash);
+  const oldHash = labelOf(change.oldObject, LABELS.baselineHash);
   if (hash !== oldHash && !(change.operation === 'CREATE' && hash === undefined)) {
     out.push(
       violation(
@@ -120,8 +138,8 @@ function stampConflicts(change: NamespaceChange, config: Config): Violation[] {
       ),
     );
   }
-  const pinnedAt = annotationsOf(change.object)[ANNOTATIONS.pinnedAt];
-  const oldPinnedAt = annotationsOf(change.oldObject)[ANNOTATIONS.pinnedAt];
+  const pinnedAt = annotationOf(change.object, ANNOTATIONS.pinnedAt);
+  const oldPinnedAt = annotationOf(change.oldObject, ANNOTATIONS.pinnedAt);
   const keptPin =
     change.operation === 'UPDATE' && isPinned(change.oldObject, config) && isPinned(change.object, config);
   if (keptPin && oldPinnedAt !== undefined && pinnedAt !== oldPinnedAt) {
@@ -140,9 +158,9 @@ function stampConflicts(change: NamespaceChange, config: Config): Violation[] {
 /** The pin label with a value other than the configured one is no pin and would not count: refused. */
 function pinSpelling(change: NamespaceChange, config: Config): Violation[] {
   const { label, value: accepted } = config.pins;
-  const value = labelsOf(change.object)[label];
+  const value = labelOf(change.object, label);
   if (value === undefined || value === accepted) return [];
-  if (change.operation === 'UPDATE' && labelsOf(change.oldObject)[label] === value) return []; // not this change's
+  if (change.operation === 'UPDATE' && labelOf(change.oldObject, label) === value) return []; // not this change's
   return [
     violation(
       'pins',
@@ -155,7 +173,7 @@ function pinSpelling(change: NamespaceChange, config: Config): Violation[] {
 
 /** When the first pin of the namespace's life was set, as epoch milliseconds (undefined when never or unreadable). */
 export function firstPinnedAtOf(object: unknown): number | undefined {
-  const text = annotationsOf(object)[ANNOTATIONS.firstPinnedAt];
+  const text = annotationOf(object, ANNOTATIONS.firstPinnedAt);
   const ms = text === undefined ? NaN : Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
 }
@@ -166,8 +184,8 @@ export function firstPinnedAtOf(object: unknown): number | undefined {
  */
 function firstPinConflicts(change: NamespaceChange, config: Config, now: Date | undefined): Violation[] {
   const { label, value, maxDuration } = config.pins;
-  const old = annotationsOf(change.oldObject)[ANNOTATIONS.firstPinnedAt];
-  const current = annotationsOf(change.object)[ANNOTATIONS.firstPinnedAt];
+  const old = annotationOf(change.oldObject, ANNOTATIONS.firstPinnedAt);
+  const current = annotationOf(change.object, ANNOTATIONS.firstPinnedAt);
   const appears = pinAppears(change, config);
   if (current !== old && !(appears && old === undefined)) {
     return [

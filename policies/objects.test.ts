@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { clone } from './objects.ts';
+import { annotationOf, annotationsOf, clone, labelOf, labelsOf } from './objects.ts';
 
 describe('clone (deep copy of JSON data)', () => {
   test('copies every level, equal to the original and sharing nothing with it', () => {
@@ -27,5 +27,31 @@ describe('clone (deep copy of JSON data)', () => {
     assert.equal((copy as { polluted?: boolean }).polluted, undefined);
     assert.deepEqual(Object.keys(copy), ['__proto__', 'x']);
     assert.equal(JSON.stringify(copy), JSON.stringify(parsed));
+  });
+});
+
+describe('labelOf / annotationOf (one value, nothing copied)', () => {
+  test('read what labelsOf / annotationsOf read, for any key', () => {
+    const object = JSON.parse(
+      '{"metadata":{"labels":{"a":"1","n":2,"__proto__":"p","toString":"t"},"annotations":{"x/y":"z","o":{}}}}',
+    ) as unknown;
+    for (const key of ['a', 'n', 'toString', 'hasOwnProperty', 'missing']) {
+      const copied = Object.hasOwn(labelsOf(object), key) ? labelsOf(object)[key] : undefined;
+      assert.equal(labelOf(object, key), copied, key);
+    }
+    // JSON.parse makes "__proto__" an own key: a label like any other here (the copy cannot hold it).
+    assert.equal(labelOf(object, '__proto__'), 'p');
+    assert.equal(labelOf(object, 'n'), undefined, 'a number is no label value');
+    assert.equal(labelOf(object, 'constructor'), undefined, 'inherited properties are not labels');
+    assert.equal(annotationOf(object, 'x/y'), 'z');
+    assert.equal(annotationOf(object, 'o'), undefined);
+    assert.equal(annotationsOf(object)['x/y'], annotationOf(object, 'x/y'));
+  });
+
+  test('anything without labels or annotations has none', () => {
+    for (const object of [null, undefined, 'text', [], {}, { metadata: null }, { metadata: { labels: ['a'] } }]) {
+      assert.equal(labelOf(object, '0'), undefined);
+      assert.equal(annotationOf(object, 'a'), undefined);
+    }
   });
 });

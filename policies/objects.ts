@@ -38,6 +38,22 @@ export function annotationsOf(object: unknown): Record<string, string> {
   return stringMap(metadataOf(object)['annotations']);
 }
 
+/** One label's value, when it is a string: what `labelsOf(object)[key]` reads, without copying every label. */
+export function labelOf(object: unknown, key: string): string | undefined {
+  return stringIn(metadataOf(object)['labels'], key);
+}
+
+/** One annotation's value, when it is a string: what `annotationsOf(object)[key]` reads, without copying them all. */
+export function annotationOf(object: unknown, key: string): string | undefined {
+  return stringIn(metadataOf(object)['annotations'], key);
+}
+
+function stringIn(map: unknown, key: string): string | undefined {
+  if (!isObj(map) || !Object.hasOwn(map, key)) return undefined;
+  const value = map[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
 export function stringMap(value: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj(value))) if (typeof v === 'string') out[k] = v;
