@@ -1,4 +1,5 @@
 // pino JSON logs. The logger is created by the command and passed down; nothing imports a global logger.
+import { jsonString } from './json-string.ts';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -151,7 +152,7 @@ export function infoLineWriter<K extends string>(
     let line = start + time.call(logger) + (p[chindings] as string);
     for (let i = 0; i < keys.length; i++) {
       const value = values[keys[i] as K];
-      if (value !== undefined) line += quoted[i] + JSON.stringify(value);
+      if (value !== undefined) line += quoted[i] + jsonString(value); // a denial's message: escaped once for the answer and this line
     }
     if (pending === '') {
       setImmediate(flush, false);

@@ -112,6 +112,9 @@ test('reviewText writes exactly what JSON.stringify writes, for every kind of an
     toReview(req, { allowed: true, mutated: { metadata: { name: 'p', labels: { x: 'y' } } }, warnings: ['w'] }),
     toReview(req, { allowed: false, code: 403, message: 'no "privileged"\nfix it', reason: 'Forbidden' }),
     toReview(req, { allowed: false, code: 500, message: 'broken' }),
+    // A long message (remembered by jsonString), twice, with and without a reason.
+    toReview(req, { allowed: false, code: 403, message: 'no "privileged"\n\\ é'.repeat(40), reason: 'Forbidden' }),
+    toReview(req, { allowed: false, code: 403, message: 'no "privileged"\n\\ é'.repeat(40) }),
   ];
   for (const review of reviews) assert.equal(reviewText(review), JSON.stringify(review));
   assert.ok(reviews[1]?.response.patch, 'a patched answer is among them');
@@ -120,4 +123,14 @@ test('reviewText writes exactly what JSON.stringify writes, for every kind of an
   assert.equal(reviewText(odd), JSON.stringify(odd));
   const extra = { ...reviews[0], response: { ...reviews[0]!.response, auditAnnotations: { a: 'b' } } };
   assert.equal(reviewText(extra as AdmissionReview), JSON.stringify(extra));
+  // A status of another shape (other keys, another order): JSON.stringify's own text.
+  const denied = reviews[6]!;
+  for (const status of [
+    { message: 'm', code: 403 },
+    { code: 403, message: 'm', reason: 'Forbidden', details: { name: 'p' } },
+    { code: 403, message: 'm', reason: undefined },
+  ]) {
+    const other = { ...denied, response: { ...denied.response, status } } as AdmissionReview;
+    assert.equal(reviewText(other), JSON.stringify(other));
+  }
 });

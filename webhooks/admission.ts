@@ -3,6 +3,7 @@
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
 import { formatViolations } from '../policies/violation.ts';
 import { diff, type PatchOperation } from '../policies/json-patch.ts';
+import { jsonString } from '../lib/json-string.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -110,6 +111,18 @@ export function toReview(request: AdmissionRequest, decision: Decision): Admissi
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
 
+/** JSON.stringify(status), with the message (a denial's, long) written through jsonString. */
+function statusText(status: NonNullable<AdmissionResponse['status']>): string {
+  const keys = Object.keys(status);
+  const { code, message, reason } = status;
+  const known = keys.length === (reason === undefined ? 2 : 3) && keys[0] === 'code' && keys[1] === 'message';
+  if (!known || typeof code !== 'number' || !Number.isFinite(code) || typeof message !== 'string') {
+    return JSON.stringify(status);
+  }
+  const tail = reason === undefined ? '' : `,"reason":${JSON.stringify(reason)}`;
+  return `{"code":${code},"message":${jsonString(message)}${tail}}`;
+}
+
 /**
  * The review as JSON text: exactly what JSON.stringify(review) writes, with the patch (base64, which JSON never
  * escapes) put in as it is rather than serialized character by character, and the envelope written directly.
@@ -121,7 +134,7 @@ export function reviewText(review: AdmissionReview): string {
     return JSON.stringify(review);
   }
   let text = `{"apiVersion":${JSON.stringify(review.apiVersion)},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":${allowed}`;
-  if (status !== undefined) text += `,"status":${JSON.stringify(status)}`;
+  if (status !== undefined) text += `,"status":${statusText(status)}`;
   if (patchType !== undefined) text += `,"patchType":${JSON.stringify(patchType)}`;
   if (patch !== undefined) text += `,"patch":"${patch}"`;
   if (warnings !== undefined) text += `,"warnings":${JSON.stringify(warnings)}`;

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { jsonString } from './json-string.ts';
+
+test('jsonString writes what JSON.stringify writes, short or long, remembered or not', () => {
+  const long = (tail: string) => `${'k8s-ee denied "x"\n\\ é \u0001 \ud800 '.repeat(20)}${tail}`;
+  const texts = [
+    '',
+    'a',
+    'quote " and \\ and \n',
+    '\u2028\u0000',
+    long('a'),
+    long('b'),
+    long('a'),
+    'short again',
+    long('b'),
+  ];
+  for (const text of texts) assert.equal(jsonString(text), JSON.stringify(text), JSON.stringify(text).slice(0, 40));
+  // The same long text twice in a row (the answer, then the log line), and an equal copy of it built anew.
+  const message = long('same');
+  assert.equal(jsonString(message), jsonString(message));
+  assert.equal(jsonString([...message].join('')), JSON.stringify(message));
+  assert.equal(
+    jsonString(long('other')),
+    JSON.stringify(long('other')),
+    'another long text is not answered from memory',
+  );
+});
