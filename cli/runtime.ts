@@ -18,9 +18,10 @@ export type Service = 'webhook' | 'sweeper';
  *   --max-semi-space-size says) a saturated webhook scavenged every ~30 reviews, copied the in-flight ones, promoted
  *   them, and a full collection followed every ~0.25 s: ~95 µs of CPU per review against ~60 (0.28 of the floor's
  *   Deployment reviews/s against 0.47; p99 at 1,000 req/s ~20 ms against ~1). 2 MiB admits as fast as 4 (7
- *   interleaved rounds: Deployment 0.68 of the floor with either, denial 0.73 vs 0.72, namespace 0.87 vs 0.82) for
- *   less memory: 96 vs 100 MiB after saturation, a peak of 109 vs 112-115 MiB while 5,000 PR namespaces get their
- *   baselines. --expose-gc lets it ask for a memory-reducing collection during and after a burst of reconciles
+ *   interleaved rounds, server and load generator then on one CPU: Deployment 0.68 of the floor with either, denial
+ *   0.73 vs 0.72, namespace 0.87 vs 0.82) for less memory: 96 vs 100 MiB after saturation, a peak of 109 vs 112-115
+ *   MiB while 5,000 PR namespaces get their baselines. --expose-gc lets it ask for a memory-reducing collection
+ *   during and after a burst of reconciles
  *   (lib/memory.ts: 5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
