@@ -31,10 +31,12 @@ import { KubeHttpError, kubeHttp, type KubeHttp } from '../webhooks/reconciler-h
 import { writeServingCert } from '../webhooks/testing/process.ts';
 import { createPrNamespaces, listFloorEnv, waitStamped } from './_cluster.ts';
 import {
+  describeParts,
   emit,
   inParallel,
   measurePass,
   memoryOf,
+  memoryPartsOf,
   partsBesideFloor,
   percentile,
   smallDeployment,
@@ -356,6 +358,9 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
     );
     const sweepers = containerProcesses('sweeper');
     const before = highest(sweepers).rss;
+    // Where the fullest sidecar's memory is before the pass: what it holds between passes, not what a pass adds.
+    const fullest = sweepers.reduce((a, b) => (memoryOf(b).rss > memoryOf(a).rss ? b : a));
+    const beforeParts = describeParts(memoryPartsOf(fullest));
     resetPeaks(sweepers);
     const since = Date.now();
     log('waiting for a sweeper pass (the default schedule: every minute)');
@@ -370,7 +375,7 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
       unit: 'MiB',
       target: '<= 100 MiB',
       peakOf: 'sweeper',
-      note: `VmHWM reset before the pass (${passSeconds.toFixed(2)} s, its log; VmRSS ${before.toFixed(1)} MiB just before), the higher of ${sweepers.length} sidecars; floor: bench/_list-floor.mjs on the host`,
+      note: `VmHWM reset before the pass (${passSeconds.toFixed(2)} s, its log; VmRSS ${before.toFixed(1)} MiB just before: ${beforeParts}), the higher of ${sweepers.length} sidecars; floor: bench/_list-floor.mjs on the host`,
     });
     // The same webhook once the burst is over: the API server's idle connections closed (the webhook keeps them 60 s)
     // and V8's memory reducer run. The row above, 10 s after, still carries the burst's garbage and connections.
