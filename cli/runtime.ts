@@ -25,11 +25,13 @@ export type Service = 'webhook' | 'sweeper';
  *   (lib/memory.ts: 5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
- *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults).
+ *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults); --expose-gc lets the sidecar ask for a
+ *   memory-reducing collection once its runs are done (sweeper/scheduler.ts `drained`), so the next pass starts
+ *   from what its watches hold, not from what the last pass left.
  */
 export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
   webhook: ['--max-semi-space-size=2', '--heap-growing-percent=10', '--expose-gc'],
-  sweeper: ['--max-semi-space-size=2', '--optimize-for-size'],
+  sweeper: ['--max-semi-space-size=2', '--optimize-for-size', '--expose-gc'],
 };
 
 /** glibc: two malloc arenas instead of up to eight per core (V8's helper threads fragmented ~15-30 MiB of them). */

@@ -14,6 +14,7 @@ import { readCosts } from './inventory-kube.ts';
 import { createSweeperMetrics } from './metrics.ts';
 import { sweep, type SweepDeps, type SweepResult } from './sweep.ts';
 import { createScheduler } from './scheduler.ts';
+import { reduceMemory } from '../lib/memory.ts';
 import { startProbeServer } from './server.ts';
 import { formatOnce } from './output.ts';
 import type { SweepKind } from './snapshot.ts';
@@ -276,6 +277,9 @@ async function runDaemon(args: Args): Promise<number> {
     run: (kind) => sweep(kind, clock(), deps),
     isLeader: () => election.isLeader(),
     log,
+    drained: () => {
+      if (reduceMemory()) log.debug('sweeper idle: V8 asked to give back the memory the runs grew');
+    },
   });
   // Between two cron runs, the release watch stamps an uninstall when it happens and asks for a sweep when its
   // grace ends (through the scheduler: never alongside another run).

@@ -10,6 +10,11 @@ export interface SchedulerOptions {
   run(kind: SweepKind): Promise<unknown>;
   isLeader(): boolean;
   log: Logger;
+  /**
+   * Called when the queue has drained after at least one run: the sidecar is idle until the next tick, the moment
+   * to give back the memory a pass grew (lib/memory.ts).
+   */
+  drained?: () => void;
 }
 
 export interface Scheduler {
@@ -29,6 +34,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   let stopped = false;
 
   async function drain(): Promise<void> {
+    let ran = 0;
     while (pending.size > 0 && !stopped) {
       const [kind] = pending;
       if (kind === undefined) break;
@@ -37,12 +43,14 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         opts.log.debug({ sweep: kind }, 'not the leader: run skipped');
         continue;
       }
+      ran += 1;
       try {
         await opts.run(kind);
       } catch (err) {
         opts.log.error({ err: (err as Error).message, sweep: kind }, 'sweeper run threw');
       }
     }
+    if (ran > 0) opts.drained?.();
   }
 
   function trigger(kind: SweepKind): Promise<void> {

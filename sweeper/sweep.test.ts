@@ -255,6 +255,31 @@ describe('sweep: image pruning across disk runs', () => {
 });
 
 describe('scheduler', () => {
+  it('calls drained once the queue is empty after runs (the moment to give memory back), not per run, not when nothing ran', async () => {
+    const log: string[] = [];
+    let leader = true;
+    const scheduler = createScheduler({
+      schedules: [],
+      isLeader: () => leader,
+      log: silentLogger(),
+      run: async (kind) => {
+        log.push(`run ${kind}`);
+        await new Promise((r) => setImmediate(r));
+        if (kind === 'disk') throw new Error('disk run failed');
+      },
+      drained: () => log.push('drained'),
+    });
+    const first = scheduler.trigger('namespaces');
+    void scheduler.trigger('disk');
+    await first;
+    assert.deepEqual(log, ['run namespaces', 'run disk', 'drained'], 'one call after both runs, a failed one included');
+    await scheduler.trigger('namespaces');
+    assert.deepEqual(log.slice(3), ['run namespaces', 'drained']);
+    leader = false;
+    await scheduler.trigger('namespaces');
+    assert.equal(log.length, 5, 'a skipped run (not the leader) grew nothing: no call');
+  });
+
   it('never overlaps runs, queues one per kind, skips when not the leader, and stops after the current run', async () => {
     const log: string[] = [];
     let release: (() => void) | undefined;
