@@ -8,7 +8,7 @@ import { createGitHubClient } from './github.ts';
 import { createSweeperMetrics, type SweeperMetrics } from './metrics.ts';
 import { ApiError, MemoryCluster } from './memory-cluster.ts';
 import { sweep, type SweepDeps } from './sweep.ts';
-import { createScheduler } from './scheduler.ts';
+import { createScheduler, type SchedulerOptions } from './scheduler.ts';
 import { formatOnce } from './output.ts';
 import type { Registry } from 'prom-client';
 
@@ -255,13 +255,14 @@ describe('sweep: image pruning across disk runs', () => {
 });
 
 describe('scheduler', () => {
+  /** A scheduler with no cron schedules, leading while `leading()` says so. */
+  const schedulerOf = (leading: () => boolean, rest: Pick<SchedulerOptions, 'run' | 'drained'>) =>
+    createScheduler({ schedules: [], isLeader: leading, log: silentLogger(), ...rest });
+
   it('calls drained once the queue is empty after runs (the moment to give memory back), not per run, not when nothing ran', async () => {
     const log: string[] = [];
     let leader = true;
-    const scheduler = createScheduler({
-      schedules: [],
-      isLeader: () => leader,
-      log: silentLogger(),
+    const scheduler = schedulerOf(() => leader, {
       run: async (kind) => {
         log.push(`run ${kind}`);
         await new Promise((r) => setImmediate(r));
@@ -284,10 +285,7 @@ describe('scheduler', () => {
     const log: string[] = [];
     let release: (() => void) | undefined;
     let leader = true;
-    const scheduler = createScheduler({
-      schedules: [],
-      isLeader: () => leader,
-      log: silentLogger(),
+    const scheduler = schedulerOf(() => leader, {
       run: async (kind) => {
         log.push(`start ${kind}`);
         await new Promise<void>((resolve) => (release = resolve));
