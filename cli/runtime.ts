@@ -21,8 +21,7 @@ export type Service = 'webhook' | 'sweeper';
  *   interleaved rounds, server and load generator then on one CPU: Deployment 0.68 of the floor with either, denial
  *   0.73 vs 0.72, namespace 0.87 vs 0.82) for less memory: 96 vs 100 MiB after saturation, a peak of 109 vs 112-115
  *   MiB while 5,000 PR namespaces get their baselines. --expose-gc lets it ask for a memory-reducing collection
- *   during and after a burst of reconciles
- *   (lib/memory.ts: 5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
+ *   during and after a burst of reconciles (lib/memory.ts: 5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
  *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults); --expose-gc lets the sidecar ask for a

@@ -7,7 +7,7 @@ import { formatQuantity, parseQuantity } from '../lib/quantity.ts';
 import { buildBaseline, declaredDatabases } from './baseline.ts';
 import type { Config, Database } from './config.ts';
 import { ENVIRONMENT_CONFIGMAP } from './names.ts';
-import { annotationsOf, isObj, labelsOf, metadataOf, nameOf, obj, type Obj } from './objects.ts';
+import { annotationOf, isObj, labelsOf, metadataOf, nameOf, obj, type Obj } from './objects.ts';
 import { podTemplatesOf } from './pod-templates.ts';
 import {
   containerLimits,
@@ -169,7 +169,7 @@ function usageOf(item: RenderedObject, limitRange: ContainerLimits): ObjectUsage
 
 /** `helm test` pods run later, on demand: they are not part of the install. */
 function isTestHook(object: Obj): boolean {
-  return /(^|,)\s*test(-success)?\s*(,|$)/.test(annotationsOf(object)[HELM_HOOK] ?? '');
+  return /(^|,)\s*test(-success)?\s*(,|$)/.test(annotationOf(object, HELM_HOOK) ?? '');
 }
 
 /** Objects the namespace has besides the release's own, when the quota counts their kind. */
