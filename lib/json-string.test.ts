@@ -18,7 +18,8 @@ test('jsonString writes what JSON.stringify writes, short or long, remembered or
   for (const text of texts) assert.equal(jsonString(text), JSON.stringify(text), JSON.stringify(text).slice(0, 40));
   // The same long text twice in a row (the answer, then the log line), and an equal copy of it built anew.
   const message = long('same');
-  assert.equal(jsonString(message), jsonString(message));
+  assert.equal(jsonString(message), JSON.stringify(message), 'first: escaped');
+  assert.equal(jsonString(message), JSON.stringify(message), 'again: remembered');
   assert.equal(jsonString([...message].join('')), JSON.stringify(message));
   assert.equal(
     jsonString(long('other')),
