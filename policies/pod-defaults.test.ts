@@ -357,7 +357,8 @@ describe('PR labels', () => {
 
   test('applyPodDefaults labels only in a managed namespace', () => {
     const metadata: Obj = {};
-    const changed = applyPodDefaults({ containers: [{ name: 'a' }] }, metadata, undefined, config);
+    const changed: string[] = [];
+    applyPodDefaults({ containers: [{ name: 'a' }] }, metadata, undefined, config, changed);
     assert.deepEqual(metadata, {});
     assert.ok(changed.length > 0 && changed.every((p) => !p.startsWith('metadata')));
   });
@@ -383,7 +384,8 @@ describe('copy-on-write: the defaults never write into what they may share with 
         const inPlace = structuredClone(object);
         for (const t of podTemplatesOf(inPlace)) {
           const metadata = t.metadata ?? {};
-          applyPodDefaults(t.spec, metadata, ns, config);
+          // Recording the paths set (as tools do) changes nothing in what is set.
+          applyPodDefaults(t.spec, metadata, ns, config, []);
           if (!t.metadata) (inPlace as { spec: { template: Obj } }).spec.template['metadata'] = metadata;
         }
         assert.deepEqual(mutated, inPlace);

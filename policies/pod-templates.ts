@@ -179,20 +179,33 @@ export function withPodTemplates<T>(
   const root: Fields = { ...object };
   // Containers already copied for this result (a List's items array is copied once for all its items).
   const copied = new Set<object>([root]);
-  templates.forEach((template, i) => {
+  for (let i = 0; i < templates.length; i++) {
+    const template = templates[i] as PodTemplate;
     const { base, location } = places[i] as Place;
     const owner = ownPath(root, base, copied);
     const spec = owner && ownPath(owner, location.spec, copied);
-    const metadataParent = owner && ownPath(owner, location.metadata.slice(0, -1), copied);
+    const metadataParent = owner && ownPath(owner, parentOf(location.metadata), copied);
     const last = location.metadata.at(-1);
-    if (!spec || !metadataParent || last === undefined) return;
+    if (!spec || !metadataParent || last === undefined) continue;
     const existing = metadataParent[last];
-    if (existing !== undefined && existing !== null && !isFields(existing)) return; // malformed: left alone
+    if (existing !== undefined && existing !== null && !isFields(existing)) continue; // malformed: left alone
     const metadata: Fields = isFields(existing) ? { ...existing } : {};
     metadataParent[last] = metadata;
-    change(spec, metadata, { ...template, spec, metadata });
-  });
+    // The found template (ours, made by collect) now describes the copy.
+    template.spec = spec;
+    template.metadata = metadata;
+    change(spec, metadata, template);
+  }
   return root as T;
+}
+
+/** The path of a metadata path's parent (`spec.template` for `spec.template.metadata`), computed once per path. */
+const parents = new Map<readonly string[], readonly string[]>();
+
+function parentOf(path: readonly string[]): readonly string[] {
+  let parent = parents.get(path);
+  if (parent === undefined) parents.set(path, (parent = path.slice(0, -1)));
+  return parent;
 }
 
 /**
@@ -206,8 +219,10 @@ function ownPath(start: Fields, steps: Steps, copied: Set<object>): Fields | und
     const current: unknown = Array.isArray(parent) ? parent[step as number] : parent[step as string];
     if (typeof current !== 'object' || current === null) return undefined;
     let own: object = current;
-    if (!copied.has(current)) own = Array.isArray(current) ? [...(current as unknown[])] : { ...current };
-    copied.add(own);
+    if (!copied.has(current)) {
+      own = Array.isArray(current) ? [...(current as unknown[])] : { ...current };
+      copied.add(own);
+    }
     if (Array.isArray(parent)) parent[step as number] = own;
     else parent[step as string] = own;
     parent = own as Fields | unknown[];
