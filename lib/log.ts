@@ -158,6 +158,6 @@ export function infoLineWriter<K extends string>(
       setImmediate(flush, false);
       holdUntilExit(flush);
     }
-    pending += line + ',' + messageKey + ':' + JSON.stringify(msg) + end;
+    pending += line + ',' + messageKey + ':' + jsonString(msg) + end;
   };
 }

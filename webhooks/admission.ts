@@ -133,9 +133,9 @@ export function reviewText(review: AdmissionReview): string {
   if (Object.keys(rest).length > 0 || (patch !== undefined && (patch.includes('"') || patch.includes('\\')))) {
     return JSON.stringify(review);
   }
-  let text = `{"apiVersion":${JSON.stringify(review.apiVersion)},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":${allowed}`;
+  let text = `{"apiVersion":${jsonString(review.apiVersion)},"kind":"AdmissionReview","response":{"uid":${jsonString(uid)},"allowed":${allowed}`;
   if (status !== undefined) text += `,"status":${statusText(status)}`;
-  if (patchType !== undefined) text += `,"patchType":${JSON.stringify(patchType)}`;
+  if (patchType !== undefined) text += `,"patchType":${jsonString(patchType)}`;
   if (patch !== undefined) text += `,"patch":"${patch}"`;
   if (warnings !== undefined) text += `,"warnings":${JSON.stringify(warnings)}`;
   return `${text}}}`;
