@@ -13,11 +13,14 @@ export function field(value: unknown, key: string): Fields | undefined {
   return isFields(inner) ? inner : undefined;
 }
 
-/** The array at `value[key]`, or [] when absent or not an array. */
-export function list(value: unknown, key: string): unknown[] {
-  if (!isFields(value)) return [];
+/** No entries: one shared, frozen list (most of the lists the checks read are absent from a pod). */
+const EMPTY: readonly unknown[] = Object.freeze([]);
+
+/** The array at `value[key]`, or an empty one when absent or not an array. Read-only: it may be the object's own. */
+export function list(value: unknown, key: string): readonly unknown[] {
+  if (!isFields(value)) return EMPTY;
   const inner = value[key];
-  return Array.isArray(inner) ? (inner as unknown[]) : [];
+  return Array.isArray(inner) ? (inner as unknown[]) : EMPTY;
 }
 
 export function text(value: unknown, key: string): string | undefined {
