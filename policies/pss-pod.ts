@@ -33,6 +33,7 @@ export class ContainerView implements Holder {
   readonly securityContext: Fields | undefined;
   private readonly specPath: string;
   private pathText: string | undefined;
+  private labelText: string | undefined;
 
   constructor(kind: ContainerField, index: number, value: Fields, specPath: string) {
     this.field = kind;
@@ -52,9 +53,13 @@ export class ContainerView implements Holder {
     return `${this.path}.securityContext`;
   }
 
+  /** Built once: a denial names the container in both the message and the fix of each of its violations. */
   get label(): string {
-    const word = CONTAINER_WORDS[this.field];
-    return this.name ? `${word} "${this.name}"` : `unnamed ${word} ${this.field}[${this.index}]`;
+    if (this.labelText === undefined) {
+      const word = CONTAINER_WORDS[this.field];
+      this.labelText = this.name ? `${word} "${this.name}"` : `unnamed ${word} ${this.field}[${this.index}]`;
+    }
+    return this.labelText;
   }
 }
 

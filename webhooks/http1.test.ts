@@ -257,3 +257,19 @@ test('a connection idle for idleTimeoutMs is closed (up to a quarter later), one
     await s.close();
   }
 });
+
+test('an answer is sent as UTF-8 with its length in bytes; a HEAD gets the length and no body', async () => {
+  const text = 'déjà vu ✓ 😀 "quoted" \\ end';
+  const s = await serve({}, (_method, _path, _body, reply) => reply(200, 'text/plain; charset=utf-8', text));
+  try {
+    const got = await raw(s.port, [post('/x', ''), 'HEAD /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    const bytes = Buffer.from(got, 'latin1');
+    const [first, second] = bytes.toString('utf8').split('HTTP/1.1 200 OK').slice(1);
+    assert.match(first ?? '', new RegExp(`content-length: ${Buffer.byteLength(text)}\\r\\n`));
+    assert.ok((first ?? '').endsWith(`\r\n\r\n${text}`), 'the body as sent, decoded as UTF-8');
+    assert.match(second ?? '', new RegExp(`content-length: ${Buffer.byteLength(text)}\\r\\n`));
+    assert.ok((second ?? '').endsWith('connection: close\r\n\r\n'), 'a HEAD answer ends with its headers');
+  } finally {
+    await s.close();
+  }
+});
