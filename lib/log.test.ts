@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -132,4 +135,42 @@ test('infoLineWriter: lines still held when the process exits are written', () =
   `;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal((JSON.parse(out.trim()) as { uid: string }).uid, 'last');
+});
+
+test('infoLineWriter on a batched file destination: in the order logged, around the lines pino holds back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-log-'));
+  const file = join(dir, 'out.log');
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  try {
+    // As the webhook's stdout: synchronous, and lines held until 4 KiB gather (createLogger async).
+    const destination = pino.destination({ dest: file, sync: true, minLength: 4096 });
+    const logger = createLogger({ destination }).child({}, { redact: [] });
+    const write = infoLineWriter(logger, ['uid']);
+    const expected: string[] = [];
+    const batch = (tag: string, n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const uid = `${tag}-${i}-${i % 2 ? 'é😀' : 'x'.repeat(300)}`;
+        write({ uid }, 'admission');
+        expected.push(uid);
+      }
+    };
+    for (let round = 0; round < 3; round++) {
+      batch(`big-${round}`, 20); // ~4 KiB with nothing held: written at the end of the turn
+      await turn();
+      logger.info({ uid: `pino-${round}` }, 'held'); // held back: the writer's next lines go after it
+      expected.push(`pino-${round}`);
+      batch(`after-${round}`, 20);
+      await turn();
+      batch(`small-${round}`, 2); // a small batch is held back too, and written with the next
+      await turn();
+    }
+    destination.flushSync();
+    const uids = readFileSync(file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { uid: string }).uid);
+    assert.deepEqual(uids, expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
