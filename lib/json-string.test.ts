@@ -32,7 +32,8 @@ test('jsonString quotes a short string directly only when JSON.stringify would w
   // Every character of the Basic Multilingual Plane's first block, alone and inside a name, and lone surrogates.
   for (let code = 0; code < 0x2100; code++) {
     const c = String.fromCharCode(code);
-    for (const text of [c, `web-${c}-1`]) assert.equal(jsonString(text), JSON.stringify(text), `U+${code.toString(16)}`);
+    for (const text of [c, `web-${c}-1`])
+      assert.equal(jsonString(text), JSON.stringify(text), `U+${code.toString(16)}`);
   }
   for (const text of ['\ud800', 'a\udfffb', '\ud83d\ude00', 'system:serviceaccount:kube-system:replicaset-controller'])
     assert.equal(jsonString(text), JSON.stringify(text));

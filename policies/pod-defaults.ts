@@ -192,7 +192,12 @@ function keepsImageUser(metadata: unknown): boolean {
 }
 
 /** The defaults of one pod spec; the paths set go to `changed` when given. */
-function podSpecDefaults(podSpec: unknown, mutation: Config['mutation'], keepImageUser: boolean, changed: Changes): void {
+function podSpecDefaults(
+  podSpec: unknown,
+  mutation: Config['mutation'],
+  keepImageUser: boolean,
+  changed: Changes,
+): void {
   if (!isFields(podSpec)) return;
   const windows = isWindows(podSpec);
   const containers = containersOf(podSpec);
