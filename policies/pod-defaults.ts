@@ -232,15 +232,14 @@ function prLabels(metadata: unknown, ns: Pick<ManagedNamespace, 'project' | 'num
   if (!isFields(metadata)) return;
   const labels = ownObject(metadata, 'labels');
   if (!labels) return;
-  if (labels[LABELS.project] !== ns.project) {
-    labels[LABELS.project] = ns.project;
-    changed?.push(`metadata.labels[${LABELS.project}]`);
-  }
-  const pr = String(ns.number);
-  if (labels[LABELS.pr] !== pr) {
-    labels[LABELS.pr] = pr;
-    changed?.push(`metadata.labels[${LABELS.pr}]`);
-  }
+  setLabel(labels, LABELS.project, ns.project, changed);
+  setLabel(labels, LABELS.pr, String(ns.number), changed);
+}
+
+function setLabel(labels: Fields, key: string, value: string, changed: Changes): void {
+  if (labels[key] === value) return;
+  labels[key] = value;
+  changed?.push(`metadata.labels[${key}]`);
 }
 
 /**
