@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger, infoLineWriter, type Logger } from './log.ts';
+import { createLogger, infoLineWriter, unredacted, type Logger } from './log.ts';
 
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
@@ -20,8 +20,8 @@ function capture(): { stream: Writable; lines: string[] } {
 }
 
 /** A logger the writer reproduces: the root logger redacts `*.token` and the like, so lines go through pino. */
-const unredacted = (stream: Writable, level = 'info'): Logger =>
-  createLogger({ destination: stream, level }).child({}, { redact: [] });
+const plainLogger = (stream: Writable, level = 'info'): Logger =>
+  unredacted(createLogger({ destination: stream, level }));
 
 const KEYS = ['uid', 'kind', 'namespace', 'name', 'user'] as const;
 const VALUES: Record<(typeof KEYS)[number], string | undefined>[] = [
@@ -37,6 +37,26 @@ function pinoLine(make: (stream: Writable) => Logger, values: object, msg: strin
   make(stream).info(values, msg);
   return lines.join('');
 }
+
+test('unredacted(logger) writes the line logger writes when nothing in it is to redact; logger itself still redacts', () => {
+  const { stream, lines } = capture();
+  const root = createLogger({ name: 'k8s-ee-sweeper', destination: stream });
+  const entry = {
+    action: 'delete-namespace',
+    name: 'shop-pr-7',
+    dryRun: false,
+    count: 3,
+    details: { since: 't', releases: ['web'] },
+  };
+  root.info(entry, 'orphan "shop-pr-7" deleted');
+  unredacted(root).info(entry, 'orphan "shop-pr-7" deleted');
+  root.info({ details: { token: 'gh-secret' }, password: 'p' }, 'login');
+  const [viaRoot, viaPlain, secret] = lines.map((line) => line.replace(/"time":\d+/, '"time":0'));
+  assert.equal(viaPlain, viaRoot);
+  assert.ok(viaRoot?.includes('"releases":["web"]'), viaRoot);
+  assert.ok(secret !== undefined && !secret.includes('gh-secret') && !secret.includes('"p"'), secret);
+  assert.match(secret ?? '', /"token":"\[redacted\]"/);
+});
 
 test('infoLineWriter writes the bytes logger.info writes, for every value JSON escapes and with undefined left out', async () => {
   const fixed = () => ',"time":1700000000000';
@@ -72,7 +92,7 @@ test('infoLineWriter writes the bytes logger.info writes, for every value JSON e
 
 test('infoLineWriter escapes a lone surrogate (\\ud800) where pino writes it raw and it arrives as U+FFFD', async () => {
   const { stream, lines } = capture();
-  infoLineWriter(unredacted(stream), ['name'])({ name: 'a\ud800b' }, 'admission');
+  infoLineWriter(plainLogger(stream), ['name'])({ name: 'a\ud800b' }, 'admission');
   await new Promise((resolve) => setImmediate(resolve));
   assert.match(lines.join(''), /"name":"a\\ud800b"/);
   assert.equal((JSON.parse(lines.join('')) as { name: string }).name, 'a\ud800b');
@@ -80,7 +100,7 @@ test('infoLineWriter escapes a lone surrogate (\\ud800) where pino writes it raw
 
 test('infoLineWriter follows the logger level: nothing below info, and lines again once the level allows them', () => {
   const { stream, lines } = capture();
-  const logger = unredacted(stream, 'warn');
+  const logger = plainLogger(stream, 'warn');
   const write = infoLineWriter(logger, ['uid']);
   write({ uid: 'one' }, 'admission');
   logger.level = 'debug';
@@ -114,7 +134,7 @@ test('infoLineWriter hands a logger it cannot reproduce (redacted keys, a mixin,
 
 test('infoLineWriter hands the lines of one turn to the stream in one write, in order, right after the turn', async () => {
   const { stream, lines } = capture();
-  const write = infoLineWriter(unredacted(stream), ['uid']);
+  const write = infoLineWriter(plainLogger(stream), ['uid']);
   for (const uid of ['a', 'b', 'c']) write({ uid }, 'admission');
   assert.equal(lines.length, 0, 'nothing written during the turn');
   await new Promise((resolve) => setImmediate(resolve));

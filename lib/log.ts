@@ -48,6 +48,18 @@ export function createLogger(options: LogOptions = {}): Logger {
 export const BATCH_BYTES = 4096;
 export const FLUSH_MS = 200;
 
+/**
+ * `logger` without the redaction, for a line written once per item of a burst whose every field the program builds
+ * itself (names, reasons, counts, timestamps: never an object read from the cluster or a request): a sweeper's
+ * action, a namespace's baseline, an admission. The root logger redacts `*.token` and the like, and with a `*.` path
+ * pino hands every value of every line (strings, numbers, the message) to @pinojs/redact (0.4), which parses each of
+ * its paths again for each value: ~11-12 µs and ~17 KB of garbage per such line, against ~2.7 µs without. Over a
+ * sweeper pass of 5,000 PR namespaces that was 93 of the 205 MiB the sidecar allocated (issue 10's notes).
+ */
+export function unredacted(logger: Logger): Logger {
+  return logger.child({}, { redact: [] });
+}
+
 /** A logger that drops everything, for tests that do not look at logs. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

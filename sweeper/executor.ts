@@ -3,7 +3,7 @@
 // something) a Kubernetes Event on the object. Deletions re-read the namespace first, so a namespace pinned,
 // re-created or re-deployed since the snapshot is left alone.
 import type { Config } from '../policies/config.ts';
-import type { Logger } from '../lib/log.ts';
+import { unredacted, type Logger } from '../lib/log.ts';
 import { isManaged, isPinned, isTerminating } from './plan-namespace.ts';
 import type { SweeperMetrics } from './metrics.ts';
 import type { Action, ActionTarget, MetadataPatch, NamespaceInfo } from './types.ts';
@@ -183,7 +183,8 @@ function countFreed(r: ActionResult, metrics: SweeperMetrics): void {
     metrics.imagePruneFreedBytes.inc({ node: action.target.name }, Number(action.details['freedBytes'] ?? 0));
 }
 
-function account(r: ActionResult, opts: ExecuteOptions): void {
+/** Counts and logs one result; `log` writes the line (unredacted: its fields are the planner's own). */
+function account(r: ActionResult, opts: ExecuteOptions, log: Logger): void {
   const { action } = r;
   opts.metrics.actions.inc({ kind: action.kind, reason: action.reason, result: r.result });
   if (r.result === 'error') opts.metrics.errors.inc({ stage: 'action' });
@@ -200,8 +201,8 @@ function account(r: ActionResult, opts: ExecuteOptions): void {
     details: action.details,
     ...(r.note ? { note: r.note } : {}),
   };
-  if (r.result === 'error') opts.log.error(entry, action.message);
-  else opts.log.info(entry, action.message);
+  if (r.result === 'error') log.error(entry, action.message);
+  else log.info(entry, action.message);
 }
 
 async function executeOne(action: Action, opts: ExecuteOptions): Promise<ActionResult> {
@@ -219,13 +220,16 @@ async function executeOne(action: Action, opts: ExecuteOptions): Promise<ActionR
 /** Executes the actions in order; never throws. */
 export async function execute(actions: Action[], opts: ExecuteOptions): Promise<ActionResult[]> {
   const results: ActionResult[] = [];
+  // One line per action, thousands in a pass over many namespaces; each field is the planner's (names, reasons,
+  // timestamps, the note of a failed call), nothing to redact (lib/log.ts unredacted).
+  const log = unredacted(opts.log);
   for (const action of actions) {
     if (opts.shouldStop?.()) {
       results.push({ action, result: 'skipped', note: 'the sweeper is stopping' });
       continue;
     }
     const r = await executeOne(action, opts);
-    account(r, opts);
+    account(r, opts, log);
     results.push(r);
   }
   return results;

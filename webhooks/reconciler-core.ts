@@ -3,7 +3,7 @@
 // planNamespace and apply the plan. A namespace is never worked on by two workers at once; one that changes while
 // it is worked on is worked on again right after. Failures are retried with backoff.
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import type { Logger } from '../lib/log.ts';
+import { unredacted, type Logger } from '../lib/log.ts';
 import { canonicalJson, Interner, watchedNames } from '../lib/string-pool.ts';
 import type { BaselineObject } from '../policies/baseline.ts';
 import type { Config } from '../policies/config.ts';
@@ -229,9 +229,13 @@ export class ReconcilerCore {
   private leading = false;
   private stopped = false;
 
+  /** The line of each reconcile (thousands in a burst): only names and counts it built, unredacted (lib/log.ts). */
+  private readonly reconciledLog: Logger;
+
   constructor(opts: ReconcilerCoreOptions) {
     this.opts = opts;
     this.workers = opts.workers ?? 8;
+    this.reconciledLog = unredacted(opts.log);
   }
 
   /** Managed namespaces that are not being deleted. */
@@ -562,7 +566,7 @@ export class ReconcilerCore {
     }
     for (const kind of plan.repairs) this.opts.metrics.repairs.inc({ kind });
     if (Object.keys(plan.labels).length > 0) this.opts.metrics.repairs.inc({ kind: 'Namespace' });
-    this.opts.log.info(
+    this.reconciledLog.info(
       {
         namespace,
         hash: plan.hash,

@@ -17,7 +17,7 @@ import {
 } from './admission.ts';
 import { BodyError, parseJson, readBody } from './body.ts';
 import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.ts';
-import { infoLineWriter } from '../lib/log.ts';
+import { infoLineWriter, unredacted } from '../lib/log.ts';
 import { createHttp1Server, type Http1Server, type Reply } from './http1.ts';
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
 
@@ -194,7 +194,7 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
   const recorded = metrics.route(route.name);
   // The admission line carries only the fields below (never an object's content): no redaction, and serialized
   // directly into the logger's stream (lib/log.ts infoLineWriter).
-  const logLine = infoLineWriter(context.log.child({}, { redact: [] }), LINE_KEYS);
+  const logLine = infoLineWriter(unredacted(context.log), LINE_KEYS);
 
   function refuse(err: unknown, reply: Reply, written: () => void): void {
     const status = err instanceof BodyError ? err.status : 500;
