@@ -14,7 +14,7 @@ import {
   type CapacitySource,
 } from './capacity.ts';
 import type { LastDeploy } from '../policies/capacity.ts';
-import { createGate } from './gate.ts';
+import { createGate, type GateOptions } from './gate.ts';
 import { releasePinSlot, reservePinSlot, kubePinSlots, type PinAnswer, type PinSlotStore } from './pin-slots.ts';
 import { ownNamespace } from './reconciler.ts';
 import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
@@ -35,6 +35,8 @@ export interface ClusterServicesOptions {
   pinSlots?: PinSlotStore;
   /** The capacity gate (webhooks/capacity.ts); without it, no capacity-aware admission. */
   capacity?: Omit<CapacityGateOptions, 'config' | 'log' | 'registry'>;
+  /** The reconciler's view of the environment ConfigMaps, for the baseline gate (webhooks/gate.ts). */
+  watchedEnvironment?: GateOptions['watchedEnvironment'];
 }
 
 function capacityGateOf(opts: Omit<ClusterServicesOptions, 'kc'> & { now?: () => number }) {
@@ -54,6 +56,7 @@ export function createClusterServicesWith(
     registry: opts.registry,
     now: opts.now,
     quotaWaitMs: opts.quotaWaitMs,
+    ...(opts.watchedEnvironment ? { watchedEnvironment: opts.watchedEnvironment } : {}),
   });
   const now = opts.now ?? Date.now;
   // Asked only when a pin appears (rare), and a stale answer would let a burst of pins past the limit: no cache by default.

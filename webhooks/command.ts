@@ -106,7 +106,15 @@ async function startCluster(
   const { createClusterServices } = await import('./cluster-services.ts');
   const { startReconciler } = await import('./reconciler.ts');
   const reconciler = startReconciler({ kc, http, config, log, registry, identity });
-  const services = createClusterServices({ kc, http, config, log, registry, capacitySource: reconciler.capacity });
+  const services = createClusterServices({
+    kc,
+    http,
+    config,
+    log,
+    registry,
+    capacitySource: reconciler.capacity,
+    watchedEnvironment: (namespace) => reconciler.watchedEnvironment(namespace),
+  });
   const stop = async (): Promise<void> => {
     await reconciler.stop();
     http.close();

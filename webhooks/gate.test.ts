@@ -5,7 +5,7 @@ import { silentLogger } from '../lib/log.ts';
 import { baselineHash, buildBaseline } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { PENDING_DATABASES } from '../policies/environment-pending.ts';
-import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
+import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
 import { createClusterServicesWith } from './cluster-services.ts';
 import { createGate, isStampRefusal } from './gate.ts';
 import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-kube-memory.ts';
@@ -13,12 +13,27 @@ import { addNamespace, memoryCluster, type MemoryCluster } from './reconciler-ku
 const config = defaultConfig();
 const NS = 'shop-pr-7';
 
-function setup(options: { cacheMs?: number; quotaWaitMs?: number; now?: () => number } = {}) {
+function setup(
+  options: {
+    cacheMs?: number;
+    quotaWaitMs?: number;
+    now?: () => number;
+    watchedEnvironment?: (namespace: string) => { environment: unknown } | undefined;
+  } = {},
+) {
   const cluster = memoryCluster();
   const registry = new Registry();
   const gate = createGate({ client: cluster, config, log: silentLogger(), registry, ...options });
   return { cluster, registry, gate };
 }
+
+/** The environment ConfigMap of NS as a watch would hold it, declaring `databases` (none: no ConfigMap). */
+const watched = (databases?: string): { environment: unknown } => ({
+  environment:
+    databases === undefined
+      ? undefined
+      : { kind: 'ConfigMap', metadata: { name: ENVIRONMENT_CONFIGMAP, namespace: NS }, data: { databases } },
+});
 
 const writes = (cluster: MemoryCluster): string[] =>
   cluster.calls.filter((c) => /^(create|apply|stamp|delete) /.test(c));
@@ -46,6 +61,58 @@ test('idempotent and cached per namespace and hash: a second request reads only 
   cluster.calls.length = 0;
   assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
   assert.deepEqual(cluster.calls, [`get environment ${NS}`]);
+});
+
+test("with the watch's view of the declaration, a namespace verified for it is admitted with no API call", async () => {
+  let view: { environment: unknown } | undefined = watched();
+  const { cluster, gate } = setup({ watchedEnvironment: () => view });
+  addNamespace(cluster, NS);
+  await gate.ensure(NS, { dryRun: false });
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls, []);
+  // A watch that cannot tell (not synced): the declaration is read from the API server, as without a view.
+  view = undefined;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls, [`get environment ${NS}`]);
+});
+
+test('a watch view the gate has not verified is checked against the API server: a new declaration grows the quota, a trailing one shrinks nothing', async () => {
+  let view = watched();
+  const { cluster, gate } = setup({ watchedEnvironment: () => view });
+  const hardOf = (): unknown => cluster.objects.get(`${NS}/ResourceQuota/${BASELINE_NAMES.quota}`)?.spec;
+  addNamespace(cluster, NS);
+  await gate.ensure(NS, { dryRun: false });
+  // The watch has seen a new declaration: the gate reads it and puts the grown quota in place.
+  cluster.environments.set(NS, { databases: 'postgresql' });
+  view = watched('postgresql');
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.ok(cluster.calls.includes(`get environment ${NS}`));
+  assert.deepEqual(writes(cluster), [`apply ResourceQuota/${BASELINE_NAMES.quota}`, `stamp ${NS}`]);
+  assert.deepEqual(hardOf(), buildBaseline(NS, ['postgresql'], config)[0]?.spec);
+  // A watch that trails (it still shows no database): the API server's answer decides, and nothing shrinks.
+  view = watched();
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls, [`get environment ${NS}`]);
+  assert.deepEqual(hardOf(), buildBaseline(NS, ['postgresql'], config)[0]?.spec);
+  // Once the watch catches up, no API call again.
+  view = watched('postgresql');
+  cluster.calls.length = 0;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls, []);
+});
+
+test('with a watch view, an expired verification still looks again at the namespace and its objects', async () => {
+  let clock = 0;
+  const { cluster, gate } = setup({ cacheMs: 1000, now: () => clock, watchedEnvironment: () => watched() });
+  addNamespace(cluster, NS);
+  await gate.ensure(NS, { dryRun: false });
+  cluster.calls.length = 0;
+  clock = 1000;
+  assert.deepEqual(await gate.ensure(NS, { dryRun: false }), { ok: true });
+  assert.deepEqual(cluster.calls.sort(), [`get environment ${NS}`, `get namespace ${NS}`, `list ${NS}`]);
 });
 
 test('after the cache expires the gate looks again, and writes nothing when all is in place', async () => {

@@ -30,6 +30,14 @@ export interface GateOptions {
   /** How long to wait until the API server's admission sees the namespace stamp (see probe below). Default 2 s. */
   stampWaitMs?: number;
   now?: () => number;
+  /**
+   * The namespace's environment ConfigMap as the webhook's own watch last saw it (undefined inside when it has
+   * none), or undefined when that watch cannot tell (not synced yet). With it, a namespace verified within
+   * `cacheMs` for that very declaration is admitted with no API call; any other case reads the ConfigMap from the
+   * API server as before. Without it, every pod-carrying CREATE read the ConfigMap: at 20 Deployments created at
+   * once the API server saw each call to the webhooks take ~40 ms instead of ~0.3 (issue 10's notes).
+   */
+  watchedEnvironment?: (namespace: string) => { environment: unknown } | undefined;
 }
 
 export interface Gate {
@@ -182,13 +190,24 @@ class BaselineGate implements Gate {
     };
   }
 
-  private async check(namespace: string, dryRun: boolean): Promise<GateResult> {
-    const environment = await this.opts.client.readEnvironment(namespace);
-    // The cache is keyed by the stored declaration; a pending one (see environment-pending.ts) is read below.
-    // Stryker disable next-line ArrayDeclaration: any list without our quota in it reads the same (no pending one)
-    const stored = desiredBaseline(namespace, environment, [], this.opts.config, this.now());
+  /**
+   * Whether the namespace was verified within the cache period for this declaration. The cache is keyed by the
+   * stored declaration; a pending one (see environment-pending.ts) is read by check() past it.
+   */
+  private verifiedFor(namespace: string, environment: unknown): boolean {
     const cached = this.verified.get(namespace);
-    if (cached?.hash === stored.hash && this.now() - cached.at < this.cacheMs) return { ok: true };
+    if (!cached || this.now() - cached.at >= this.cacheMs) return false;
+    // Stryker disable next-line ArrayDeclaration: any list without our quota in it reads the same (no pending one)
+    return cached.hash === desiredBaseline(namespace, environment, [], this.opts.config, this.now()).hash;
+  }
+
+  private async check(namespace: string, dryRun: boolean): Promise<GateResult> {
+    // The watch's view can only trail the API server by moments, and a declaration that grows the quota had it
+    // grown before it was admitted (ensureEnvironment): so a hit here is a baseline verified for what is declared.
+    const seen = this.opts.watchedEnvironment?.(namespace);
+    if (seen && this.verifiedFor(namespace, seen.environment)) return { ok: true };
+    const environment = await this.opts.client.readEnvironment(namespace);
+    if (this.verifiedFor(namespace, environment)) return { ok: true };
     this.prune(); // Stryker disable-line all: memory housekeeping only, see prune()
     const [ns, live] = await Promise.all([
       this.opts.client.readNamespace(namespace),

@@ -344,6 +344,11 @@ export class ReconcilerCore {
     };
   }
 
+  /** The namespace's environment ConfigMap as the watch last saw it; undefined when it has none. */
+  declaration(namespace: string): WatchedObject | undefined {
+    return this.declarations.get(namespace);
+  }
+
   onEnvironment(type: WatchEventType, object: WatchedObject): void {
     const ns = object.metadata?.namespace;
     if (!ns) return;

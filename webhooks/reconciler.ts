@@ -15,7 +15,13 @@ import { ReconcilerCore } from './reconciler-core.ts';
 import { CapacityCache, environmentUseOf, type CapacitySource } from './capacity.ts';
 import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
 import { kubeBaselineClient, type BaselineClient } from './reconciler-kube.ts';
-import { createResilientWatch, type ResilientWatch, type ResilientWatchOptions } from './reconciler-watch.ts';
+import {
+  createResilientWatch,
+  type ResilientWatch,
+  type ResilientWatchOptions,
+  type WatchedObject,
+  type WatchEventType,
+} from './reconciler-watch.ts';
 
 export interface ReconcilerOptions {
   kc: KubeAccess;
@@ -45,6 +51,11 @@ export interface ReconcilerOptions {
 export interface Reconciler {
   /** What the capacity gate counts: PR environments, node allocatable, other pods' requests (watch caches). */
   capacity: CapacitySource;
+  /**
+   * A namespace's environment ConfigMap as the configmaps watch last saw it, or undefined while that watch is not
+   * synced (the baseline gate's fast path, webhooks/gate.ts watchedEnvironment).
+   */
+  watchedEnvironment(namespace: string): { environment: unknown } | undefined;
   stop(): Promise<void>;
   ready(): boolean;
   /** For tests: whether this replica currently writes. */
@@ -160,6 +171,18 @@ function createCore(
   return new ReconcilerCore({ client, config: opts.config, log: opts.log, metrics, workers: opts.workers, afterBurst });
 }
 
+/** The watch on the environment ConfigMaps of every namespace (one name, a field selector). */
+function environmentWatch(c: ReconcilerCore) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    path: '/api/v1/configmaps',
+    fieldSelector: `metadata.name=${ENVIRONMENT_CONFIGMAP}`,
+    onEvent: (t: WatchEventType, o: WatchedObject) => c.onEnvironment(t, o),
+    versions: c.environmentVersions(),
+  };
+}
+
 /** Starts the watches, the workers and (unless disabled) the leader election. */
 export function startReconciler(opts: ReconcilerOptions): Reconciler {
   const http = opts.http ?? kubeHttp(opts.kc);
@@ -182,6 +205,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       idleMs: opts.watchIdleMs,
       onRestart: (reason) => metrics.watchRestarts.inc({ resource, reason }),
     });
+  const environments = watch('configmaps', environmentWatch(c));
   const watches = [
     watch('namespaces', {
       apiVersion: 'v1',
@@ -190,14 +214,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       onEvent: (t, o) => c.onNamespace(t, o),
       versions: c.namespaceVersions(),
     }),
-    watch('configmaps', {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      path: '/api/v1/configmaps',
-      fieldSelector: `metadata.name=${ENVIRONMENT_CONFIGMAP}`,
-      onEvent: (t, o) => c.onEnvironment(t, o),
-      versions: c.environmentVersions(),
-    }),
+    environments,
     ...BASELINE_KINDS.map((k) =>
       watch(k.plural, {
         apiVersion: k.apiVersion,
@@ -230,6 +247,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       others: () => capacity.others(),
       departedAt: (name) => c.departedAt(name),
     },
+    watchedEnvironment: (namespace) => (environments.synced() ? { environment: c.declaration(namespace) } : undefined),
     ready: () => watches.every((w) => w.synced()),
     isLeader: () => c.isLeader(),
     stop: async () => {
