@@ -14,7 +14,7 @@ import { startLeaderElection } from '../lib/leader.ts';
 import { parseQuantity } from '../lib/quantity.ts';
 import { buildBaseline, quotaHard } from '../policies/baseline.ts';
 import { defaultConfig } from '../policies/config.ts';
-import { BASELINE_NAMES, LABELS } from '../policies/names.ts';
+import { BASELINE_NAMES, ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
 import { vapYaml } from '../policies/vap-print.ts';
 import { STAMP_PROBE_NAME } from '../policies/vap.ts';
 import { kubeBaselineClient } from '../webhooks/reconciler-kube.ts';
@@ -550,6 +550,61 @@ describe('watches that go silent are restarted', () => {
       await reconciler.stop();
       watchHttp.close();
       await proxy.close();
+      await cluster.kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], { allowFail: true });
+    }
+  });
+});
+
+describe("the reconciler's view of the environment ConfigMaps (the baseline gate's fast path)", () => {
+  test('unknown until its watch has synced, then each namespace as the API server has it, changes included', async () => {
+    const cluster = await getTestCluster();
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    const http = kubeHttp(kc);
+    // Not a PR namespace: the view covers every namespace's ConfigMap of that name, and nothing here is reconciled.
+    const ns = 'envview-e2e';
+    const reconciler = startReconciler({
+      kc,
+      http,
+      config,
+      log: silentLogger(),
+      registry: new Registry(),
+      identity: 'e2e-view',
+      leaderElection: false,
+    });
+    const environment = (): unknown =>
+      (reconciler.watchedEnvironment(ns)?.environment as { data?: Record<string, string> } | undefined)?.data;
+    try {
+      assert.equal(reconciler.watchedEnvironment(ns), undefined, 'nothing is known before the watch has synced');
+      await until('the ConfigMap watch synced', 10_000, () =>
+        Promise.resolve(reconciler.watchedEnvironment(ns) ? true : undefined),
+      );
+      assert.deepEqual(reconciler.watchedEnvironment(ns), { environment: undefined }, 'synced: no ConfigMap there');
+      await cluster.kubectl(['create', 'namespace', ns], { allowFail: true });
+      const manifest = (databases: string) =>
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: ENVIRONMENT_CONFIGMAP, namespace: ns },
+          data: { databases },
+        });
+      await cluster.kubectl(['apply', '-f', '-'], { input: manifest('postgresql') });
+      await until('the new ConfigMap seen', 10_000, () =>
+        Promise.resolve((environment() as { databases?: string } | undefined)?.databases === 'postgresql' || undefined),
+      );
+      await cluster.kubectl(['apply', '-f', '-'], { input: manifest('postgresql,redis') });
+      await until('the changed ConfigMap seen', 10_000, () =>
+        Promise.resolve(
+          (environment() as { databases?: string } | undefined)?.databases === 'postgresql,redis' || undefined,
+        ),
+      );
+      await cluster.kubectl(['delete', 'configmap', ENVIRONMENT_CONFIGMAP, '-n', ns]);
+      await until('the deleted ConfigMap gone from the view', 10_000, () =>
+        Promise.resolve(reconciler.watchedEnvironment(ns)?.environment === undefined || undefined),
+      );
+    } finally {
+      await reconciler.stop();
+      http.close();
       await cluster.kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], { allowFail: true });
     }
   });
