@@ -10,9 +10,9 @@
 //   doing that much work reaches here (on this VM a server slower than the client also pays for waking it: the
 //   ratio falls faster than the work grows);
 // - latency: an evenly spaced open loop at 1,000 req/s (each request sent at its time to within a turn of the
-//   event loop: see evenlySpaced) after a second of warm-up at that rate (the connections
-//   opened then, not during the measure; autocannon's -R sends in bursts, which inflates tail latency:
-//   ARCHITECTURE.md section 9);
+//   event loop: see evenlySpaced) after a second of warm-up at that rate (the connections opened then, not during
+//   the measure; autocannon's -R sends in bursts, which inflates tail latency: ARCHITECTURE.md section 9), the two
+//   sides taking turns in half-second slices, each side's p99 over all its requests (see OPEN_SLICES);
 // - memory: VmRSS of the webhook idle and after saturation, VmHWM (peak), from /proc.
 // The webhook runs as the image runs it: the compiled dist/cli/main.js (built here first), with the node flags of
 // the Dockerfile's ENTRYPOINT and its ENV, logging at info (one line per admission) to a file, as a container
@@ -47,10 +47,14 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const WARMUP_S = 2;
 const STEADY_S = Number(process.env['BENCH_STEADY_SECONDS'] ?? 15);
 const RATE = 1000;
-// The open loop's p99 swings from ~1 to ~40 ms between consecutive runs on this VM, on either side (vCPU stalls
-// that last seconds): more, shorter interleaved rounds, and the median, with the spread in the row's note.
-const OPEN_ROUNDS = Number(process.env['BENCH_OPEN_ROUNDS'] ?? 7);
-const OPEN_SECONDS = Number(process.env['BENCH_OPEN_SECONDS'] ?? 3);
+// The open loop's p99 swings from ~1 to ~40 ms between runs a few seconds apart on this VM, on either side (vCPU
+// stalls that come and go): so the two sides take turns in short slices (k8s-ee, floor, k8s-ee…), each side's
+// latencies pooled over all its slices. A stretch of stalls then falls on both sides alike, where whole rounds of
+// seconds each left it to whichever side was measured then (the median of 7 such rounds still swung 1-3.4 ms).
+const OPEN_SLICES = Number(process.env['BENCH_OPEN_SLICES'] ?? 42);
+const OPEN_SLICE_S = Number(process.env['BENCH_OPEN_SLICE_SECONDS'] ?? 0.5);
+/** Slices per group whose p99 the row's note gives, to show the spread. */
+const OPEN_GROUP = 6;
 
 const deployment = smallDeployment('web', 'shop-pr-42');
 const privilegedPod = {
@@ -81,20 +85,55 @@ async function saturate(port: number, ca: string, path: string, body: string, se
   return result.requests.average;
 }
 
-/** p99 latency (ms) of an evenly spaced open loop at RATE req/s, after a second at that rate unmeasured. */
-async function openLoop(port: number, ca: string, path: string, body: string): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, ca });
+/**
+ * p99 latency (ms) of an evenly spaced open loop at RATE req/s on each side, the sides taking turns in slices of
+ * OPEN_SLICE_S (k8s-ee first), after a second at that rate on each, unmeasured (connections opened then, kept).
+ * Also each group of OPEN_GROUP slices' p99, for the spread.
+ */
+async function pairedOpenLoop(
+  ports: [number, number],
+  ca: string,
+  path: string,
+  body: string,
+): Promise<{ p99: [number, number]; groups: [number[], number[]] }> {
+  const agents = ports.map(() => new Agent({ keepAlive: true, maxSockets: 64, ca }));
   try {
-    await evenlySpaced(agent, port, path, body, 1);
-    return await evenlySpaced(agent, port, path, body, OPEN_SECONDS);
+    for (const [i, port] of ports.entries()) await evenlySpaced(agents[i] as Agent, port, path, body, 1);
+    const all: [number[], number[]] = [[], []];
+    const groups: [number[], number[]] = [[], []];
+    let group: [number[], number[]] = [[], []];
+    for (let slice = 0; slice < OPEN_SLICES; slice++) {
+      for (const [i, port] of ports.entries()) {
+        const latencies = await evenlySpaced(agents[i] as Agent, port, path, body, OPEN_SLICE_S);
+        all[i as 0 | 1].push(...latencies);
+        group[i as 0 | 1].push(...latencies);
+      }
+      if ((slice + 1) % OPEN_GROUP === 0 || slice === OPEN_SLICES - 1) {
+        for (const i of [0, 1] as const) groups[i].push(p99Of(group[i]));
+        group = [[], []];
+      }
+    }
+    return { p99: [p99Of(all[0]), p99Of(all[1])], groups };
   } finally {
-    agent.destroy();
+    for (const agent of agents) agent.destroy();
   }
 }
 
+const p99Of = (latencies: number[]): number =>
+  percentile(
+    [...latencies].sort((a, b) => a - b),
+    99,
+  );
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function evenlySpaced(agent: Agent, port: number, path: string, body: string, seconds: number): Promise<number> {
+async function evenlySpaced(
+  agent: Agent,
+  port: number,
+  path: string,
+  body: string,
+  seconds: number,
+): Promise<number[]> {
   const latencies: number[] = [];
   let errors = 0;
   const total = RATE * seconds;
@@ -131,8 +170,7 @@ async function evenlySpaced(agent: Agent, port: number, path: string, body: stri
   }
   await Promise.all(inflight);
   if (errors > 0) throw new Error(`${path}: ${errors} failed requests in the open loop`);
-  latencies.sort((a, b) => a - b);
-  return percentile(latencies, 99);
+  return latencies;
 }
 
 const median = (xs: number[]): number =>
@@ -240,19 +278,16 @@ try {
     note: partsNote(),
   });
   for (const r of REQUESTS) {
-    const { spread, ...m } = await interleaved(
-      (port) => openLoop(port, ca, r.path, r.body),
-      webhook,
-      floor,
-      OPEN_ROUNDS,
-    );
+    const { p99, groups } = await pairedOpenLoop([webhook.port, floor.port], ca, r.path, r.body);
+    const range = (xs: number[]): string => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
     rows.push({
       bench,
       row: `${r.name}, p99 at ${RATE} req/s open loop`,
-      ...m,
+      figure: p99[0],
+      floor: p99[1],
       unit: 'ms',
       target: '<= 2 ms and ratio <= 2',
-      note: `median of ${OPEN_ROUNDS} interleaved ${OPEN_SECONDS} s rounds; each round's p99: ${spread} ms`,
+      note: `${OPEN_SLICES} slices of ${OPEN_SLICE_S} s on each side, taking turns, latencies pooled (${OPEN_SLICES * OPEN_SLICE_S * RATE} requests a side); p99 of each ${OPEN_GROUP * OPEN_SLICE_S} s of slices: k8s-ee ${range(groups[0])}, floor ${range(groups[1])} ms`,
     });
   }
   const peak = memoryOf(webhook.child.pid ?? 0);
