@@ -131,11 +131,20 @@ export async function eachItem<T>(
   visit: (item: T) => void,
 ): Promise<void> {
   let cont: string | undefined;
-  do {
-    const list = await page(cont);
-    for (const item of list.items ?? []) visit(item);
-    cont = list.metadata?.continue || undefined;
-  } while (cont);
+  do cont = await page(cont).then((list) => visitPage(list, visit));
+  while (cont);
+}
+
+/**
+ * Visits a page's items and returns its continue token. A function of its own, so that nothing in eachItem refers to
+ * the page while the next one is awaited: an async function keeps what its frame held at an await (V8 saves the
+ * frame's registers, dead ones too), and the page's objects, ~1 MiB of them for 100 namespaces with their
+ * managedFields, then outlived two young-generation collections and were promoted to the old generation, garbage
+ * only a full collection frees (issue 10: the sweeper sidecar's peak over a pass of 5,000 namespaces).
+ */
+function visitPage<T>(list: Page<T>, visit: (item: T) => void): string | undefined {
+  for (const item of list.items ?? []) visit(item);
+  return list.metadata?.continue || undefined;
 }
 
 /** Every item of a paginated list, each reduced with `keep` before the next page is fetched. */

@@ -88,3 +88,50 @@ test('stream: JSON lines split across chunks, an error status, a line that is no
     server.close();
   }
 });
+
+test('answers of any size read whole: characters split across chunks, a body larger than the buffer, one after another', async () => {
+  // A page of ~300 KB (more than the first buffer, which then grows) whose multi-byte characters fall across the
+  // chunk boundaries, then a small answer and an error's body: each read back exactly, none mixed with the last.
+  const names = Array.from({ length: 3000 }, (_, i) => `ns-${i}-é😀ü-${'x'.repeat(i % 50)}`);
+  const page = JSON.stringify({ items: names.map((name) => ({ metadata: { name } })) });
+  const bytes = Buffer.from(page);
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    if (req.url === '/small') return res.end('{"kind":"Namespace","metadata":{"name":"ü"}}');
+    if (req.url === '/missing') {
+      res.statusCode = 404;
+      return res.end('{"kind":"Status","code":404,"message":"namespaces \\"ø\\" not found"}');
+    }
+    // Odd-sized writes, so that some cut a character's bytes in two.
+    let at = 0;
+    const next = (): void => {
+      if (at >= bytes.length) return void res.end();
+      res.write(bytes.subarray(at, (at += 7919)));
+      setImmediate(next);
+    };
+    next();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  const http = kubeHttp({
+    getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
+    applyToHTTPSOptions: () => Promise.resolve(),
+  });
+  try {
+    for (let round = 0; round < 2; round++) {
+      const list = await http.request<{ items: { metadata: { name: string } }[] }>('GET', '/page');
+      assert.deepEqual(
+        list.items.map((i) => i.metadata.name),
+        names,
+      );
+      assert.deepEqual(await http.request('GET', '/small'), { kind: 'Namespace', metadata: { name: 'ü' } });
+    }
+    await assert.rejects(http.request('GET', '/missing'), /HTTP 404: namespaces "ø" not found/);
+    const [a, b] = await Promise.all([http.request('GET', '/page'), http.request('GET', '/small')]);
+    assert.equal(JSON.stringify(a), page);
+    assert.deepEqual(b, { kind: 'Namespace', metadata: { name: 'ü' } });
+  } finally {
+    http.close();
+    server.close();
+  }
+});
