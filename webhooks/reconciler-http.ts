@@ -52,51 +52,19 @@ export interface KubeHttp {
   close(): void;
 }
 
-/** Buffers a response body is gathered in, kept for the next response (see readBody). */
-const spareBodies: Buffer[] = [];
-/** At most this many spare body buffers are kept, each at most SPARE_MAX_BYTES (a list page is ~100-300 KB). */
-const SPARE_BODIES = 2;
-const SPARE_MAX_BYTES = 1024 * 1024;
-const FIRST_BODY_BYTES = 64 * 1024;
-const EMPTY = Buffer.alloc(0);
-
-/**
- * The response's text, decoded once at its end. The bytes are gathered off V8's heap, in a buffer reused from one
- * response to the next: a list page arrives over tens of milliseconds, and gathered as strings (each chunk decoded,
- * then concatenated) its text outlived two young-generation collections and was promoted to the old generation,
- * garbage that only a full collection frees. The one string made at the end dies young with the page. With
- * eachItem's (sweeper/kube.ts) the sweeper sidecar's peak over a pass of 5,000 PR namespaces (host, control plane
- * only, quotas in each): 97.2-101.1 MiB over 8 passes, against 94.9-104.3 over 16 before (issue 10).
- */
 function readBody(res: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
-    let gathered = spareBodies.pop() ?? Buffer.allocUnsafeSlow(FIRST_BODY_BYTES);
-    let length = 0;
-    const release = (): void => {
-      if (gathered === EMPTY) return;
-      if (spareBodies.length < SPARE_BODIES && gathered.length <= SPARE_MAX_BYTES) spareBodies.push(gathered);
-      // Let go here: a keep-alive socket can keep the last response (and so this closure) alive until its next
-      // request.
-      gathered = EMPTY;
-    };
-    res.on('data', (chunk: Buffer | string) => {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      if (length + bytes.length > gathered.length) {
-        const bigger = Buffer.allocUnsafeSlow(Math.max(gathered.length * 2, length + bytes.length));
-        gathered.copy(bigger, 0, 0, length);
-        gathered = bigger;
-      }
-      length += bytes.copy(gathered, length);
-    });
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
     res.on('end', () => {
-      const text = gathered.toString('utf8', 0, length);
-      release();
-      resolve(text);
+      // Handed over, and let go here: a keep-alive socket can keep the last response (and so this closure) alive
+      // until its next request, a whole list page of text per idle socket.
+      const body = text;
+      text = '';
+      resolve(body);
     });
-    res.on('error', (err) => {
-      release();
-      reject(err);
-    });
+    res.on('error', reject);
   });
 }
 
