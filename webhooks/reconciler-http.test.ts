@@ -1,9 +1,19 @@
 // kubeHttp against a small HTTP server: what the API server receives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { kubeHttp } from './reconciler-http.ts';
+import { kubeHttp, type KubeHttp } from './reconciler-http.ts';
+
+/** A kubeHttp client of `server`, which it starts listening on a free port of 127.0.0.1. */
+async function clientOf(server: Server): Promise<KubeHttp> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return kubeHttp({
+    getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
+    applyToHTTPSOptions: () => Promise.resolve(),
+  });
+}
 
 test('a DELETE carries its body (a uid precondition), and the next request on the connection is intact', async () => {
   const seen: { method: string; url: string; body: string }[] = [];
@@ -17,12 +27,7 @@ test('a DELETE carries its body (a uid precondition), and the next request on th
       res.end('{"kind":"Status"}');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  const http = kubeHttp({
-    getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
-    applyToHTTPSOptions: () => Promise.resolve(),
-  });
+  const http = await clientOf(server);
   try {
     await http.request('DELETE', '/api/v1/namespaces/shop-pr-1', { body: { preconditions: { uid: 'u-1' } } });
     await http.request('GET', '/api/v1/namespaces/default/events/x');
@@ -55,12 +60,7 @@ test('stream: JSON lines split across chunks, an error status, a line that is no
       res.write('{"type":"BOOKMARK","object":{}}\n'); // then silent, until the client aborts
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  const http = kubeHttp({
-    getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
-    applyToHTTPSOptions: () => Promise.resolve(),
-  });
+  const http = await clientOf(server);
   const read = async (kind: string, signal = new AbortController().signal): Promise<string[]> => {
     const seen: string[] = [];
     await http.stream('/api/v1/namespaces', {
@@ -111,12 +111,7 @@ test('answers of any size read whole: characters split across chunks, a body lar
     };
     next();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  const http = kubeHttp({
-    getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
-    applyToHTTPSOptions: () => Promise.resolve(),
-  });
+  const http = await clientOf(server);
   try {
     for (let round = 0; round < 2; round++) {
       const list = await http.request<{ items: { metadata: { name: string } }[] }>('GET', '/page');
