@@ -89,9 +89,9 @@ test('stream: JSON lines split across chunks, an error status, a line that is no
   }
 });
 
-test('answers of any size read whole: characters split across chunks, a body larger than the buffer, one after another', async () => {
-  // A page of ~300 KB (more than the first buffer, which then grows) whose multi-byte characters fall across the
-  // chunk boundaries, then a small answer and an error's body: each read back exactly, none mixed with the last.
+test('answers of any size read whole: characters split across chunks, a page of ~300 KB, one after another', async () => {
+  // A page of ~300 KB, many chunks, whose multi-byte characters fall across the chunk boundaries, then a small answer
+  // and an error's body: each read back exactly, none mixed with the last, in turn and at once.
   const names = Array.from({ length: 3000 }, (_, i) => `ns-${i}-é😀ü-${'x'.repeat(i % 50)}`);
   const page = JSON.stringify({ items: names.map((name) => ({ metadata: { name } })) });
   const bytes = Buffer.from(page);
