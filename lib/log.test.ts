@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger, infoLineWriter, unredacted, type Logger } from './log.ts';
+import { createLogger, infoLineWriter, LineBatch, unredacted, type Logger } from './log.ts';
 
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
@@ -193,4 +193,74 @@ test('infoLineWriter on a batched file destination: in the order logged, around 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('LineBatch: lines gather until the batch size, then go out in one write, byte for byte', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-batch-'));
+  const file = join(dir, 'out.log');
+  const fd = openSync(file, 'w');
+  try {
+    const batch = new LineBatch(fd, 1000, 60_000);
+    const lines = Array.from(
+      { length: 12 },
+      (_, i) => `{"n":${i},"text":"${i % 3 ? 'é😀ü'.repeat(20) : 'x'.repeat(90)}"}\n`,
+    );
+    let sent = 0;
+    while (sent < lines.length && lines.slice(0, sent + 1).join('').length < 1000) batch.write(lines[sent++] ?? '');
+    assert.equal(readFileSync(file, 'utf8'), '', 'under the batch size: held');
+    batch.write(lines[sent++] ?? '');
+    assert.equal(readFileSync(file, 'utf8'), lines.slice(0, sent).join(''), 'at the batch size: all of it, in order');
+    for (const line of lines.slice(sent)) batch.write(line);
+    batch.flushSync();
+    assert.equal(readFileSync(file, 'utf8'), lines.join(''));
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('LineBatch: a small batch goes out once its wait is over', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-batch-'));
+  const file = join(dir, 'out.log');
+  const fd = openSync(file, 'w');
+  try {
+    const batch = new LineBatch(fd, 4096, 30);
+    batch.write('{"a":1}\n');
+    batch.write('{"b":2}\n');
+    assert.equal(readFileSync(file, 'utf8'), '');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.equal(readFileSync(file, 'utf8'), '{"a":1}\n{"b":2}\n');
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('createLogger({ async }): a line pino holds is written when the process exits', () => {
+  const script = `
+    import { createLogger } from ${JSON.stringify(new URL('./log.ts', import.meta.url).href)};
+    createLogger({ async: true }).info({ step: 'last' }, 'bye');
+    process.exit(0);
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal((JSON.parse(out.trim()) as { step: string }).step, 'last');
+});
+
+test('createLogger({ async }) with stdout closed: logging stops, says so once on stderr, and the process goes on', async () => {
+  const script = `
+    import { createLogger } from ${JSON.stringify(new URL('./log.ts', import.meta.url).href)};
+    const log = createLogger({ async: true });
+    setTimeout(() => {
+      for (let i = 0; i < 2000; i++) log.info({ i, pad: 'x'.repeat(100) }, 'line');
+      process.stderr.write('still running\\n');
+    }, 300);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before the first write
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr.match(/logs can no longer be written to fd 1 \(EPIPE\); dropping them/g)?.length, 1, stderr);
+  assert.match(stderr, /still running/);
 });
