@@ -495,10 +495,15 @@ describe('k8s-ee webhook serves only certificates clients accept, as the API ser
         assert.equal(shown.status, 200);
         assert.equal((await plain(w.metricsPort, '/readyz')).status, 200, `${reason}: still ready`);
         await admittedThroughWebhook(w, `served-${String(i)}`);
-        const warning = w
-          .logs()
-          .split('\n')
-          .find((l) => l.includes(`"reason":"${reason}"`));
+        // The webhook writes its logs in batches: a line may wait up to FLUSH_MS (lib/log.ts) before it shows.
+        const warningOf = (): string | undefined =>
+          w
+            .logs()
+            .split('\n')
+            .find((l) => l.includes(`"reason":"${reason}"`));
+        const logDeadline = Date.now() + 5_000;
+        while (warningOf() === undefined && Date.now() < logDeadline) await sleep(50);
+        const warning = warningOf();
         assert.ok(warning, `${reason}: a warning names the reason\n${w.logs()}`);
         assert.match(warning, /"level":40/);
         assert.ok(warning.includes(files().cert), `${reason}: the warning names the file`);
