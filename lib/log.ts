@@ -50,9 +50,9 @@ export const FLUSH_MS = 200;
 
 /**
  * Writes `bytes` whole to `fd`, waiting while a pipe is full for now (the container runtime reading slowly), as
- * sonic-boom does. Returns how much was written, and the error that stopped it short, if one did.
+ * sonic-boom does. Returns the error that stopped it short, if one did.
  */
-function writeAll(fd: number, bytes: Buffer): { written: number; error?: NodeJS.ErrnoException } {
+function writeAll(fd: number, bytes: Buffer): NodeJS.ErrnoException | undefined {
   let written = 0;
   while (written < bytes.length) {
     try {
@@ -60,10 +60,10 @@ function writeAll(fd: number, bytes: Buffer): { written: number; error?: NodeJS.
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EBUSY') pause(10);
-      else return { written, error: err as NodeJS.ErrnoException };
+      else return err as NodeJS.ErrnoException;
     }
   }
-  return { written };
+  return undefined;
 }
 
 /**
@@ -108,7 +108,7 @@ export class LineBatch implements DestinationStream {
     this.pending = '';
     this.length = 0;
     if (text === '' || this.broken) return;
-    const { error } = writeAll(this.fd, Buffer.from(text));
+    const error = writeAll(this.fd, Buffer.from(text));
     if (!error) return;
     this.broken = true;
     try {
@@ -195,50 +195,9 @@ function lineParts(logger: Logger, keys: readonly string[]): LineParts | undefin
   return { stream, start: start as string, time: time as () => string, end: end as string, messageKey };
 }
 
-/** The parts of a sonic-boom (pino.destination) that say whether lines may go straight to its file descriptor. */
-interface SonicBoomState {
-  fd: unknown;
-  sync: unknown;
-  minLength: unknown;
-  destroyed: unknown;
-  _len: unknown;
-  _writing: unknown;
-}
-
 /** Sleeps synchronously (the wait of a synchronous writer whose pipe is full for now). */
 function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/**
- * Writes a batch of lines to `stream`. A sonic-boom that writes synchronously and holds nothing of its own gets them
- * straight to its file descriptor, as bytes encoded once. Its own write of a string measures it, encodes it for the
- * write, then encodes it again, into a new buffer, to account for what was written (sonic-boom 4.2 and 5.0,
- * releaseWritingBuf): three passes and a malloc over every byte logged. Skipping them took saturated denials, with
- * their long lines, from ~0.78 to ~0.93 of the floor's throughput in an interleaved A/B (issue 10). Only a batch it would write at once (its minLength reached) goes this way;
- * anything else goes through stream.write, which keeps the order and the batching: a stream that is not a
- * sonic-boom, one that holds lines of its own (pino's other lines, waiting for its batch size), a small batch.
- */
-function writeLines(stream: DestinationStream, lines: string): void {
-  const boom = stream as unknown as Partial<SonicBoomState>;
-  const fd = boom.fd;
-  const direct =
-    typeof fd === 'number' &&
-    boom.sync === true &&
-    boom._len === 0 &&
-    boom._writing === false &&
-    !boom.destroyed &&
-    // A batch it would hold back (smaller than its minLength) is left to it, written with the next.
-    typeof boom.minLength === 'number' &&
-    lines.length >= boom.minLength;
-  if (!direct) {
-    stream.write(lines);
-    return;
-  }
-  const bytes = Buffer.from(lines);
-  const { written, error } = writeAll(fd, bytes);
-  // What is left goes to the stream, which reports the error as it does for its own lines.
-  if (error) stream.write(bytes.subarray(written).toString());
 }
 
 /**
@@ -269,7 +228,7 @@ export function infoLineWriter<K extends string>(
     const lines = pending;
     pending = '';
     unflushed.delete(flush);
-    if (lines !== '') writeLines(stream, lines);
+    if (lines !== '') stream.write(lines);
     // At exit the stream's own final flush may have run already (pino's): its buffer is written now.
     if (atExit) {
       try {
