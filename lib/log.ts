@@ -28,8 +28,8 @@ export interface LogOptions {
   destination?: DestinationStream;
   /**
    * Write stdout in batches (a server on a hot path): lines gather in memory and go out in one synchronous write
-   * when BATCH_BYTES have gathered or FLUSH_MS have passed, whichever comes first; pino flushes what is left when the
-   * process exits. One write per line cost the webhook a fifth of its throughput, and an asynchronous writer's
+   * when BATCH_BYTES have gathered or FLUSH_MS have passed, whichever comes first, and what is left when the process
+   * exits (LineBatch below). One write per line cost the webhook a fifth of its throughput, and an asynchronous writer's
    * buffer grew without bound under load (bench/results.md, issue 10).
    */
   async?: boolean;
