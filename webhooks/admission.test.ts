@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, parseAdmissionReview, reviewText, toReview, type AdmissionReview } from './admission.ts';
+import { answerOf, decide, parseAdmissionReview, reviewBytes, toReview } from './admission.ts';
 import { silentLogger } from '../lib/log.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { request } from './testing/review.ts';
-import type { HandlerContext } from './types.ts';
+import type { AdmissionRequest, Decision, HandlerContext } from './types.ts';
 
 const context: HandlerContext = {
   config: defaultConfig(),
@@ -103,34 +103,38 @@ test('decide: an exception inside a handler becomes an errored answer, not a cra
   }
 });
 
-test('reviewText writes exactly what JSON.stringify writes, for every kind of answer', () => {
+test('reviewBytes writes exactly what JSON.stringify(toReview) writes, for every kind of answer', () => {
   const req = request({ metadata: { name: 'p' } }, 'Pod', { namespace: 'shop-pr-1' });
-  const reviews = [
-    toReview({ ...req, uid: 'u-"1"\\é' }, { allowed: true }),
-    toReview(req, { allowed: true, mutated: { metadata: { name: 'p', labels: { 'a/b': 'é"' } } } }),
-    toReview(req, { allowed: true, warnings: ['mind the "quota"', 'é'] }),
-    toReview(req, { allowed: true, mutated: { metadata: { name: 'p', labels: { x: 'y' } } }, warnings: ['w'] }),
-    toReview(req, { allowed: false, code: 403, message: 'no "privileged"\nfix it', reason: 'Forbidden' }),
-    toReview(req, { allowed: false, code: 500, message: 'broken' }),
+  const long = 'no "privileged"\n\\ é'.repeat(40);
+  const cases: [AdmissionRequest, Decision][] = [
+    [{ ...req, uid: 'u-"1"\\é' }, { allowed: true }],
+    [req, { allowed: true, mutated: { metadata: { name: 'p', labels: { 'a/b': 'é"' } } } }],
+    // Patches of every length modulo 3 (base64's padding), with multi-byte text.
+    ...['x', 'xy', 'xyz', '€', '€€', 'ü'].map((v): [AdmissionRequest, Decision] => [
+      req,
+      { allowed: true, mutated: { metadata: { name: 'p', labels: { v } } } },
+    ]),
+    [req, { allowed: true, warnings: ['mind the "quota"', 'é'] }],
+    [req, { allowed: true, mutated: { metadata: { name: 'p', labels: { x: 'y' } } }, warnings: ['w'] }],
+    [req, { allowed: false, code: 403, message: 'no "privileged"\nfix it', reason: 'Forbidden' }],
+    [req, { allowed: false, code: 500, message: 'broken' }],
+    [req, { allowed: false, code: 403, message: 'plain and long '.repeat(30), reason: 'Forbidden' }],
     // A long message (remembered by jsonString), twice, with and without a reason.
-    toReview(req, { allowed: false, code: 403, message: 'no "privileged"\n\\ é'.repeat(40), reason: 'Forbidden' }),
-    toReview(req, { allowed: false, code: 403, message: 'no "privileged"\n\\ é'.repeat(40) }),
+    [req, { allowed: false, code: 403, message: long, reason: 'Forbidden' }],
+    [req, { allowed: false, code: 403, message: long }],
   ];
-  for (const review of reviews) assert.equal(reviewText(review), JSON.stringify(review));
-  assert.ok(reviews[1]?.response.patch, 'a patched answer is among them');
-  // Not base64, or a field it does not know: JSON.stringify's own text.
-  const odd = { ...reviews[0], response: { ...reviews[0]!.response, patch: 'a"b' } } as AdmissionReview;
-  assert.equal(reviewText(odd), JSON.stringify(odd));
-  const extra = { ...reviews[0], response: { ...reviews[0]!.response, auditAnnotations: { a: 'b' } } };
-  assert.equal(reviewText(extra as AdmissionReview), JSON.stringify(extra));
-  // A status of another shape (other keys, another order): JSON.stringify's own text.
-  const denied = reviews[6]!;
-  for (const status of [
-    { message: 'm', code: 403 },
-    { code: 403, message: 'm', reason: 'Forbidden', details: { name: 'p' } },
-    { code: 403, message: 'm', reason: undefined },
-  ]) {
-    const other = { ...denied, response: { ...denied.response, status } } as AdmissionReview;
-    assert.equal(reviewText(other), JSON.stringify(other));
+  const patchLengths = new Set<number>();
+  for (const [r, decision] of cases) {
+    const review = toReview(r, decision);
+    const bytes = reviewBytes(answerOf(r, decision));
+    // Written at an offset of a larger buffer, as the answer's head comes first.
+    const target = Buffer.alloc(bytes.byteLength + 20, 0x2a);
+    bytes.writeTo(target, 7);
+    assert.equal(target.subarray(7, 7 + bytes.byteLength).toString(), JSON.stringify(review));
+    assert.ok(
+      target.subarray(0, 7).every((b) => b === 0x2a) && target.subarray(7 + bytes.byteLength).every((b) => b === 0x2a),
+    );
+    if (review.response.patch) patchLengths.add(Buffer.from(review.response.patch, 'base64').length % 3);
   }
+  assert.deepEqual([...patchLengths].sort(), [0, 1, 2], 'patches of each length modulo 3 are among them');
 });

@@ -3,7 +3,7 @@
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
 import { formatViolations } from '../policies/violation.ts';
 import { diff, type PatchOperation } from '../policies/json-patch.ts';
-import { jsonString } from '../lib/json-string.ts';
+import { TextBytes } from '../lib/text-bytes.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -90,55 +90,70 @@ export function diffPatch(original: unknown, mutated: unknown): PatchOperation[]
   return diff(isObject(original) ? original : {}, isObject(mutated) ? mutated : {});
 }
 
-/** Encodes a decision as the AdmissionReview response, echoing the request's uid. */
-export function toReview(request: AdmissionRequest, decision: Decision): AdmissionReview {
-  const response: AdmissionResponse = { uid: request.uid, allowed: decision.allowed };
+/**
+ * A decision as the fields of its answer, echoing the request's uid. The patch is kept as JSON text: base64 is what
+ * the answer carries, and it is encoded where it is written (reviewBytes), or by toReview for an object.
+ */
+export interface AnswerFields {
+  uid: string;
+  allowed: boolean;
+  status?: { code: number; message: string; reason?: string };
+  /** The JSON Patch's operations as JSON text. */
+  patch?: string;
+  warnings?: string[];
+}
+
+export function answerOf(request: AdmissionRequest, decision: Decision): AnswerFields {
+  const answer: AnswerFields = { uid: request.uid, allowed: decision.allowed };
   if (decision.allowed) {
     if (decision.mutated !== undefined) {
       const ops = diffPatch(request.object, decision.mutated);
-      if (ops.length > 0) {
-        response.patchType = 'JSONPatch';
-        response.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
-      }
+      if (ops.length > 0) answer.patch = JSON.stringify(ops);
     }
-    if (decision.warnings?.length) response.warnings = decision.warnings;
+    if (decision.warnings?.length) answer.warnings = decision.warnings;
   } else {
     const message = decision.violations?.length
       ? formatViolations(subjectOf(request), decision.violations)
       : decision.message;
-    response.status = { code: decision.code, message, ...(decision.reason ? { reason: decision.reason } : {}) };
+    answer.status = { code: decision.code, message, ...(decision.reason ? { reason: decision.reason } : {}) };
   }
+  return answer;
+}
+
+/** Encodes a decision as the AdmissionReview response, echoing the request's uid. */
+export function toReview(request: AdmissionRequest, decision: Decision): AdmissionReview {
+  const { uid, allowed, status, patch, warnings } = answerOf(request, decision);
+  const response: AdmissionResponse = { uid, allowed };
+  if (status) response.status = status;
+  if (patch !== undefined) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(patch).toString('base64');
+  }
+  if (warnings) response.warnings = warnings;
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
 
-/** JSON.stringify(status), with the message (a denial's, long) written through jsonString. */
-function statusText(status: NonNullable<AdmissionResponse['status']>): string {
-  const keys = Object.keys(status);
-  const { code, message, reason } = status;
-  const known = keys.length === (reason === undefined ? 2 : 3) && keys[0] === 'code' && keys[1] === 'message';
-  if (!known || typeof code !== 'number' || !Number.isFinite(code) || typeof message !== 'string') {
-    return JSON.stringify(status);
-  }
-  const tail = reason === undefined ? '' : `,"reason":${JSON.stringify(reason)}`;
-  return `{"code":${code},"message":${jsonString(message)}${tail}}`;
-}
+const REVIEW_START = `{"apiVersion":"${ADMISSION_API_VERSION}","kind":"AdmissionReview","response":{"uid":`;
 
 /**
- * The review as JSON text: exactly what JSON.stringify(review) writes, with the patch (base64, which JSON never
- * escapes) put in as it is rather than serialized character by character, and the envelope written directly.
+ * The AdmissionReview of an answer as the bytes of its JSON: exactly what JSON.stringify(toReview(...)) writes,
+ * written piece by piece into the buffer that goes on the wire, the patch encoded as base64 in place (the webhook's
+ * answers: lib/text-bytes.ts says what that saves).
  */
-export function reviewText(review: AdmissionReview): string {
-  const { uid, allowed, status, patchType, patch, warnings, ...rest } = review.response;
-  // A field this does not know, or a patch that is not base64 text, goes through JSON.stringify as it is.
-  if (Object.keys(rest).length > 0 || (patch !== undefined && (patch.includes('"') || patch.includes('\\')))) {
-    return JSON.stringify(review);
+export function reviewBytes(answer: AnswerFields): TextBytes {
+  const { uid, allowed, status, patch, warnings } = answer;
+  const bytes = new TextBytes()
+    .text(REVIEW_START)
+    .json(uid)
+    .text(allowed ? ',"allowed":true' : ',"allowed":false');
+  if (status !== undefined) {
+    bytes.text(`,"status":{"code":${JSON.stringify(status.code)},"message":`).json(status.message);
+    if (status.reason !== undefined) bytes.text(',"reason":').json(status.reason);
+    bytes.text('}');
   }
-  let text = `{"apiVersion":${jsonString(review.apiVersion)},"kind":"AdmissionReview","response":{"uid":${jsonString(uid)},"allowed":${allowed}`;
-  if (status !== undefined) text += `,"status":${statusText(status)}`;
-  if (patchType !== undefined) text += `,"patchType":${jsonString(patchType)}`;
-  if (patch !== undefined) text += `,"patch":"${patch}"`;
-  if (warnings !== undefined) text += `,"warnings":${JSON.stringify(warnings)}`;
-  return `${text}}}`;
+  if (patch !== undefined) bytes.text(',"patchType":"JSONPatch","patch":"').base64(patch).text('"');
+  if (warnings !== undefined) bytes.text(`,"warnings":${JSON.stringify(warnings)}`);
+  return bytes.text('}}');
 }
 
 /**

@@ -233,6 +233,44 @@ test('header names are read in any case, and only the four it acts on: look-alik
   }
 });
 
+test('the request line and the values it acts on are read as RFC 9110 writes them: spaces around, lists, queries', async () => {
+  const s = await serve({ maxBodyBytes: 64 });
+  try {
+    const text = await raw(s.port, [
+      // A query is not part of the path; spaces and tabs around a value are not part of it; Connection is a list.
+      'POST /a?timeout=10s HTTP/1.1\r\nContent-Length: \t3  \r\nConnection: upgrade , Keep-Alive\r\n\r\nabc' +
+        'PROPFIND /b HTTP/1.1\r\nContent-Length:0\r\n\r\n' +
+        'POST /c HTTP/1.1\r\ncontent-length: 2\r\nConnection: foo,\tCLOSE\r\n\r\nde',
+    ]);
+    assert.deepEqual(s.seen, ['POST /a abc', 'PROPFIND /b ', 'POST /c de']);
+    assert.match(text, /connection: keep-alive[\s\S]*connection: keep-alive[\s\S]*connection: close/);
+    // HTTP/1.0 keeps the connection only when asked, in any case and among other items.
+    const old = await raw(s.port, ['GET /x HTTP/1.0\r\nConnection: x, keep-ALIVE\r\n\r\nGET /y HTTP/1.0\r\n\r\n']);
+    assert.equal(old.match(/HTTP\/1\.1 200/g)?.length, 2);
+    for (const [line, what] of [
+      ['GET /a HTTP/1.1 extra', 'a fourth word'],
+      ['GET a HTTP/1.1', 'a target without its slash'],
+      ['GET  /a HTTP/1.1', 'two spaces'],
+      ['GET /a HTTP/1.2', 'another version'],
+      ['GET /a HTTP/1.10', 'a longer version'],
+      ['G(T /a HTTP/1.1', 'a method that is not a token'],
+      ['GET /a', 'no version'],
+    ]) {
+      const refused = await raw(s.port, [`${line}\r\nHost: x\r\n\r\n`]);
+      assert.match(refused, /^HTTP\/1\.1 400 [\s\S]*malformed request line/, what);
+    }
+    for (const value of ['1 2', '+3', '3x', '1234567890123456', '']) {
+      const refused = await raw(s.port, [`POST /a HTTP/1.1\r\nContent-Length: ${value}\r\n\r\n`]);
+      assert.match(refused, /^HTTP\/1\.1 400 /, value);
+      assert.ok(refused.includes(`invalid Content-Length ${JSON.stringify(value)}: send one length`), refused);
+    }
+    const expect = await raw(s.port, ['GET / HTTP/1.1\r\nExpect:  Something-Else \r\n\r\n']);
+    assert.match(expect, /^HTTP\/1\.1 417 [\s\S]*Expect: something-else is not supported/);
+  } finally {
+    await s.close();
+  }
+});
+
 test('a connection idle for idleTimeoutMs is closed (up to a quarter later), one in use is not', async () => {
   const s = await serve({ idleTimeoutMs: 200 });
   try {

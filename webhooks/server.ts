@@ -9,17 +9,18 @@ import type { RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import {
   ADMISSION_API_VERSION,
+  answerOf,
   decide,
   parseAdmissionReview,
-  reviewText,
-  toReview,
-  type AdmissionReview,
+  reviewBytes,
+  type AnswerFields,
 } from './admission.ts';
 import { BodyError, parseJson, readBody } from './body.ts';
 import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.ts';
 import { infoLineWriter, unredacted } from '../lib/log.ts';
 import { createHttp1Server, type Http1Server, type Reply } from './http1.ts';
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
+import type { BodyBytes } from '../lib/text-bytes.ts';
 
 export interface Route {
   path: string;
@@ -41,9 +42,11 @@ function decisionLabel(decision: Decision, patched: boolean): string {
   return decision.code >= 500 ? 'errored' : 'denied';
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+function send(res: ServerResponse, status: number, contentType: string, body: string | BodyBytes): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.alloc(body.byteLength);
+  if (typeof body !== 'string') body.writeTo(bytes, 0);
+  res.writeHead(status, { 'content-type': contentType, 'content-length': bytes.length });
+  res.end(bytes);
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -51,7 +54,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 interface Answer {
   reply: Reply;
   status: number;
-  body: string;
+  body: string | BodyBytes;
   /** Called once the answer is written (or dropped: the client hung up). */
   written: () => void;
 }
@@ -205,15 +208,15 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
   }
 
   function answer(request: AdmissionRequest, decision: Decision, reply: Reply, written: () => void): void {
-    let review: AdmissionReview;
-    let body: string;
+    let encoded: AnswerFields;
+    let body: BodyBytes;
     try {
-      review = toReview(request, decision);
-      body = reviewText(review);
+      encoded = answerOf(request, decision);
+      body = reviewBytes(encoded);
     } catch (err) {
       return refuse(err, reply, written);
     }
-    const label = decisionLabel(decision, review.response.patch !== undefined);
+    const label = decisionLabel(decision, encoded.patch !== undefined);
     recorded.answered(request.kind.kind, label);
     if (!decision.allowed) for (const v of decision.violations ?? []) recorded.violation(v.rule);
     turn.answers.add({ reply, status: 200, body, written });
@@ -227,7 +230,7 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
         user: request.userInfo.username,
         route: route.name,
         decision: label,
-        message: decision.allowed ? undefined : review.response.status?.message,
+        message: encoded.status?.message,
       },
       decision.allowed ? 'admission' : 'admission denied',
     );
