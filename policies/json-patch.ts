@@ -52,48 +52,90 @@ function sameFields(a: Json, b: Json): boolean {
   return true;
 }
 
-function walkObject(before: Json, after: Json, path: string, ops: PatchOperation[]): void {
+/** A key or index on the way from the root to a value (unescaped: a JSON Pointer's tokens before RFC 6901). */
+export type PathStep = string | number;
+
+/**
+ * Where a diff's operations go, each with its path as the steps from the root: an array the walk reuses (read it
+ * during the call, do not keep it). `value` is `after`'s own (absent for a remove).
+ */
+export type PatchSink = (op: PatchOperation['op'], path: readonly PathStep[], value?: unknown) => void;
+
+function walkObject(before: Json, after: Json, path: PathStep[], sink: PatchSink): void {
   for (const key in before) {
     if (!Object.hasOwn(before, key)) continue;
     const was = before[key];
     const now = after[key];
-    // The same value (an untouched subtree, shared): nothing to walk, so no path to build.
+    // The same value (an untouched subtree, shared): nothing to walk.
     if (was === now && (was === undefined || Object.hasOwn(after, key))) continue;
-    const where = `${path}/${escapeToken(key)}`;
+    path.push(key);
     if (!Object.hasOwn(after, key) || now === undefined) {
-      if (was !== undefined) ops.push({ op: 'remove', path: where });
-    } else walk(was, now, where, ops);
+      if (was !== undefined) sink('remove', path);
+    } else walk(was, now, path, sink);
+    path.pop();
   }
   for (const key in after) {
     if (!Object.hasOwn(after, key) || after[key] === undefined) continue;
     if (!Object.hasOwn(before, key) || before[key] === undefined) {
-      ops.push({ op: 'add', path: `${path}/${escapeToken(key)}`, value: after[key] });
+      path.push(key);
+      sink('add', path, after[key]);
+      path.pop();
     }
   }
 }
 
-function walkArray(before: unknown[], after: unknown[], path: string, ops: PatchOperation[]): void {
+function walkArray(before: unknown[], after: unknown[], path: PathStep[], sink: PatchSink): void {
   const common = Math.min(before.length, after.length);
-  for (let i = 0; i < common; i++) walk(before[i], after[i], `${path}/${i}`, ops);
+  for (let i = 0; i < common; i++) {
+    path.push(i);
+    walk(before[i], after[i], path, sink);
+    path.pop();
+  }
   // Removed from the end backwards, so each index is still valid when its operation applies.
-  for (let i = before.length - 1; i >= common; i--) ops.push({ op: 'remove', path: `${path}/${i}` });
-  for (let i = common; i < after.length; i++) ops.push({ op: 'add', path: `${path}/${i}`, value: after[i] });
+  for (let i = before.length - 1; i >= common; i--) {
+    path.push(i);
+    sink('remove', path);
+    path.pop();
+  }
+  for (let i = common; i < after.length; i++) {
+    path.push(i);
+    sink('add', path, after[i]);
+    path.pop();
+  }
 }
 
-function walk(before: unknown, after: unknown, path: string, ops: PatchOperation[]): void {
+function walk(before: unknown, after: unknown, path: PathStep[], sink: PatchSink): void {
   if (before === after) return;
-  if (isRecord(before) && isRecord(after)) return walkObject(before, after, path, ops);
-  if (Array.isArray(before) && Array.isArray(after)) return walkArray(before, after, path, ops);
-  if (!same(before, after)) ops.push({ op: 'replace', path, value: after });
+  if (isRecord(before) && isRecord(after)) return walkObject(before, after, path, sink);
+  if (Array.isArray(before) && Array.isArray(after)) return walkArray(before, after, path, sink);
+  if (!same(before, after)) sink('replace', path, after);
+}
+
+/** The path's JSON Pointer (RFC 6901): `/spec/template/metadata/labels/k8s-ee.io~1pr`. */
+export function pointerOf(path: readonly PathStep[]): string {
+  let pointer = '';
+  for (const step of path) pointer += `/${typeof step === 'number' ? step : escapeToken(step)}`;
+  return pointer;
 }
 
 /**
- * The operations that turn `before` into `after` (both JSON: objects, arrays, strings, finite numbers, booleans,
- * null; an `undefined` property counts as absent, as JSON.stringify treats it). Empty when they are equal. The
- * values in the operations are `after`'s own (not copies).
+ * Walks the differences between `before` and `after` (both JSON: objects, arrays, strings, finite numbers,
+ * booleans, null; an `undefined` property counts as absent, as JSON.stringify treats it), handing `sink` each
+ * operation of the patch that turns one into the other, in order: what {@link diff} collects, without building it
+ * (the webhook writes them straight into its answer's bytes).
+ */
+export function walkDiff(before: unknown, after: unknown, sink: PatchSink): void {
+  walk(before, after, [], sink);
+}
+
+/**
+ * The operations that turn `before` into `after` (see {@link walkDiff}). Empty when they are equal. The values in the
+ * operations are `after`'s own (not copies).
  */
 export function diff(before: unknown, after: unknown): PatchOperation[] {
   const ops: PatchOperation[] = [];
-  walk(before, after, '', ops);
+  walkDiff(before, after, (op, path, value) => {
+    ops.push(op === 'remove' ? { op, path: pointerOf(path) } : { op, path: pointerOf(path), value });
+  });
   return ops;
 }

@@ -2,8 +2,8 @@
 // Handlers never see HTTP or JSON Patch; this is the one place that does.
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
 import { formatViolations } from '../policies/violation.ts';
-import { diff, type PatchOperation } from '../policies/json-patch.ts';
-import { TextBytes } from '../lib/text-bytes.ts';
+import { diff, walkDiff, type PatchOperation, type PatchSink } from '../policies/json-patch.ts';
+import { isLeftOut, JsonBytes } from '../lib/json-bytes.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -90,70 +90,89 @@ export function diffPatch(original: unknown, mutated: unknown): PatchOperation[]
   return diff(isObject(original) ? original : {}, isObject(mutated) ? mutated : {});
 }
 
-/**
- * A decision as the fields of its answer, echoing the request's uid. The patch is kept as JSON text: base64 is what
- * the answer carries, and it is encoded where it is written (reviewBytes), or by toReview for an object.
- */
-export interface AnswerFields {
-  uid: string;
-  allowed: boolean;
-  status?: { code: number; message: string; reason?: string };
-  /** The JSON Patch's operations as JSON text. */
-  patch?: string;
-  warnings?: string[];
-}
-
-export function answerOf(request: AdmissionRequest, decision: Decision): AnswerFields {
-  const answer: AnswerFields = { uid: request.uid, allowed: decision.allowed };
-  if (decision.allowed) {
-    if (decision.mutated !== undefined) {
-      const ops = diffPatch(request.object, decision.mutated);
-      if (ops.length > 0) answer.patch = JSON.stringify(ops);
-    }
-    if (decision.warnings?.length) answer.warnings = decision.warnings;
-  } else {
-    const message = decision.violations?.length
-      ? formatViolations(subjectOf(request), decision.violations)
-      : decision.message;
-    answer.status = { code: decision.code, message, ...(decision.reason ? { reason: decision.reason } : {}) };
-  }
-  return answer;
+/** A denial's status: every violation listed under one heading, or the decision's own message. */
+function statusOf(request: AdmissionRequest, decision: Decision & { allowed: false }): AdmissionResponse['status'] {
+  const message = decision.violations?.length
+    ? formatViolations(subjectOf(request), decision.violations)
+    : decision.message;
+  return { code: decision.code, message, ...(decision.reason ? { reason: decision.reason } : {}) };
 }
 
 /** Encodes a decision as the AdmissionReview response, echoing the request's uid. */
 export function toReview(request: AdmissionRequest, decision: Decision): AdmissionReview {
-  const { uid, allowed, status, patch, warnings } = answerOf(request, decision);
-  const response: AdmissionResponse = { uid, allowed };
-  if (status) response.status = status;
-  if (patch !== undefined) {
-    response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(patch).toString('base64');
-  }
-  if (warnings) response.warnings = warnings;
+  const response: AdmissionResponse = { uid: request.uid, allowed: decision.allowed };
+  if (decision.allowed) {
+    if (decision.mutated !== undefined) {
+      const ops = diffPatch(request.object, decision.mutated);
+      if (ops.length > 0) {
+        response.patchType = 'JSONPatch';
+        response.patch = Buffer.from(JSON.stringify(ops)).toString('base64');
+      }
+    }
+    if (decision.warnings?.length) response.warnings = decision.warnings;
+  } else response.status = statusOf(request, decision);
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
 
+/** An answer as the webhook sends it: the review's JSON bytes, and what its log line and metrics say of it. */
+export interface EncodedAnswer {
+  body: Buffer;
+  /** It carries a patch. */
+  patched: boolean;
+  /** A denial's message. */
+  message: string | undefined;
+}
+
 const REVIEW_START = `{"apiVersion":"${ADMISSION_API_VERSION}","kind":"AdmissionReview","response":{"uid":`;
+const PATCH_START = ',"patchType":"JSONPatch","patch":"';
+
+/** The one writer of the webhook's answers (one at a time: encodeAnswer runs to its end without waiting). */
+const writer = new JsonBytes();
+let ops = 0;
+/** Writes each operation of a patch as JSON.stringify writes a PatchOperation, the value `after`'s own. */
+const writeOperation: PatchSink = (op, path, value) => {
+  writer.raw(ops++ === 0 ? '{"op":"' : ',{"op":"');
+  writer.raw(op).raw('","path":').pointer(path);
+  if (op !== 'remove' && !isLeftOut(value)) writer.raw(',"value":').value(value);
+  writer.raw('}');
+};
 
 /**
- * The AdmissionReview of an answer as the bytes of its JSON: exactly what JSON.stringify(toReview(...)) writes,
- * written piece by piece into the buffer that goes on the wire, the patch encoded as base64 in place (the webhook's
- * answers: lib/text-bytes.ts says what that saves).
+ * The AdmissionReview of a decision as the bytes of its JSON: exactly what JSON.stringify(toReview(...)) writes
+ * (test), with nothing built on the way (lib/json-bytes.ts says why): the patch's operations go from the diff's walk
+ * straight into the bytes, which then become their base64 in place.
  */
-export function reviewBytes(answer: AnswerFields): TextBytes {
-  const { uid, allowed, status, patch, warnings } = answer;
-  const bytes = new TextBytes()
-    .text(REVIEW_START)
-    .json(uid)
-    .text(allowed ? ',"allowed":true' : ',"allowed":false');
-  if (status !== undefined) {
-    bytes.text(`,"status":{"code":${JSON.stringify(status.code)},"message":`).json(status.message);
-    if (status.reason !== undefined) bytes.text(',"reason":').json(status.reason);
-    bytes.text('}');
+export function encodeAnswer(request: AdmissionRequest, decision: Decision): EncodedAnswer {
+  writer
+    .start()
+    .raw(REVIEW_START)
+    .string(request.uid)
+    .raw(decision.allowed ? ',"allowed":true' : ',"allowed":false');
+  let patched = false;
+  let message: string | undefined;
+  if (decision.allowed) {
+    if (decision.mutated !== undefined) {
+      const before = writer.length;
+      writer.raw(PATCH_START);
+      const start = writer.length;
+      ops = 0;
+      writer.raw('[');
+      walkDiff(
+        isObject(request.object) ? request.object : {},
+        isObject(decision.mutated) ? decision.mutated : {},
+        writeOperation,
+      );
+      patched = ops > 0;
+      if (patched) writer.raw(']').base64Since(start).raw('"');
+      else writer.truncate(before);
+    }
+    if (decision.warnings?.length) writer.raw(',"warnings":').value(decision.warnings);
+  } else {
+    const status = statusOf(request, decision);
+    message = status?.message;
+    writer.raw(',"status":').value(status);
   }
-  if (patch !== undefined) bytes.text(',"patchType":"JSONPatch","patch":"').base64(patch).text('"');
-  if (warnings !== undefined) bytes.text(`,"warnings":${JSON.stringify(warnings)}`);
-  return bytes.text('}}');
+  return { body: writer.raw('}}').finish(), patched, message };
 }
 
 /**

@@ -12,13 +12,9 @@
 // - a request head of at most `maxHeaderBytes` (431 past it); a connection idle for `idleTimeoutMs` is closed.
 import { STATUS_CODES } from '../lib/node-http.ts';
 import type { Duplex } from 'node:stream';
-import type { BodyBytes } from '../lib/text-bytes.ts';
 
-/**
- * Writes the answer to the request being served: status, content type and body (a HEAD gets no body): text, or
- * bytes that write themselves into the answer's buffer (an admission review: lib/text-bytes.ts).
- */
-export type Reply = (status: number, contentType: string, body: string | BodyBytes) => void;
+/** Writes the answer to the request being served: status, content type and body, text or bytes (a HEAD gets none). */
+export type Reply = (status: number, contentType: string, body: string | Buffer) => void;
 
 /** Serves one request: its method, its path without the query, its body (empty without one). */
 export type Exchange = (method: string, path: string, body: Buffer, reply: Reply) => void;
@@ -260,11 +256,11 @@ function httpDate(): string {
 function response(
   status: number,
   contentType: string,
-  body: string | BodyBytes,
+  body: string | Buffer,
   keepAlive: boolean,
   head: boolean,
 ): Buffer {
-  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const start =
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\ncontent-type: ${contentType}\r\n` +
     `content-length: ${length}\r\ndate: ${httpDate()}\r\n` +
@@ -274,7 +270,7 @@ function response(
   bytes.write(start, 0, 'latin1');
   if (head) return bytes;
   if (typeof body === 'string') bytes.write(body, start.length, 'utf8');
-  else body.writeTo(bytes, start.length);
+  else body.copy(bytes, start.length);
   return bytes;
 }
 

@@ -7,20 +7,12 @@
 // (TurnBatch).
 import type { RequestListener, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import {
-  ADMISSION_API_VERSION,
-  answerOf,
-  decide,
-  parseAdmissionReview,
-  reviewBytes,
-  type AnswerFields,
-} from './admission.ts';
+import { ADMISSION_API_VERSION, decide, encodeAnswer, parseAdmissionReview, type EncodedAnswer } from './admission.ts';
 import { BodyError, parseJson, readBody } from './body.ts';
 import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.ts';
 import { infoLineWriter, unredacted } from '../lib/log.ts';
 import { createHttp1Server, type Http1Server, type Reply } from './http1.ts';
 import type { AdmissionRequest, Decision, Handler, HandlerContext } from './types.ts';
-import type { BodyBytes } from '../lib/text-bytes.ts';
 
 export interface Route {
   path: string;
@@ -42,11 +34,9 @@ function decisionLabel(decision: Decision, patched: boolean): string {
   return decision.code >= 500 ? 'errored' : 'denied';
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string | BodyBytes): void {
-  const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.alloc(body.byteLength);
-  if (typeof body !== 'string') body.writeTo(bytes, 0);
-  res.writeHead(status, { 'content-type': contentType, 'content-length': bytes.length });
-  res.end(bytes);
+function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -54,7 +44,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 interface Answer {
   reply: Reply;
   status: number;
-  body: string | BodyBytes;
+  body: string | Buffer;
   /** Called once the answer is written (or dropped: the client hung up). */
   written: () => void;
 }
@@ -208,18 +198,16 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
   }
 
   function answer(request: AdmissionRequest, decision: Decision, reply: Reply, written: () => void): void {
-    let encoded: AnswerFields;
-    let body: BodyBytes;
+    let encoded: EncodedAnswer;
     try {
-      encoded = answerOf(request, decision);
-      body = reviewBytes(encoded);
+      encoded = encodeAnswer(request, decision);
     } catch (err) {
       return refuse(err, reply, written);
     }
-    const label = decisionLabel(decision, encoded.patch !== undefined);
+    const label = decisionLabel(decision, encoded.patched);
     recorded.answered(request.kind.kind, label);
     if (!decision.allowed) for (const v of decision.violations ?? []) recorded.violation(v.rule);
-    turn.answers.add({ reply, status: 200, body, written });
+    turn.answers.add({ reply, status: 200, body: encoded.body, written });
     logLine(
       {
         uid: request.uid,
@@ -230,7 +218,7 @@ function admissionRoute(route: Route, options: AppOptions, metrics: AdmissionMet
         user: request.userInfo.username,
         route: route.name,
         decision: label,
-        message: encoded.status?.message,
+        message: encoded.message,
       },
       decision.allowed ? 'admission' : 'admission denied',
     );
