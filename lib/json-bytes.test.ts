@@ -81,19 +81,19 @@ test('JsonBytes writes a JSON Pointer of keys and indexes as a JSON string, esca
 test('JsonBytes turns what it wrote since a mark into its base64, in place, for every padding', () => {
   const writer = new JsonBytes();
   for (const text of ['', 'a', 'ab', 'abc', 'abcd', 'é', '€😀', 'x'.repeat(20_000)]) {
-    writer.start().raw('<');
+    writer.start().text('<');
     const mark = writer.length;
     writer.value(text);
-    const bytes = writer.base64Since(mark).raw('>').finish().toString();
+    const bytes = writer.base64Since(mark).text('>').finish().toString();
     assert.equal(bytes, `<${Buffer.from(JSON.stringify(text)).toString('base64')}>`, text.slice(0, 8));
   }
 });
 
 test('JsonBytes forgets what it wrote past a mark, and refuses a mark it never reached', () => {
-  const writer = new JsonBytes().start().raw('{"a":1');
+  const writer = new JsonBytes().start().text('{"a":1');
   const mark = writer.length;
-  writer.raw(',"b":2');
-  assert.equal(writer.truncate(mark).raw('}').finish().toString(), '{"a":1}');
-  writer.start().raw('ab');
+  writer.text(',"b":2');
+  assert.equal(writer.truncate(mark).text('}').finish().toString(), '{"a":1}');
+  writer.start().text('ab');
   assert.throws(() => writer.truncate(3), /cannot truncate 2 bytes to 3/);
 });

@@ -29,6 +29,7 @@ export class JsonBytes {
   /** Begins a text (forgets whatever was written before). */
   start(): this {
     this.at = 0;
+    if (this.buffer.length > KEEP) this.buffer = Buffer.allocUnsafeSlow(16 * 1024);
     return this;
   }
 
@@ -44,13 +45,17 @@ export class JsonBytes {
     return this;
   }
 
-  /** The bytes written since start(), in a Buffer of their own. */
+  /** The bytes written since start(), in a Buffer of their own; the writer begins anew. */
   finish(): Buffer {
     const bytes = Buffer.allocUnsafe(this.at);
     this.buffer.copy(bytes, 0, 0, this.at);
-    if (this.buffer.length > KEEP) this.buffer = Buffer.allocUnsafeSlow(16 * 1024);
-    this.at = 0;
+    this.start();
     return bytes;
+  }
+
+  /** The bytes written since start(), in place: valid until the next write or start(). */
+  view(): Buffer {
+    return this.buffer.subarray(0, this.at);
   }
 
   private room(bytes: number): Buffer {
@@ -62,11 +67,19 @@ export class JsonBytes {
     return this.buffer;
   }
 
-  /** Writes `text` as it is: ASCII the caller knows needs no escaping (punctuation, keys, fixed words). */
-  raw(text: string): this {
+  /** Writes `text` as it is (no quotes, no escaping), as UTF-8. */
+  text(text: string): this {
     const target = this.room(text.length);
     let at = this.at;
-    for (let i = 0; i < text.length; i++) target[at++] = text.charCodeAt(i);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) {
+        this.room(text.length * 3);
+        this.at += this.buffer.write(text, this.at, 'utf8');
+        return this;
+      }
+      target[at++] = c;
+    }
     this.at = at;
     return this;
   }
@@ -104,9 +117,9 @@ export class JsonBytes {
    */
   pointer(path: readonly (string | number)[]): this {
     const from = this.at;
-    this.raw('"');
+    this.text('"');
     for (const step of path) {
-      this.raw('/');
+      this.text('/');
       if (typeof step === 'number') this.number(step);
       else if (!this.token(step)) {
         // A key with something JSON escapes, or beyond ASCII: the pointer built as text.
@@ -115,7 +128,7 @@ export class JsonBytes {
         return this.string(pointer);
       }
     }
-    return this.raw('"');
+    return this.text('"');
   }
 
   /** Writes `key` as a pointer's token (`~` as `~0`, `/` as `~1`) when it is printable ASCII JSON keeps as it is. */
@@ -136,7 +149,7 @@ export class JsonBytes {
 
   private number(value: number): this {
     // Integers as digits, here; the rest (fractions, exponents, NaN and the infinities as null) as JSON writes them.
-    if (!Number.isSafeInteger(value) || Object.is(value, -0)) return this.raw(JSON.stringify(value));
+    if (!Number.isSafeInteger(value) || Object.is(value, -0)) return this.text(JSON.stringify(value));
     const target = this.room(17);
     let at = this.at;
     let rest = value;
@@ -166,42 +179,42 @@ export class JsonBytes {
       case 'number':
         return this.number(value);
       case 'boolean':
-        return this.raw(value ? 'true' : 'false');
+        return this.text(value ? 'true' : 'false');
       case 'object':
-        if (value === null) return this.raw('null');
+        if (value === null) return this.text('null');
         if (Array.isArray(value)) return this.array(value);
         if (isPlainObject(value)) return this.object(value as Record<string, unknown>);
-        return this.raw(JSON.stringify(value) ?? 'null'); // toJSON and the like: JSON's own reading
+        return this.text(JSON.stringify(value) ?? 'null'); // toJSON and the like: JSON's own reading
       case 'undefined':
       case 'function':
       case 'symbol':
-        return this.raw('null');
+        return this.text('null');
       default:
-        return this.raw(JSON.stringify(value)); // a bigint: JSON.stringify's own error
+        return this.text(JSON.stringify(value)); // a bigint: JSON.stringify's own error
     }
   }
 
   private array(items: readonly unknown[]): this {
-    this.raw('[');
+    this.text('[');
     for (let i = 0; i < items.length; i++) {
-      if (i > 0) this.raw(',');
+      if (i > 0) this.text(',');
       this.value(items[i]);
     }
-    return this.raw(']');
+    return this.text(']');
   }
 
   private object(fields: Record<string, unknown>): this {
-    this.raw('{');
+    this.text('{');
     let first = true;
     for (const key in fields) {
       if (!Object.hasOwn(fields, key)) continue;
       const item = fields[key];
       if (isLeftOut(item)) continue;
-      if (!first) this.raw(',');
+      if (!first) this.text(',');
       first = false;
-      this.string(key).raw(':').value(item);
+      this.string(key).text(':').value(item);
     }
-    return this.raw('}');
+    return this.text('}');
   }
 
   /**

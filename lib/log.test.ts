@@ -90,6 +90,32 @@ test('infoLineWriter writes the bytes logger.info writes, for every value JSON e
   }
 });
 
+test('infoLineWriter on a LineBatch writes into the batch the bytes logger.info writes there, in the order logged', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-batch-'));
+  const fd = openSync(join(dir, 'out.log'), 'w');
+  try {
+    const batch = new LineBatch(fd, 1 << 20, 60_000);
+    const logger = createLogger({ name: 'k8s-ee-webhook', destination: batch }).child({ replica: 'é' }, { redact: [] });
+    (logger as unknown as Record<symbol, unknown>)[(pino.symbols as unknown as Record<string, symbol>)['timeSym']!] =
+      () => ',"time":1700000000000';
+    const write = infoLineWriter(logger, KEYS);
+    for (const values of VALUES) {
+      write(values, 'admission "denied"');
+      logger.info(values, 'admission "denied"');
+    }
+    write({ name: 'a\ud800b' }, 'admission');
+    batch.flushSync();
+    const lines = readFileSync(join(dir, 'out.log'), 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, VALUES.length * 2 + 1);
+    for (let i = 0; i < VALUES.length; i++)
+      assert.equal(lines[2 * i], lines[2 * i + 1], `line ${i}: as pino writes it`);
+    assert.equal((JSON.parse(lines.at(-1) ?? '') as { name: string }).name, 'a\ud800b', 'a lone surrogate, escaped');
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('infoLineWriter escapes a lone surrogate (\\ud800) where pino writes it raw and it arrives as U+FFFD', async () => {
   const { stream, lines } = capture();
   infoLineWriter(plainLogger(stream), ['name'])({ name: 'a\ud800b' }, 'admission');
@@ -206,7 +232,10 @@ test('LineBatch: lines gather until the batch size, then go out in one write, by
       (_, i) => `{"n":${i},"text":"${i % 3 ? 'é😀ü'.repeat(20) : 'x'.repeat(90)}"}\n`,
     );
     let sent = 0;
-    while (sent < lines.length && lines.slice(0, sent + 1).join('').length < 1000) batch.write(lines[sent++] ?? '');
+    // The batch size is in bytes (the lines with é😀ü hold twice as many bytes as characters).
+    while (sent < lines.length && Buffer.byteLength(lines.slice(0, sent + 1).join('')) < 1000) {
+      batch.write(lines[sent++] ?? '');
+    }
     assert.equal(readFileSync(file, 'utf8'), '', 'under the batch size: held');
     batch.write(lines[sent++] ?? '');
     assert.equal(readFileSync(file, 'utf8'), lines.slice(0, sent).join(''), 'at the batch size: all of it, in order');

@@ -131,10 +131,10 @@ const writer = new JsonBytes();
 let ops = 0;
 /** Writes each operation of a patch as JSON.stringify writes a PatchOperation, the value `after`'s own. */
 const writeOperation: PatchSink = (op, path, value) => {
-  writer.raw(ops++ === 0 ? '{"op":"' : ',{"op":"');
-  writer.raw(op).raw('","path":').pointer(path);
-  if (op !== 'remove' && !isLeftOut(value)) writer.raw(',"value":').value(value);
-  writer.raw('}');
+  writer.text(ops++ === 0 ? '{"op":"' : ',{"op":"');
+  writer.text(op).text('","path":').pointer(path);
+  if (op !== 'remove' && !isLeftOut(value)) writer.text(',"value":').value(value);
+  writer.text('}');
 };
 
 /**
@@ -145,34 +145,34 @@ const writeOperation: PatchSink = (op, path, value) => {
 export function encodeAnswer(request: AdmissionRequest, decision: Decision): EncodedAnswer {
   writer
     .start()
-    .raw(REVIEW_START)
+    .text(REVIEW_START)
     .string(request.uid)
-    .raw(decision.allowed ? ',"allowed":true' : ',"allowed":false');
+    .text(decision.allowed ? ',"allowed":true' : ',"allowed":false');
   let patched = false;
   let message: string | undefined;
   if (decision.allowed) {
     if (decision.mutated !== undefined) {
       const before = writer.length;
-      writer.raw(PATCH_START);
+      writer.text(PATCH_START);
       const start = writer.length;
       ops = 0;
-      writer.raw('[');
+      writer.text('[');
       walkDiff(
         isObject(request.object) ? request.object : {},
         isObject(decision.mutated) ? decision.mutated : {},
         writeOperation,
       );
       patched = ops > 0;
-      if (patched) writer.raw(']').base64Since(start).raw('"');
+      if (patched) writer.text(']').base64Since(start).text('"');
       else writer.truncate(before);
     }
-    if (decision.warnings?.length) writer.raw(',"warnings":').value(decision.warnings);
+    if (decision.warnings?.length) writer.text(',"warnings":').value(decision.warnings);
   } else {
     const status = statusOf(request, decision);
     message = status?.message;
-    writer.raw(',"status":').value(status);
+    writer.text(',"status":').value(status);
   }
-  return { body: writer.raw('}}').finish(), patched, message };
+  return { body: writer.text('}}').finish(), patched, message };
 }
 
 /**
