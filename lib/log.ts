@@ -72,8 +72,8 @@ function writeAll(fd: number, bytes: Buffer): NodeJS.ErrnoException | undefined 
  * write once BATCH_BYTES have gathered, FLUSH_MS after the first of them, or when the process exits. What
  * pino.destination({ minLength }) (sonic-boom 4.2) does, without its cost per line: it measured the bytes of all it
  * held on every write, flattening the batch into a new string each time (~2.2 KB of garbage per admission line at
- * low load, a tenth of what a Deployment review allocates: issue 10's notes). Here a line is appended, and a batch
- * encoded once, when it is written. When `fd` cannot be written (stdout closed: EPIPE), logging stops, and says so
+ * low load, a tenth of what a Deployment review allocates: issue 10's notes). Here each line is encoded into the
+ * batch's own bytes as it comes (outside the V8 heap), and a batch is written as it is. When `fd` cannot be written (stdout closed: EPIPE), logging stops, and says so
  * once on stderr; the process goes on.
  */
 export class LineBatch implements DestinationStream {

@@ -311,3 +311,33 @@ test('an answer is sent as UTF-8 with its length in bytes; a HEAD gets the lengt
     await s.close();
   }
 });
+
+test('each answer carries its own status, type and length (any number of digits), the date, and its connection', async () => {
+  const sizes = [0, 7, 10, 99, 100, 12_345];
+  const s = await serve({ maxBodyBytes: 64 }, (_method, path, _body, reply) => {
+    const size = Number(path.slice(1));
+    if (size === 404) return reply(404, 'text/plain; charset=utf-8', 'none\n');
+    reply(200, 'application/octet-stream', size % 2 ? 'x'.repeat(size) : Buffer.alloc(size, 0x61));
+  });
+  try {
+    const requests = [...sizes, 404].map((size) => `GET /${size} HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
+    const got = await raw(s.port, [`${requests}GET /1 HTTP/1.1\r\nConnection: close\r\n\r\n`]);
+    const heads = got.split(/\r\n\r\n[ax]*(?:none\n)?/).filter((head) => head.startsWith('HTTP/1.1'));
+    assert.equal(heads.length, sizes.length + 2);
+    const date = new RegExp(`\\r\\ndate: [A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT\\r\\n`);
+    for (const [i, size] of sizes.entries()) {
+      const head = heads[i] ?? '';
+      assert.ok(head.startsWith('HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n'), head);
+      assert.match(head, new RegExp(`\\r\\ncontent-length: ${size}\\r\\n`), head);
+      assert.match(head, date, head);
+      assert.ok(head.endsWith('connection: keep-alive'), head);
+    }
+    assert.match(
+      heads.at(-2) ?? '',
+      /^HTTP\/1\.1 404 Not Found\r\ncontent-type: text\/plain; charset=utf-8\r\ncontent-length: 5\r\n/,
+    );
+    assert.ok((heads.at(-1) ?? '').endsWith('connection: close'));
+  } finally {
+    await s.close();
+  }
+});

@@ -235,23 +235,52 @@ function parseHead(buffer: Buffer, end: number): Head | Refusal {
   };
 }
 
-/** The Date header's value, computed once a second (as node:http does). */
+/** The head's end, from its Date header on, for a kept and a closed connection: made once a second. */
 let dateSecond = -1;
-let dateText = '';
-function httpDate(): string {
+const tails = { keepAlive: '', close: '' };
+function headTail(keepAlive: boolean): string {
   const now = Date.now();
   const second = Math.floor(now / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
-    dateText = new Date(now).toUTCString();
+    // The Date header as node:http writes it: computed once a second.
+    const date = `\r\ndate: ${new Date(now).toUTCString()}\r\n`;
+    tails.keepAlive = `${date}connection: keep-alive\r\n\r\n`;
+    tails.close = `${date}connection: close\r\n\r\n`;
   }
-  return dateText;
+  return keepAlive ? tails.keepAlive : tails.close;
+}
+
+/** The head's start, its status line and content type, by content type then status: a few of each, made once. */
+const headStarts = new Map<string, Map<number, string>>();
+function headStart(status: number, contentType: string): string {
+  let byStatus = headStarts.get(contentType);
+  if (!byStatus) headStarts.set(contentType, (byStatus = new Map<number, string>()));
+  let start = byStatus.get(status);
+  if (start === undefined) {
+    start = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\ncontent-type: ${contentType}\r\ncontent-length: `;
+    byStatus.set(status, start);
+  }
+  return start;
+}
+
+/** Writes ASCII `text` at `at`, a byte a character; returns where it ends. */
+function putAscii(target: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) target[at + i] = text.charCodeAt(i);
+  return at + text.length;
+}
+
+function digitCount(n: number): number {
+  let count = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) count++;
+  return count;
 }
 
 /**
- * The answer's bytes, status line and headers then body, in one buffer written once. Encoded straight into it: a
- * text answer built by concatenation (an admission review, a denial's 1.5 KB message) is copied once into the
- * buffer, where `start + body` written as a string was copied whole again, then encoded (perf, issue 10).
+ * The answer's bytes, status line and headers then body, in one buffer written once. The head is put together in
+ * the buffer from parts made once (per status and content type, per second for the date): no string is built for it.
+ * A text body is encoded straight into the buffer, a body already in bytes (an admission review: lib/json-bytes.ts)
+ * copied (perf, issue 10).
  */
 function response(
   status: number,
@@ -261,16 +290,19 @@ function response(
   head: boolean,
 ): Buffer {
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-  const start =
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\ncontent-type: ${contentType}\r\n` +
-    `content-length: ${length}\r\ndate: ${httpDate()}\r\n` +
-    (keepAlive ? 'connection: keep-alive\r\n\r\n' : 'connection: close\r\n\r\n');
+  const start = headStart(status, contentType);
+  const tail = headTail(keepAlive);
+  const digits = digitCount(length);
+  const headLength = start.length + digits + tail.length;
+  const bytes = Buffer.allocUnsafe(headLength + (head ? 0 : length));
   // The head is ASCII (a status, a media type, digits and a date): a byte a character.
-  const bytes = Buffer.allocUnsafe(start.length + (head ? 0 : length));
-  bytes.write(start, 0, 'latin1');
+  let at = putAscii(bytes, 0, start);
+  for (let i = digits - 1, rest = length; i >= 0; i--, rest = Math.floor(rest / 10)) bytes[at + i] = 0x30 + (rest % 10);
+  putAscii(bytes, at + digits, tail);
+  at = headLength;
   if (head) return bytes;
-  if (typeof body === 'string') bytes.write(body, start.length, 'utf8');
-  else body.copy(bytes, start.length);
+  if (typeof body === 'string') bytes.write(body, at, 'utf8');
+  else body.copy(bytes, at);
   return bytes;
 }
 
