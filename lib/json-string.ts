@@ -12,7 +12,7 @@ let lastText: string | undefined;
 let lastJson = '';
 
 /** True when JSON writes `text` as it is between quotes: printable ASCII without `"` or `\`. */
-export function isPlainJson(text: string): boolean {
+function plain(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
@@ -22,7 +22,7 @@ export function isPlainJson(text: string): boolean {
 
 /** `JSON.stringify(text)`; the last long string's text is reused when the same string comes again. */
 export function jsonString(text: string): string {
-  if (text.length < LONG) return isPlainJson(text) ? `"${text}"` : JSON.stringify(text);
+  if (text.length < LONG) return plain(text) ? `"${text}"` : JSON.stringify(text);
   if (text !== lastText) {
     lastJson = JSON.stringify(text);
     lastText = text;
