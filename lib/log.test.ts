@@ -29,6 +29,11 @@ const VALUES: Record<(typeof KEYS)[number], string | undefined>[] = [
   { uid: 'u-2', kind: 'Namespace', namespace: undefined, name: 'shop-pr-7', user: undefined },
   // Everything JSON escapes: quotes, backslashes, control characters; non-ASCII, long strings.
   { uid: 'a"b\\c\n\t\u0001', kind: 'é💥', namespace: 'x'.repeat(300), name: '', user: 'system:serviceaccount:a:b' },
+  // Values that are not strings after all (a request's fields come from its sender): written as pino writes them.
+  { uid: 'u', kind: null, namespace: 7, name: ['a', { b: 'é"' }], user: () => 1 } as unknown as Record<
+    (typeof KEYS)[number],
+    string
+  >,
 ];
 
 /** What pino itself writes for the same call, with its clock frozen so both lines carry the same time. */

@@ -1,6 +1,6 @@
 // pino JSON logs. The logger is created by the command and passed down; nothing imports a global logger.
 import { writeSync } from 'node:fs';
-import { JsonBytes } from './json-bytes.ts';
+import { isLeftOut, JsonBytes } from './json-bytes.ts';
 import { jsonString } from './json-string.ts';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
@@ -239,16 +239,26 @@ export function infoLineWriter<K extends string>(
     return (values, msg) => {
       const bytes = stream.writer;
       if (logger.levelVal > level || !bytes) return;
-      // The bindings are read per line: a child's bindings may change (logger.setBindings).
-      bytes
-        .text(start)
-        .text(time.call(logger))
-        .text(p[chindings] as string);
-      for (let i = 0; i < keys.length; i++) {
-        const value = values[keys[i] as K];
-        if (value !== undefined) bytes.text(quoted[i] as string).string(value);
+      const mark = bytes.length;
+      try {
+        // The bindings are read per line: a child's bindings may change (logger.setBindings).
+        bytes
+          .text(start)
+          .text(time.call(logger))
+          .text(p[chindings] as string);
+        for (let i = 0; i < keys.length; i++) {
+          const value: unknown = values[keys[i] as K];
+          if (isLeftOut(value)) continue;
+          // A value that is not a string after all (a request's fields come from its sender): as pino writes it.
+          bytes.text(quoted[i] as string);
+          if (typeof value === 'string') bytes.string(value);
+          else bytes.value(value);
+        }
+        bytes.text(messageStart).string(msg).text(end);
+      } catch (err) {
+        bytes.truncate(mark); // no half line in the log
+        throw err;
       }
-      bytes.text(messageStart).string(msg).text(end);
       stream.written();
     };
   }
@@ -272,8 +282,10 @@ export function infoLineWriter<K extends string>(
     // The bindings are read per line: a child's bindings may change (logger.setBindings).
     let line = start + time.call(logger) + (p[chindings] as string);
     for (let i = 0; i < keys.length; i++) {
-      const value = values[keys[i] as K];
-      if (value !== undefined) line += quoted[i] + jsonString(value); // a denial's message: escaped once for the answer and this line
+      const value: unknown = values[keys[i] as K];
+      if (isLeftOut(value)) continue;
+      // A denial's message: escaped once for the answer and this line. A value not a string: as pino writes it.
+      line += quoted[i] + (typeof value === 'string' ? jsonString(value) : JSON.stringify(value));
     }
     if (pending === '') {
       setImmediate(flush, false);

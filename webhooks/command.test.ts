@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +80,18 @@ function malformedBodies(): (string | Buffer)[] {
     mangled.request[keys[i % keys.length] ?? 'object'] = [null, 7, 'x', [], { a: { b: [] } }][i % 5];
     bodies.push(JSON.stringify(mangled));
   }
+  // Fields the admission line carries, of other types than the API server sends: answered, and logged as they are.
+  for (const [key, value] of [
+    ['userInfo', { username: 7 }],
+    ['userInfo', { username: null, groups: 'x' }],
+    ['userInfo', { username: ['a', { b: 'é"' }] }],
+    ['name', null],
+    ['namespace', null],
+  ] as const) {
+    const mangled = JSON.parse(valid) as { request: Record<string, unknown> };
+    mangled.request[key] = value;
+    bodies.push(JSON.stringify(mangled));
+  }
   return bodies;
 }
 
@@ -90,19 +102,22 @@ test(
     const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-webhook-'));
     try {
       const first = await writeServingCert(dir, 'first-ca');
-      const { child, port } = await startWebhookProcess(dir);
+      const logFile = join(dir, 'webhook.log');
+      const { child, port } = await startWebhookProcess(dir, { logLevel: 'info', logFile });
       const denied = await post(port, first.caPem, '/validate', JSON.stringify(review(privilegedPod, 'Pod')));
       assert.equal(denied.status, 200);
       const verdict = JSON.parse(denied.body) as { response: { allowed: boolean; status: { message: string } } };
       assert.equal(verdict.response.allowed, false);
       assert.match(verdict.response.status.message, /spec\.containers\[0\]\.securityContext\.privileged/);
 
+      let answered = 1;
       for (const body of malformedBodies()) {
         const reply = await post(port, first.caPem, '/validate', body);
         assert.ok([200, 400, 413].includes(reply.status), `status ${reply.status} for ${String(body).slice(0, 80)}`);
         const parsed = JSON.parse(reply.body) as { kind: string; response: { allowed: boolean } };
         assert.equal(parsed.kind, 'AdmissionReview');
         if (reply.status !== 200) assert.equal(parsed.response.allowed, false);
+        else answered++;
       }
       assert.equal(child.exitCode, null, 'the process is still up after the malformed bodies');
 
@@ -120,6 +135,22 @@ test(
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
+      // The log is one JSON object a line (after the plain listening line), each answered review's among them.
+      const lines = readFileSync(logFile, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .filter((line) => !line.startsWith('k8s-ee webhook listening on '))
+        .map((line) => JSON.parse(line) as { msg: string; user?: unknown; level: number });
+      const admissions = lines.filter((line) => line.msg.startsWith('admission') && !line.msg.includes('refused'));
+      assert.ok(admissions.length >= answered, `${admissions.length} admission lines for ${answered} answers`);
+      assert.ok(admissions.some((line) => line.user === 7) && admissions.some((line) => line.user === null));
+      assert.deepEqual(
+        lines.filter(
+          (line) => line.level >= 40 && !/^(admission request refused|running with --no-cluster)/.test(line.msg),
+        ),
+        [],
+        'no warning but the refusals',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
