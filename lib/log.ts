@@ -73,8 +73,8 @@ function writeAll(fd: number, bytes: Buffer): NodeJS.ErrnoException | undefined 
  * pino.destination({ minLength }) (sonic-boom 4.2) does, without its cost per line: it measured the bytes of all it
  * held on every write, flattening the batch into a new string each time (~2.2 KB of garbage per admission line at
  * low load, a tenth of what a Deployment review allocates: issue 10's notes). Here each line is encoded into the
- * batch's own bytes as it comes (outside the V8 heap), and a batch is written as it is. When `fd` cannot be written (stdout closed: EPIPE), logging stops, and says so
- * once on stderr; the process goes on.
+ * batch's own bytes as it comes (outside the V8 heap), and a batch is written as it is. When `fd` cannot be written
+ * (stdout closed: EPIPE), logging stops, and says so once on stderr; the process goes on.
  */
 export class LineBatch implements DestinationStream {
   private readonly fd: number;
@@ -218,8 +218,9 @@ function pause(ms: number): void {
  * On a LineBatch (the webhook's stdout) the line is written in pieces straight into the batch's bytes: no string is
  * built for it (~1.4 KB of garbage per admission line, a tenth of what a Deployment review allocated, issue 10's
  * notes). On another stream the lines of one turn of the event loop go together, in one write right after the turn
- * (setImmediate; at exit, at once): the stream's own cost per write is paid once per turn. Undefined values are left out, as pino leaves them out. It reads the parts pino exposes in `pino.symbols`; a
- * logger whose lines it cannot reproduce (formatters of the log object, a mixin, hooks, a message prefix, a nested
+ * (setImmediate; at exit, at once): the stream's own cost per write is paid once per turn. Undefined values are left
+ * out, as pino leaves them out. It reads the parts pino exposes in `pino.symbols`; a logger whose lines it cannot
+ * reproduce (formatters of the log object, a mixin, hooks, a message prefix, a nested
  * key, serializers or redaction of these keys, a stream that wants metadata) gets `logger.info` itself.
  */
 export function infoLineWriter<K extends string>(

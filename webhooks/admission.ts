@@ -87,11 +87,19 @@ function subjectOf(request: AdmissionRequest): string {
 
 /** The JSON Patch from the original object to the mutated one (empty when nothing changed). */
 export function diffPatch(original: unknown, mutated: unknown): PatchOperation[] {
-  return diff(isObject(original) ? original : {}, isObject(mutated) ? mutated : {});
+  return diff(objectOr(original), objectOr(mutated));
+}
+
+/** The object, or {} for a side that is absent or not an object (a DELETE's object, a decision that built none). */
+function objectOr(value: unknown): Record<string, unknown> {
+  return isObject(value) ? value : {};
 }
 
 /** A denial's status: every violation listed under one heading, or the decision's own message. */
-function statusOf(request: AdmissionRequest, decision: Decision & { allowed: false }): AdmissionResponse['status'] {
+function statusOf(
+  request: AdmissionRequest,
+  decision: Decision & { allowed: false },
+): NonNullable<AdmissionResponse['status']> {
   const message = decision.violations?.length
     ? formatViolations(subjectOf(request), decision.violations)
     : decision.message;
@@ -157,11 +165,7 @@ export function encodeAnswer(request: AdmissionRequest, decision: Decision): Enc
       const start = writer.length;
       ops = 0;
       writer.text('[');
-      walkDiff(
-        isObject(request.object) ? request.object : {},
-        isObject(decision.mutated) ? decision.mutated : {},
-        writeOperation,
-      );
+      walkDiff(objectOr(request.object), objectOr(decision.mutated), writeOperation);
       patched = ops > 0;
       if (patched) writer.text(']').base64Since(start).text('"');
       else writer.truncate(before);
@@ -169,7 +173,7 @@ export function encodeAnswer(request: AdmissionRequest, decision: Decision): Enc
     if (decision.warnings?.length) writer.text(',"warnings":').value(decision.warnings);
   } else {
     const status = statusOf(request, decision);
-    message = status?.message;
+    message = status.message;
     writer.text(',"status":').value(status);
   }
   return { body: writer.text('}}').finish(), patched, message };
