@@ -292,17 +292,18 @@ function response(
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const start = headStart(status, contentType);
   const tail = headTail(keepAlive);
-  const digits = digitCount(length);
-  const headLength = start.length + digits + tail.length;
+  const lengthDigits = digitCount(length);
+  const headLength = start.length + lengthDigits + tail.length;
   const bytes = Buffer.allocUnsafe(headLength + (head ? 0 : length));
   // The head is ASCII (a status, a media type, digits and a date): a byte a character.
-  let at = putAscii(bytes, 0, start);
-  for (let i = digits - 1, rest = length; i >= 0; i--, rest = Math.floor(rest / 10)) bytes[at + i] = 0x30 + (rest % 10);
-  putAscii(bytes, at + digits, tail);
-  at = headLength;
+  const lengthAt = putAscii(bytes, 0, start);
+  for (let i = lengthDigits - 1, rest = length; i >= 0; i--, rest = Math.floor(rest / 10)) {
+    bytes[lengthAt + i] = 0x30 + (rest % 10);
+  }
+  putAscii(bytes, lengthAt + lengthDigits, tail);
   if (head) return bytes;
-  if (typeof body === 'string') bytes.write(body, at, 'utf8');
-  else body.copy(bytes, at);
+  if (typeof body === 'string') bytes.write(body, headLength, 'utf8');
+  else body.copy(bytes, headLength);
   return bytes;
 }
 
