@@ -9,7 +9,8 @@
 //   order); keep-alive by default on 1.1, `Connection: close` honoured;
 // - bodies framed by Content-Length only: Transfer-Encoding gets 411, conflicting lengths 400, a body over the
 //   limit 413 (without reading it); `Expect: 100-continue` gets its 100 before the body is read;
-// - a request head of at most `maxHeaderBytes` (431 past it); a connection idle for `idleTimeoutMs` is closed.
+// - a request head of at most `maxHeaderBytes` (431 past it); a connection idle for `idleTimeoutMs` is closed, and
+//   each answer on a kept connection says after how long (`keep-alive: timeout=N`), so that the client closes first.
 import { STATUS_CODES } from '../lib/node-http.ts';
 import type { Duplex } from 'node:stream';
 
@@ -24,9 +25,26 @@ export interface Http1Options {
   maxBodyBytes: number;
   /** Largest request line and headers together (default 16 KiB, as node:http). */
   maxHeaderBytes?: number;
-  /** A connection with nothing to do for this long is closed (default 60 s, the keep-alive timeout). */
+  /**
+   * A connection with nothing to do for this long is closed, up to a quarter later (default IDLE_TIMEOUT_MS). Each
+   * answer on a kept connection says so (`keep-alive: timeout=` its whole seconds, as node:http's server does), and
+   * clients that read the hint close first: undici, and node:http's Agent when it has a timeout of its own, a
+   * second or two before it.
+   */
   idleTimeoutMs?: number;
 }
+
+/**
+ * How long a kept connection may stay idle by default: longer than the 90 s for which the API server keeps its idle
+ * webhook connections (client-go's transport takes Go's default IdleConnTimeout), so that the API server is the one
+ * to close them. A server that closes first races the request the API server may be writing on that connection at
+ * that moment: Go retries a POST only when none of it was written, so the admission call fails with `EOF` and, where
+ * the webhook's failurePolicy is Fail, the user's request with it (linkerd/linkerd2#14096 is that failure, with a
+ * server that closed idle connections after 2 s). The same race, with a node:http Agent sending bursts a little
+ * after a server's idle timeout and no hint: 170 of 2,544 requests lost to ECONNRESET (a scratch run, the timeout
+ * at 40 ms to make the race frequent). Clients that read the hint (node:http's Agent, undici) close first instead.
+ */
+export const IDLE_TIMEOUT_MS = 120_000;
 
 export interface Http1Server {
   /** Serves a connection (a TLS socket once its handshake is done). */
@@ -235,20 +253,34 @@ function parseHead(buffer: Buffer, end: number): Head | Refusal {
   };
 }
 
-/** The head's end, from its Date header on, for a kept and a closed connection: made once a second. */
-let dateSecond = -1;
-const tails = { keepAlive: '', close: '' };
-function headTail(keepAlive: boolean): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    // The Date header as node:http writes it: computed once a second.
-    const date = `\r\ndate: ${new Date(now).toUTCString()}\r\n`;
-    tails.keepAlive = `${date}connection: keep-alive\r\n\r\n`;
-    tails.close = `${date}connection: close\r\n\r\n`;
+/** The head's end, from its Date header on, for a kept and a closed connection: one server's, made once a second. */
+class HeadTails {
+  private second = -1;
+  private keepAlive = '';
+  private close = '';
+  /**
+   * `keep-alive: timeout=N` with its line end: after how many seconds a kept connection may be closed (none under
+   * a second, which whole seconds cannot say: tests only).
+   */
+  private readonly hint: string;
+
+  constructor(idleTimeoutMs: number) {
+    const seconds = Math.floor(idleTimeoutMs / 1000);
+    this.hint = seconds >= 1 ? `keep-alive: timeout=${seconds}\r\n` : '';
   }
-  return keepAlive ? tails.keepAlive : tails.close;
+
+  get(keepAlive: boolean): string {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      // The Date header as node:http writes it: computed once a second.
+      const date = `\r\ndate: ${new Date(now).toUTCString()}\r\n`;
+      this.keepAlive = `${date}connection: keep-alive\r\n${this.hint}\r\n`;
+      this.close = `${date}connection: close\r\n\r\n`;
+    }
+    return keepAlive ? this.keepAlive : this.close;
+  }
 }
 
 /** The head's start, its status line and content type, by content type then status: a few of each, made once. */
@@ -278,20 +310,14 @@ function digitCount(n: number): number {
 
 /**
  * The answer's bytes, status line and headers then body, in one buffer written once. The head is put together in
- * the buffer from parts made once (per status and content type, per second for the date): no string is built for it.
+ * the buffer from parts made once (per status and content type; `tail`, from the Date header on, per second): no
+ * string is built for it.
  * A text body is encoded straight into the buffer, a body already in bytes (an admission review: lib/json-bytes.ts)
  * copied (perf, issue 10).
  */
-function response(
-  status: number,
-  contentType: string,
-  body: string | Buffer,
-  keepAlive: boolean,
-  head: boolean,
-): Buffer {
+function response(status: number, contentType: string, body: string | Buffer, tail: string, head: boolean): Buffer {
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   const start = headStart(status, contentType);
-  const tail = headTail(keepAlive);
   const lengthDigits = digitCount(length);
   const headLength = start.length + lengthDigits + tail.length;
   const bytes = Buffer.allocUnsafe(headLength + (head ? 0 : length));
@@ -317,6 +343,7 @@ interface ServerState {
   maxBodyBytes: number;
   maxHeaderBytes: number;
   idleTimeoutMs: number;
+  tails: HeadTails;
   open: Set<Connection>;
   closing: boolean;
   /** Advances every quarter of idleTimeoutMs while connections are open (see watchIdle). */
@@ -422,7 +449,8 @@ class Connection {
       answered = true;
       // Decided when the answer goes: a shutdown that began meanwhile closes the connection after it.
       const keepAlive = head.keepAlive && !this.server.closing;
-      this.answer(response(status, contentType, text, keepAlive, head.method === 'HEAD'), keepAlive);
+      const tail = this.server.tails.get(keepAlive);
+      this.answer(response(status, contentType, text, tail, head.method === 'HEAD'), keepAlive);
     });
   }
 
@@ -443,7 +471,7 @@ class Connection {
   private refuse(refusal: Refusal): void {
     this.buffer = undefined;
     this.busy = true; // nothing more is read from this connection
-    this.socket.end(response(refusal.status, TEXT, `${refusal.message}\n`, false, false));
+    this.socket.end(response(refusal.status, TEXT, `${refusal.message}\n`, this.server.tails.get(false), false));
   }
 
   /** Shutdown: an idle connection closes now, a busy one once its answer is written (answer() sees `closing`). */
@@ -453,11 +481,13 @@ class Connection {
 }
 
 export function createHttp1Server(exchange: Exchange, options: Http1Options): Http1Server {
+  const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   const state: ServerState = {
     exchange,
     maxBodyBytes: options.maxBodyBytes,
     maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
-    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    idleTimeoutMs,
+    tails: new HeadTails(idleTimeoutMs),
     open: new Set(),
     closing: false,
     epoch: 0,
