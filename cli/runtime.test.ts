@@ -46,7 +46,10 @@ test("the user's own flags and variables win: only what is missing is added, and
     relaunchFor({ ...base, execArgv: [...SERVICE_NODE_FLAGS], env: { ...SERVICE_ENV } }, 'webhook'),
     undefined,
   );
-  const negated = SERVICE_NODE_FLAGS.map((f) => (f.includes('=') ? f : f.replace(/^--/, '--no-')));
+  // The opposite of each switch: --x for --no-x, --no-x for --x.
+  const negated = SERVICE_NODE_FLAGS.map((f) =>
+    f.includes('=') ? f : f.startsWith('--no-') ? `--${f.slice('--no-'.length)}` : f.replace(/^--/, '--no-'),
+  );
   assert.equal(
     relaunchFor({ ...base, execArgv: negated, env: { ...SERVICE_ENV } }, 'webhook'),
     undefined,

@@ -20,8 +20,13 @@ export type Service = 'webhook' | 'sweeper';
  *   Deployment reviews/s against 0.47; p99 at 1,000 req/s ~20 ms against ~1). 2 MiB admits as fast as 4 (7
  *   interleaved rounds, server and load generator then on one CPU: Deployment 0.68 of the floor with either, denial
  *   0.73 vs 0.72, namespace 0.87 vs 0.82) for less memory: 96 vs 100 MiB after saturation, a peak of 109 vs 112-115
- *   MiB while 5,000 PR namespaces get their baselines. --expose-gc lets it ask for a memory-reducing collection
- *   during and after a burst of reconciles (lib/memory.ts: 5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
+ *   MiB while 5,000 PR namespaces get their baselines. --no-parallel-scavenge: a review's young generation dies
+ *   almost whole (~5 KB of 2 MiB survives a scavenge), so there is nothing to share out, and handing the work to
+ *   V8's helper threads and waiting for them made each scavenge longer: pauses at 1,000 reviews/s on one CPU, p50
+ *   0.30-0.34 ms and p90 0.43-0.46 with the helpers, 0.25-0.28 and 0.35-0.38 without (3 interleaved pairs of 10,000
+ *   Deployment reviews; at ~6 scavenges per 1,000 reviews, the review that meets one waits that long: issue 10).
+ *   --expose-gc lets it ask for a memory-reducing collection during and after a burst of reconciles (lib/memory.ts:
+ *   5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
  *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults); --expose-gc lets the sidecar ask for a
@@ -29,7 +34,7 @@ export type Service = 'webhook' | 'sweeper';
  *   from what its watches hold, not from what the last pass left.
  */
 export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
-  webhook: ['--max-semi-space-size=2', '--heap-growing-percent=10', '--expose-gc'],
+  webhook: ['--max-semi-space-size=2', '--heap-growing-percent=10', '--no-parallel-scavenge', '--expose-gc'],
   sweeper: ['--max-semi-space-size=2', '--optimize-for-size', '--expose-gc'],
 };
 
