@@ -64,6 +64,29 @@ test('JsonBytes writes what JSON.stringify writes, for every kind of JSON value 
   assert.equal(writer.start().value({ a: 1 }).finish().toString(), '{"a":1}');
 });
 
+test('JsonBytes escapes each ASCII character as JSON.stringify does, and starts again at one beyond ASCII', () => {
+  const writer = new JsonBytes();
+  const ascii = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c));
+  for (const c of ascii) {
+    for (const text of [c, `a${c}b`, `${c}${'x'.repeat(60)}${c}`]) {
+      assert.equal(writer.start().string(text).finish().toString(), JSON.stringify(text), JSON.stringify(text));
+    }
+  }
+  // A denial's message: a heading and lines, with quotes; then the same with non-ASCII after the first escapes.
+  const message = `k8s-ee denied CREATE Pod/evil: 2 problems:\n(1) spec "a" \\ b\t[pss:x]\n(2) ${'y'.repeat(500)}`;
+  for (const text of [message, `${message} é`, `${message}\u2028😀\ud800`]) {
+    assert.equal(writer.start().string(text).finish().toString(), JSON.stringify(text));
+  }
+  assert.equal(
+    writer
+      .start()
+      .value({ all: ascii.join('') })
+      .finish()
+      .toString(),
+    JSON.stringify({ all: ascii.join('') }),
+  );
+});
+
 test('JsonBytes writes a JSON Pointer of keys and indexes as a JSON string, escaped for RFC 6901 and for JSON', () => {
   const writer = new JsonBytes();
   const cases: [(string | number)[], string][] = [

@@ -11,6 +11,21 @@ const DIGITS = Uint8Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 );
 const PAD = 0x3d; // '='
 
+/** The character after the backslash of JSON's short escapes (`"`, `\\`, \b, \t, \n, \f, \r), by code; 0 for none. */
+const SHORT_ESCAPES = new Uint8Array(0x60);
+for (const [c, escape] of [
+  [0x22, '"'],
+  [0x5c, '\\'],
+  [0x08, 'b'],
+  [0x09, 't'],
+  [0x0a, 'n'],
+  [0x0c, 'f'],
+  [0x0d, 'r'],
+] as const) {
+  SHORT_ESCAPES[c] = escape.charCodeAt(0);
+}
+const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
 /** Scratch buffers larger than this are let go once their bytes are copied out. */
 const KEEP = 1 << 20;
 
@@ -93,7 +108,7 @@ export class JsonBytes {
     target[first] = 0x22;
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return this.escaped(text);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return this.escapedAscii(text);
       if (n <= SHORT) target[at + i] = c;
     }
     if (n > SHORT) target.write(text, at, n, 'latin1');
@@ -103,7 +118,43 @@ export class JsonBytes {
     return this;
   }
 
-  /** A string with characters to escape or beyond ASCII: JSON.stringify's text, encoded as UTF-8. */
+  /**
+   * A string with characters JSON escapes: while it is ASCII, its escapes are written here (a denial's message, with
+   * its newlines and quotes, makes no string: ~1.4 KB less garbage per denial); past the first character beyond
+   * ASCII, it is started again through escaped().
+   */
+  private escapedAscii(text: string): this {
+    const n = text.length;
+    // At most 6 bytes a character (\u001f), and the quotes.
+    const target = this.room(n * 6 + 2);
+    let at = this.at;
+    target[at++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
+        if (c > 0x7f) return this.escaped(text);
+        target[at++] = c;
+        continue;
+      }
+      target[at++] = 0x5c;
+      const escape = SHORT_ESCAPES[c] ?? 0;
+      if (escape !== 0) {
+        target[at++] = escape;
+        continue;
+      }
+      // The other control characters as JSON.stringify writes them: \u00XX, in lower-case hex.
+      target[at++] = 0x75;
+      target[at++] = 0x30;
+      target[at++] = 0x30;
+      target[at++] = HEX[c >> 4] ?? 0;
+      target[at++] = HEX[c & 15] ?? 0;
+    }
+    target[at++] = 0x22;
+    this.at = at;
+    return this;
+  }
+
+  /** A string with characters beyond ASCII: JSON.stringify's text, encoded as UTF-8. */
   private escaped(text: string): this {
     const json = jsonString(text);
     const target = this.room(json.length * 3);

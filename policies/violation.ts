@@ -42,6 +42,11 @@ export function formatViolation(v: Violation): string {
 
 /** The denial message for an object: a heading and every violation on its own line. */
 export function formatViolations(subject: string, violations: Violation[]): string {
-  const lines = violations.map((v, i) => `(${i + 1}) ${formatViolation(v)}`);
-  return `k8s-ee denied ${subject}: ${violations.length} problem${violations.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
+  // Added piece by piece, not joined from a list of lines: V8 then flattens the text once, where a join made it
+  // whole and the heading's concatenation was flattened again (a denial, issue 10).
+  let text = `k8s-ee denied ${subject}: ${violations.length} problem${violations.length === 1 ? '' : 's'}:`;
+  for (let i = 0; i < violations.length; i++) {
+    text += `\n(${i + 1}) ${formatViolation(violations[i] as Violation)}`;
+  }
+  return text;
 }
