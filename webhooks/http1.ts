@@ -42,7 +42,8 @@ export interface Http1Options {
  * the webhook's failurePolicy is Fail, the user's request with it (linkerd/linkerd2#14096 is that failure, with a
  * server that closed idle connections after 2 s). The same race, with a node:http Agent sending bursts a little
  * after a server's idle timeout and no hint: 170 of 2,544 requests lost to ECONNRESET (a scratch run, the timeout
- * at 40 ms to make the race frequent). Clients that read the hint (node:http's Agent, undici) close first instead.
+ * at 40 ms to make the race frequent). Clients that read the hint (undici; node:http's Agent when it has a timeout
+ * of its own) close first instead.
  */
 export const IDLE_TIMEOUT_MS = 120_000;
 
