@@ -198,6 +198,7 @@ export function platformValuesSchema(): Schema {
           type: 'string',
         }),
         logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], description: 'log level' },
+        shutdownDelay: duration('how long a replica serves on after SIGTERM, 0s for none'),
         resources: resources('webhook container resources'),
       }),
       sweeper: obj({

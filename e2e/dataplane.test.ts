@@ -22,7 +22,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
 import { defaultConfig } from '../policies/config.ts';
+import { kubeHttp } from '../webhooks/reconciler-http.ts';
 import { projectRoot } from '../local/cluster/paths.ts';
 import type { TestCluster } from '../local/harness/cluster.ts';
 import { clusterWithNode } from '../local/harness/pods.ts';
@@ -787,6 +789,94 @@ describe('data plane: k8s-ee in-cluster, PR environments with running pods', () 
       const quota = await getJson(['get', 'resourcequota', 'k8s-ee-quota', '-n', ns]);
       t.diagnostic(`quota used: ${JSON.stringify(quota['status']['used'])}`);
     },
+  );
+
+  test(
+    'a rollout of k8s-ee refuses no admission call: each old replica serves on while the Service stops routing to it',
+    { skip, timeout: TEST_TIMEOUT_MS },
+    (t) =>
+      withPlatformLogs(t, async () => {
+        assert.ok(platform);
+        // A developer's CI writing Deployments into a PR namespace (server-side dry runs: the webhooks and the
+        // policy judge each one, nothing is stored) from four clients at once, all through the rollout.
+        const kc = new KubeConfig();
+        kc.loadFromFile(cluster.kubeconfig);
+        const http = kubeHttp(kc, { http2: false, maxSockets: 4 });
+        const ns = ENVS[0];
+        const path = `/apis/apps/v1/namespaces/${ns}/deployments?dryRun=All`;
+        let writing = true;
+        let answered = 0;
+        const failures: string[] = [];
+        const writer = async (i: number): Promise<void> => {
+          for (let n = 0; writing; n++) {
+            const name = `rollout-${String(i)}-${String(n)}`;
+            const body = {
+              apiVersion: 'apps/v1',
+              kind: 'Deployment',
+              metadata: { name, namespace: ns },
+              spec: {
+                selector: { matchLabels: { app: name } },
+                template: {
+                  metadata: { labels: { app: name } },
+                  spec: { containers: [{ name: 'app', image: IMAGES.numeric }] },
+                },
+              },
+            };
+            try {
+              const created = await http.request<Json>('POST', path, { body });
+              // The webhook's defaults are in what came back: the call went through it.
+              assert.equal(created['spec']['template']['spec']['securityContext']?.['runAsNonRoot'], true);
+              answered++;
+            } catch (err) {
+              failures.push(`${new Date().toISOString()} ${(err as Error).message}`);
+            }
+          }
+        };
+        const writers = [0, 1, 2, 3].map((i) => writer(i));
+        const oldPods = (await platform.pods()).map((p) => String(p['metadata']['name']));
+        try {
+          await sleep(1_000);
+          assert.ok(answered > 0, `no write answered before the rollout: ${failures.slice(0, 3).join('; ')}`);
+          const before = answered;
+          await cluster.kubectl(['rollout', 'restart', 'deployment', PLATFORM_FULLNAME, '-n', PLATFORM_NAMESPACE]);
+          await cluster.kubectl([
+            'rollout',
+            'status',
+            'deployment',
+            PLATFORM_FULLNAME,
+            '-n',
+            PLATFORM_NAMESPACE,
+            '--timeout=300s',
+          ]);
+          // Until the old replicas are gone, not only replaced: their last seconds are what this is about.
+          const deadline = Date.now() + 120_000;
+          for (;;) {
+            const names = (await platform.pods()).map((p) => String(p['metadata']['name']));
+            if (!names.some((n) => oldPods.includes(n))) break;
+            assert.ok(
+              Date.now() < deadline,
+              `old k8s-ee pods still there 120 s after the rollout: ${names.join(', ')}`,
+            );
+            await sleep(500);
+          }
+          await sleep(2_000);
+          writing = false;
+          await Promise.all(writers);
+          t.diagnostic(
+            `${String(answered)} Deployment writes answered (${String(answered - before)} from the rollout on), ` +
+              `${String(failures.length)} refused`,
+          );
+          assert.deepEqual(
+            failures.slice(0, 10),
+            [],
+            `${String(failures.length)} of ${String(answered + failures.length)} writes failed during the rollout`,
+          );
+        } finally {
+          writing = false;
+          await Promise.all(writers);
+          http.close();
+        }
+      }),
   );
 
   test(

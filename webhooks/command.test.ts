@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -16,29 +16,39 @@ interface Reply {
   status: number;
   body: string;
   issuer: string;
+  /** The answer's Connection header. */
+  connection: string;
 }
 
-function post(port: number, ca: string, path: string, body: string | Buffer): Promise<Reply> {
+/** One request (a POST unless told) on a connection of its own, or on `agent`'s. */
+function request(
+  port: number,
+  ca: string,
+  path: string,
+  { method = 'POST', body = '', agent }: { method?: string; body?: string | Buffer; agent?: Agent } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
         host: '127.0.0.1',
         port,
         path,
-        method: 'POST',
+        method,
         ca,
         headers: { 'content-type': 'application/json' },
-        agent: false,
+        agent: agent ?? false,
       },
       (res) => {
         const chunks: Buffer[] = [];
+        // Read now: a connection closed after this answer has no socket left by its end.
+        const peer = (res.socket as TLSSocket).getPeerCertificate();
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const peer = (res.socket as TLSSocket).getPeerCertificate();
           resolve({
             status: res.statusCode ?? 0,
             body: Buffer.concat(chunks).toString(),
             issuer: String(peer.issuer?.CN ?? ''),
+            connection: String(res.headers.connection ?? ''),
           });
         });
       },
@@ -47,6 +57,9 @@ function post(port: number, ca: string, path: string, body: string | Buffer): Pr
     req.end(body);
   });
 }
+
+const post = (port: number, ca: string, path: string, body: string | Buffer, agent?: Agent): Promise<Reply> =>
+  request(port, ca, path, { body, ...(agent ? { agent } : {}) });
 
 const privilegedPod = {
   apiVersion: 'v1',
@@ -199,6 +212,103 @@ test('k8s-ee webhook refuses to start with a pair clients would refuse: one line
         ),
       );
       assert.ok(lines[0]?.includes(dir), `${reason}: names the file`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Resolves with the exit code and how long after `since` the process exited. */
+function exitOf(child: ChildProcess, since: () => number): Promise<{ code: number | null; ms: number }> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, ms: performance.now() - since() })));
+}
+
+test(
+  'on SIGTERM the webhook serves on for --shutdown-delay: /readyz 503, each answer closes its connection, then exit 0',
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-webhook-'));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    let child: ChildProcess | undefined;
+    try {
+      const { caPem: ca } = await writeServingCert(dir, 'drain-ca');
+      const started = await startWebhookProcess(dir, { shutdownDelay: '3s' });
+      child = started.child;
+      const { port } = started;
+      const body = JSON.stringify(review(privilegedPod, 'Pod'));
+      const before = await post(port, ca, '/validate', body, agent);
+      assert.equal(before.status, 200);
+      assert.equal(before.connection, 'keep-alive');
+      assert.equal((await request(port, ca, '/readyz', { method: 'GET' })).status, 200);
+
+      let signalled = 0;
+      const exit = exitOf(child, () => signalled);
+      signalled = performance.now();
+      child.kill('SIGTERM');
+      // A new connection is still served: /readyz says why it is not ready.
+      let ready = await request(port, ca, '/readyz', { method: 'GET' });
+      for (let i = 0; i < 50 && ready.status === 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        ready = await request(port, ca, '/readyz', { method: 'GET' });
+      }
+      assert.equal(ready.status, 503);
+      assert.match(ready.body, /^not ready: shutting down \(SIGTERM\)/);
+      // The kept connection's next review is answered, and closes it.
+      const during = await post(port, ca, '/validate', body, agent);
+      assert.equal(during.status, 200);
+      assert.equal(JSON.parse(during.body).response.allowed, false);
+      assert.equal(during.connection, 'close');
+      assert.equal(child.exitCode, null, 'still serving within the delay');
+
+      const { code, ms } = await exit;
+      assert.equal(code, 0);
+      assert.ok(ms >= 2_900, `exited ${Math.round(ms)} ms after SIGTERM, before its 3 s delay`);
+    } finally {
+      agent.destroy();
+      child?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test('a second signal during the delay, or SIGINT, stops the webhook at once', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-webhook-'));
+  try {
+    const { caPem: ca } = await writeServingCert(dir, 'stop-ca');
+    for (const signals of [['SIGTERM', 'SIGTERM'], ['SIGTERM', 'SIGINT'], ['SIGINT']] as const) {
+      const { child, port } = await startWebhookProcess(dir, { shutdownDelay: '5m' });
+      let signalled = 0;
+      const exit = exitOf(child, () => signalled);
+      child.kill(signals[0]);
+      if (signals[1]) {
+        let ready = 200;
+        while (ready === 200) ready = (await request(port, ca, '/readyz', { method: 'GET' })).status;
+        child.kill(signals[1]);
+      }
+      signalled = performance.now();
+      const { code, ms } = await exit;
+      assert.equal(code, 0, signals.join(' then '));
+      assert.ok(ms < 30_000, `${signals.join(' then ')}: exited ${Math.round(ms)} ms after the last signal`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--shutdown-delay that is not a duration is refused with what to give instead', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-ee-webhook-'));
+  try {
+    for (const value of ['5', 'soon', '-1s', '11m']) {
+      const result = spawnSync(process.execPath, ['cli/main.ts', ...noClusterWebhookArgs(dir, value)], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, K8S_EE_LOG_LEVEL: 'error' },
+      });
+      assert.equal(result.status, 2, `${value}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        new RegExp(`webhook: --shutdown-delay "${value}" is not a duration of at most 10m \\(e\\.g\\. 5s`),
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

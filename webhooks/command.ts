@@ -7,6 +7,7 @@ import { intFlag, parseFlags } from '../cli/args.ts';
 import { loadConfigForCli } from '../cli/config.ts';
 import { CliError } from '../cli/errors.ts';
 import type { KubeHttp } from './reconciler-http.ts';
+import { formatDuration, parseDuration } from '../lib/duration.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import type { Config } from '../policies/config.ts';
@@ -38,6 +39,9 @@ Options:
                       baseline gate are skipped)
   --metrics-port N    also serve /metrics, /healthz and /readyz over plain HTTP on this port
   --identity NAME     this replica's name for leader election (default: $POD_NAME or the hostname)
+  --shutdown-delay D  on SIGTERM, serve on for this long (default 5s; 0: stop at once) while the Service stops
+                      routing here: /readyz answers 503 and each answer closes its connection, so clients move to
+                      the other replicas without a refused call. SIGINT, or a second signal, stops at once.
 `;
 
 const FLAGS = {
@@ -51,7 +55,17 @@ const FLAGS = {
   'no-cluster': { type: 'boolean' },
   'metrics-port': { type: 'string' },
   identity: { type: 'string' },
+  'shutdown-delay': { type: 'string' },
 } as const;
+
+/**
+ * How long a replica serves on after SIGTERM by default. The kubelet signals a terminating pod while its endpoint's
+ * removal is still on its way to every kube-proxy (and to the API server's own view of the Service): until then the
+ * API server keeps sending admission calls here, on new connections as on kept ones, and with failurePolicy Fail a
+ * refused call fails the user's write (kubernetes/kubernetes#127335 is that failure). A few seconds covers that
+ * propagation on a small cluster; the pod's terminationGracePeriodSeconds (30 s by default) must exceed it.
+ */
+const SHUTDOWN_DELAY_DEFAULT = '5s';
 
 interface Cluster {
   services: ClusterServices;
@@ -147,6 +161,16 @@ interface Settings {
   kubeconfig: string | undefined;
   noCluster: boolean;
   identity: string | undefined;
+  shutdownDelayMs: number;
+}
+
+function shutdownDelay(text: string): number {
+  const ms = text === '0' ? 0 : parseDuration(text);
+  if (ms === undefined || ms > 10 * 60_000)
+    throw new CliError(
+      `webhook: --shutdown-delay "${text}" is not a duration of at most 10m (e.g. 5s, 1500ms; 0 to stop at once)`,
+    );
+  return ms;
 }
 
 function settingsFrom(argv: string[]): Settings | undefined {
@@ -170,6 +194,7 @@ function settingsFrom(argv: string[]): Settings | undefined {
     kubeconfig: values.kubeconfig,
     noCluster: values['no-cluster'] === true,
     identity: values.identity,
+    shutdownDelayMs: shutdownDelay(values['shutdown-delay'] ?? SHUTDOWN_DELAY_DEFAULT),
   };
 }
 
@@ -253,6 +278,7 @@ export async function run(argv: string[]): Promise<number> {
     config = cluster.config;
   }
   const context = { config, log, now: () => new Date(), ...(cluster ? { cluster: cluster.services } : {}) };
+  let draining = false;
   const routes = [
     { path: '/mutate', name: 'mutate', handler: mutateHandler },
     { path: '/validate', name: 'validate', handler: validateHandler },
@@ -263,28 +289,62 @@ export async function run(argv: string[]): Promise<number> {
     registry,
     maxBodyBytes: config.webhook.maxBodyBytes,
     ready: () => {
+      if (draining) return 'shutting down (SIGTERM): serving on until the Service stops routing here';
       const health = tls.https.health();
       if (!health.ok) return health.message;
       return cluster && !cluster.ready() ? 'the baseline reconciler has not synced its watches yet' : true;
     },
   });
   tls.attach(app);
+  // Listened for before the listening line: whoever reads it may signal at once.
+  const stopped = nextSignal();
   const servers = await startServers(app, tls.https, settings);
   log.info(
     { port: servers.port, host: settings.host, metricsPort: settings.metricsPort, cluster: cluster !== undefined },
     'k8s-ee webhook listening',
   );
   process.stdout.write(`k8s-ee webhook listening on https://${settings.host}:${servers.port}\n`);
-  await waitForSignal();
+  await servedOn(await stopped, settings.shutdownDelayMs, log, () => {
+    draining = true;
+    app.http1.drain();
+  });
   log.info('shutting down: finishing requests in flight');
   await Promise.all([servers.close(), cluster?.stop()]);
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   return 0;
 }
 
-function waitForSignal(): Promise<void> {
+/**
+ * After the signal that stops the webhook: on SIGTERM, serves on for `delayMs` with `drain` done first, unless
+ * another signal comes; on SIGINT (Ctrl-C), not at all.
+ */
+async function servedOn(
+  signal: NodeJS.Signals | undefined,
+  delayMs: number,
+  log: Logger,
+  drain: () => void,
+): Promise<void> {
+  if (signal !== 'SIGTERM' || delayMs === 0) return;
+  drain();
+  log.info(
+    { delayMs },
+    `SIGTERM: serving on for ${formatDuration(delayMs)} while the Service stops routing here ` +
+      '(/readyz answers 503, each answer closes its connection); a second signal stops at once',
+  );
+  await nextSignal(delayMs);
+}
+
+/** The next SIGTERM or SIGINT, or undefined once `timeoutMs` have passed without one. */
+function nextSignal(timeoutMs?: number): Promise<NodeJS.Signals | undefined> {
   return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
+    const done = (signal: NodeJS.Signals | undefined): void => {
+      clearTimeout(timer);
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      resolve(signal);
+    };
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => done(undefined), timeoutMs);
+    process.on('SIGTERM', done);
+    process.on('SIGINT', done);
   });
 }

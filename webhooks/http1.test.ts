@@ -212,6 +212,35 @@ test('closeConnections closes idle connections at once and a busy one right afte
   }
 });
 
+test('drain: an idle connection stays open; its next answer, and every one on a new connection, closes it', async () => {
+  const s = await serve();
+  try {
+    const kept = connect(s.port, '127.0.0.1');
+    let keptText = '';
+    kept.on('data', (d: Buffer) => (keptText += d.toString('latin1')));
+    const keptClosed = new Promise<void>((resolve) => kept.on('close', () => resolve()));
+    kept.write(post('/before', 'a'));
+    while (!keptText.includes('POST /before 1')) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.match(keptText, /connection: keep-alive/);
+
+    s.http1.drain();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(s.http1.connections, 1, 'drain() closes no idle connection by itself');
+    kept.write(post('/during', 'bb'));
+    await keptClosed;
+    const second = keptText.slice(keptText.indexOf('POST /before 1') + 'POST /before 1'.length);
+    assert.match(second, /^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close\r\n\r\nPOST \/during 2$/);
+    assert.doesNotMatch(second, /keep-alive/);
+
+    // A connection opened while draining is served, once.
+    const fresh = await raw(s.port, [post('/fresh', 'ccc')]);
+    assert.match(fresh, /^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close\r\n\r\nPOST \/fresh 3$/);
+    assert.deepEqual(s.seen, ['POST /before a', 'POST /during bb', 'POST /fresh ccc']);
+  } finally {
+    await s.close();
+  }
+});
+
 test('header names are read in any case, and only the four it acts on: look-alikes of the same length are not', async () => {
   const s = await serve({ maxBodyBytes: 64 });
   try {

@@ -55,6 +55,12 @@ export interface Http1Server {
    * without cutting a request short.
    */
   closeConnections(): void;
+  /**
+   * From now on each answer closes its connection after it (`connection: close`), while new connections are still
+   * served: how a replica that is leaving its Service moves its clients to the others without refusing one (a
+   * client that reconnects is routed elsewhere once the Service no longer lists this replica).
+   */
+  drain(): void;
   /** Open connections (for tests and shutdown). */
   readonly connections: number;
 }
@@ -347,6 +353,8 @@ interface ServerState {
   tails: HeadTails;
   open: Set<Connection>;
   closing: boolean;
+  /** Each answer closes its connection (drain()); new connections are still served. */
+  draining: boolean;
   /** Advances every quarter of idleTimeoutMs while connections are open (see watchIdle). */
   epoch: number;
   idleTimer: NodeJS.Timeout | undefined;
@@ -449,7 +457,7 @@ class Connection {
       if (answered) return;
       answered = true;
       // Decided when the answer goes: a shutdown that began meanwhile closes the connection after it.
-      const keepAlive = head.keepAlive && !this.server.closing;
+      const keepAlive = head.keepAlive && !this.server.closing && !this.server.draining;
       const tail = this.server.tails.get(keepAlive);
       this.answer(response(status, contentType, text, tail, head.method === 'HEAD'), keepAlive);
     });
@@ -491,6 +499,7 @@ export function createHttp1Server(exchange: Exchange, options: Http1Options): Ht
     tails: new HeadTails(idleTimeoutMs),
     open: new Set(),
     closing: false,
+    draining: false,
     epoch: 0,
     idleTimer: undefined,
   };
@@ -505,6 +514,9 @@ export function createHttp1Server(exchange: Exchange, options: Http1Options): Ht
     closeConnections() {
       state.closing = true;
       for (const connection of state.open) connection.close();
+    },
+    drain() {
+      state.draining = true;
     },
     get connections() {
       return state.open.size;

@@ -165,6 +165,9 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
     files.key,
     '--kubeconfig',
     opts.kubeconfig ?? opts.cluster.kubeconfig,
+    // A test's webhook stops when told (its registration is removed first): no serving on after SIGTERM.
+    '--shutdown-delay',
+    '0',
   ];
   if (opts.configYaml !== undefined) {
     await writeFile(files.config, opts.configYaml);

@@ -45,10 +45,15 @@ export interface WebhookProcessOptions {
    * process; the listening line is read back from the file.
    */
   logFile?: string;
+  /** --shutdown-delay: how long it serves on after SIGTERM (default 0: it stops at once). */
+  shutdownDelay?: string;
 }
 
-/** `webhook --no-cluster` on a free port of 127.0.0.1, serving dir/tls.crt and dir/tls.key. */
-export function noClusterWebhookArgs(dir: string): string[] {
+/**
+ * `webhook --no-cluster` on a free port of 127.0.0.1, serving dir/tls.crt and dir/tls.key, stopping at once on
+ * SIGTERM unless `shutdownDelay` says otherwise.
+ */
+export function noClusterWebhookArgs(dir: string, shutdownDelay = '0'): string[] {
   return [
     'webhook',
     '--no-cluster',
@@ -60,6 +65,7 @@ export function noClusterWebhookArgs(dir: string): string[] {
     join(dir, 'tls.crt'),
     '--tls-key',
     join(dir, 'tls.key'),
+    `--shutdown-delay=${shutdownDelay}`,
   ];
 }
 
@@ -75,8 +81,9 @@ export function startWebhookProcess(
     nodeArgs = [],
     env = {},
     logFile,
+    shutdownDelay,
   } = typeof options === 'string' ? { logLevel: options } : options;
-  const args = [...nodeArgs, entry, ...noClusterWebhookArgs(dir)];
+  const args = [...nodeArgs, entry, ...noClusterWebhookArgs(dir, shutdownDelay)];
   const [command = process.execPath, ...rest] = [...prefix, process.execPath, ...args];
   const stdout = logFile ? openSync(logFile, 'w') : 'pipe';
   const child = spawn(command, rest, {
