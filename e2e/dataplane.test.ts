@@ -388,6 +388,21 @@ describe('data plane: k8s-ee in-cluster, PR environments with running pods', () 
     }
   };
 
+  /** `kubectl rollout restart` of k8s-ee, waited for until its old pods are gone (not only replaced). */
+  const rollOut = async (installed: InstalledPlatform): Promise<void> => {
+    const oldPods = (await installed.pods()).map((p) => String(p['metadata']['name']));
+    const deployment = ['deployment', PLATFORM_FULLNAME, '-n', PLATFORM_NAMESPACE];
+    await cluster.kubectl(['rollout', 'restart', ...deployment]);
+    await cluster.kubectl(['rollout', 'status', ...deployment, '--timeout=300s']);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const names = (await installed.pods()).map((p) => String(p['metadata']['name']));
+      if (!names.some((n) => oldPods.includes(n))) return;
+      assert.ok(Date.now() < deadline, `old k8s-ee pods still there 120 s after the rollout: ${names.join(', ')}`);
+      await sleep(500);
+    }
+  };
+
   test(
     'k8s-ee runs in-cluster from its chart: certificate init, webhook behind its Service, sweeper, VAP, PDB, metrics',
     { skip, timeout: TEST_TIMEOUT_MS },
@@ -792,7 +807,7 @@ describe('data plane: k8s-ee in-cluster, PR environments with running pods', () 
   );
 
   test(
-    'a rollout of k8s-ee refuses no admission call: each old replica serves on while the Service stops routing to it',
+    'rollouts of k8s-ee refuse no admission call: each old replica serves on while the Service stops routing to it',
     { skip, timeout: TEST_TIMEOUT_MS },
     (t) =>
       withPlatformLogs(t, async () => {
@@ -833,43 +848,25 @@ describe('data plane: k8s-ee in-cluster, PR environments with running pods', () 
           }
         };
         const writers = [0, 1, 2, 3].map((i) => writer(i));
-        const oldPods = (await platform.pods()).map((p) => String(p['metadata']['name']));
         try {
           await sleep(1_000);
           assert.ok(answered > 0, `no write answered before the rollout: ${failures.slice(0, 3).join('; ')}`);
           const before = answered;
-          await cluster.kubectl(['rollout', 'restart', 'deployment', PLATFORM_FULLNAME, '-n', PLATFORM_NAMESPACE]);
-          await cluster.kubectl([
-            'rollout',
-            'status',
-            'deployment',
-            PLATFORM_FULLNAME,
-            '-n',
-            PLATFORM_NAMESPACE,
-            '--timeout=300s',
-          ]);
-          // Until the old replicas are gone, not only replaced: their last seconds are what this is about.
-          const deadline = Date.now() + 120_000;
-          for (;;) {
-            const names = (await platform.pods()).map((p) => String(p['metadata']['name']));
-            if (!names.some((n) => oldPods.includes(n))) break;
-            assert.ok(
-              Date.now() < deadline,
-              `old k8s-ee pods still there 120 s after the rollout: ${names.join(', ')}`,
-            );
-            await sleep(500);
-          }
+          // Twice: without the shutdown delay a call fails only when it meets the moment a replica stops (a kept
+          // connection closed under it: EOF; or a new one routed to the closed port), so one rollout showed 2
+          // failures and the next none, two rollouts 7 of 5,502; with the delay none in any run.
+          for (let round = 0; round < 2; round++) await rollOut(platform);
           await sleep(2_000);
           writing = false;
           await Promise.all(writers);
           t.diagnostic(
-            `${String(answered)} Deployment writes answered (${String(answered - before)} from the rollout on), ` +
+            `${String(answered)} Deployment writes answered (${String(answered - before)} from the rollouts on), ` +
               `${String(failures.length)} refused`,
           );
           assert.deepEqual(
             failures.slice(0, 10),
             [],
-            `${String(failures.length)} of ${String(answered + failures.length)} writes failed during the rollout`,
+            `${String(failures.length)} of ${String(answered + failures.length)} writes failed during the rollouts`,
           );
         } finally {
           writing = false;
