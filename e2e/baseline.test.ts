@@ -42,7 +42,10 @@ interface Seen {
 /** First ADDED event of every pod and baseline object in the test's namespaces, from watches started first. */
 class Recorder {
   readonly first = new Map<string, Seen>();
+  /** Watches that ended before stop(), and why: each was started again (its objects come back as ADDED). */
+  readonly ended: string[] = [];
   private readonly aborts: AbortController[] = [];
+  private stopped = false;
   private readonly kc: KubeConfig;
   constructor(kubeconfig: string) {
     this.kc = new KubeConfig();
@@ -68,10 +71,20 @@ class Recorder {
             created: o.metadata?.creationTimestamp ?? '',
           });
       };
-      this.aborts.push(await watch.watch(path, { allowWatchBookmarks: false }, onEvent, () => undefined));
+      const begin = async (): Promise<void> => {
+        this.aborts.push(
+          await watch.watch(path, { allowWatchBookmarks: false }, onEvent, (err: unknown) => {
+            if (this.stopped) return;
+            this.ended.push(`${new Date().toISOString()} ${kind}: ${(err as Error | null)?.message ?? 'closed'}`);
+            void begin();
+          }),
+        );
+      };
+      await begin();
     }
   }
   stop(): void {
+    this.stopped = true;
     for (const a of this.aborts) a.abort();
   }
 }
@@ -92,12 +105,18 @@ async function getJson<T>(cluster: TestCluster, args: string[]): Promise<T> {
   return JSON.parse((await cluster.kubectl([...args, '-o', 'json'])).stdout) as T;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` until it has a value; `what` (or what it returns at the deadline) names it in the error. */
+async function until<T>(
+  what: string | (() => string),
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await sleep(50);
   }
 }
@@ -208,12 +227,18 @@ describe('baseline objects with a zero window', () => {
           );
         }
         // Resource versions of the creations, from the watches (the quota's own version moves with its status).
-        const podSeen = await until(`watch event of pod ${ns}/${pod.metadata.name}`, 10_000, () =>
-          Promise.resolve(recorder.first.get(`${ns}/Pod/${pod.metadata.name}`)),
+        const restarts = (): string =>
+          recorder.ended.length ? ` (watches restarted: ${recorder.ended.join('; ')})` : '';
+        const podSeen = await until(
+          () => `watch event of pod ${ns}/${pod.metadata.name}${restarts()}`,
+          10_000,
+          () => Promise.resolve(recorder.first.get(`${ns}/Pod/${pod.metadata.name}`)),
         );
         for (const key of BASELINE) {
-          const seen = await until(`watch event of ${ns}/${key}`, 10_000, () =>
-            Promise.resolve(recorder.first.get(`${ns}/${key}`)),
+          const seen = await until(
+            () => `watch event of ${ns}/${key}${restarts()}`,
+            10_000,
+            () => Promise.resolve(recorder.first.get(`${ns}/${key}`)),
           );
           assert.ok(
             seen.rv < podSeen.rv,
