@@ -25,6 +25,14 @@ export type Service = 'webhook' | 'sweeper';
  *   V8's helper threads and waiting for them made each scavenge longer: pauses at 1,000 reviews/s on one CPU, p50
  *   0.30-0.34 ms and p90 0.43-0.46 with the helpers, 0.25-0.28 and 0.35-0.38 without (3 interleaved pairs of 10,000
  *   Deployment reviews; at ~6 scavenges per 1,000 reviews, the review that meets one waits that long: issue 10).
+ *   --no-allocation-site-pretenuring: under saturation a turn's reviews are decided together (webhooks/server.ts
+ *   TurnGate), so a scavenge in the middle finds most of the turn's policy results alive, and V8 then decided, in 4
+ *   of 7 runs on a quiet machine, to allocate the Pod security checks' violations straight in the old generation
+ *   ("pretenuring" their allocation sites, a decision it keeps). From then on each denial's violations lived in the
+ *   old generation and kept what they point to in the young one alive: every scavenge promoted ~61 KB instead of
+ *   ~4 KB and took ~0.5 ms instead of ~0.25 (0.69-0.77 ms each in the bench's metrics against 0.30-0.41), and the
+ *   denial row's p99 at 1,000 req/s was 2.2-2.8 ms against the floor's ~0.8 in those runs. Without pretenuring, 0 of
+ *   4 runs (a V8 sampling heap profile of what outlived a scavenge: 1,668 bytes a denial in that state, 150 without).
  *   --expose-gc lets it ask for a memory-reducing collection during and after a burst of reconciles (lib/memory.ts:
  *   5,000 PR namespaces then hold ~93-102 MiB, not 114-134);
  * - the sweeper, memory over speed (a pass a minute, a 100 MiB target over 5,000 namespaces): a young generation of
@@ -34,7 +42,13 @@ export type Service = 'webhook' | 'sweeper';
  *   from what its watches hold, not from what the last pass left.
  */
 export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
-  webhook: ['--max-semi-space-size=2', '--heap-growing-percent=10', '--no-parallel-scavenge', '--expose-gc'],
+  webhook: [
+    '--max-semi-space-size=2',
+    '--heap-growing-percent=10',
+    '--no-parallel-scavenge',
+    '--no-allocation-site-pretenuring',
+    '--expose-gc',
+  ],
   sweeper: ['--max-semi-space-size=2', '--optimize-for-size', '--expose-gc'],
 };
 
