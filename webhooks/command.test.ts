@@ -218,9 +218,19 @@ test('k8s-ee webhook refuses to start with a pair clients would refuse: one line
   }
 });
 
-/** Resolves with the exit code and how long after `since` the process exited. */
-function exitOf(child: ChildProcess, since: () => number): Promise<{ code: number | null; ms: number }> {
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, ms: performance.now() - since() })));
+/** Resolves with the exit code and when (performance.now()) the process exited. */
+function exitOf(child: ChildProcess): Promise<{ code: number | null; at: number }> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, at: performance.now() })));
+}
+
+/** /readyz, asked on a new connection every 20 ms until it is no longer 200 (for at most a second). */
+async function untilNotReady(port: number, ca: string): Promise<Reply> {
+  let ready = await request(port, ca, '/readyz', { method: 'GET' });
+  for (let i = 0; i < 50 && ready.status === 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    ready = await request(port, ca, '/readyz', { method: 'GET' });
+  }
+  return ready;
 }
 
 test(
@@ -241,16 +251,11 @@ test(
       assert.equal(before.connection, 'keep-alive');
       assert.equal((await request(port, ca, '/readyz', { method: 'GET' })).status, 200);
 
-      let signalled = 0;
-      const exit = exitOf(child, () => signalled);
-      signalled = performance.now();
+      const exit = exitOf(child);
+      const signalled = performance.now();
       child.kill('SIGTERM');
       // A new connection is still served: /readyz says why it is not ready.
-      let ready = await request(port, ca, '/readyz', { method: 'GET' });
-      for (let i = 0; i < 50 && ready.status === 200; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        ready = await request(port, ca, '/readyz', { method: 'GET' });
-      }
+      const ready = await untilNotReady(port, ca);
       assert.equal(ready.status, 503);
       assert.match(ready.body, /^not ready: shutting down \(SIGTERM\)/);
       // The kept connection's next review is answered, and closes it.
@@ -260,8 +265,9 @@ test(
       assert.equal(during.connection, 'close');
       assert.equal(child.exitCode, null, 'still serving within the delay');
 
-      const { code, ms } = await exit;
+      const { code, at } = await exit;
       assert.equal(code, 0);
+      const ms = at - signalled;
       assert.ok(ms >= 2_900, `exited ${Math.round(ms)} ms after SIGTERM, before its 3 s delay`);
     } finally {
       agent.destroy();
@@ -277,16 +283,15 @@ test('a second signal during the delay, or SIGINT, stops the webhook at once', {
     const { caPem: ca } = await writeServingCert(dir, 'stop-ca');
     for (const signals of [['SIGTERM', 'SIGTERM'], ['SIGTERM', 'SIGINT'], ['SIGINT']] as const) {
       const { child, port } = await startWebhookProcess(dir, { shutdownDelay: '5m' });
-      let signalled = 0;
-      const exit = exitOf(child, () => signalled);
+      const exit = exitOf(child);
       child.kill(signals[0]);
       if (signals[1]) {
-        let ready = 200;
-        while (ready === 200) ready = (await request(port, ca, '/readyz', { method: 'GET' })).status;
+        assert.equal((await untilNotReady(port, ca)).status, 503, `${signals[0]}: not draining`);
         child.kill(signals[1]);
       }
-      signalled = performance.now();
-      const { code, ms } = await exit;
+      const signalled = performance.now();
+      const { code, at } = await exit;
+      const ms = at - signalled;
       assert.equal(code, 0, signals.join(' then '));
       assert.ok(ms < 30_000, `${signals.join(' then ')}: exited ${Math.round(ms)} ms after the last signal`);
     }
