@@ -9,11 +9,12 @@ import { parseArgs } from 'node:util';
 import type { Registry } from 'prom-client';
 import { CliError } from '../cli/errors.ts';
 import { parseDuration } from '../lib/duration.ts';
-import { loadKubeConfig } from '../lib/kube.ts';
+import { loadKubeAccess } from '../lib/kube-access.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { describeRef, dryRunClient, parseWebhookConfigRefs, type CertsClient } from './client.ts';
 import { KubeCertsClient } from './kube-client.ts';
+import { kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { ensureCerts, type EnsureResult, type ManagerOptions } from './manager.ts';
 import { createCertMetrics } from './metrics.ts';
 import { DEFAULT_POLICY, serviceDnsNames } from './plan.ts';
@@ -238,16 +239,19 @@ export async function run(argv: string[]): Promise<number> {
   if (values.ca && sub !== 'rotate') throw new CliError('certs: --ca only applies to rotate');
   if (values['dry-run'] && sub === 'watch') throw new CliError('certs: --dry-run applies to ensure and rotate');
   clockFrom(values.now);
-  let client: CertsClient;
+  let http: KubeHttp;
   try {
-    client = new KubeCertsClient(loadKubeConfig(values.kubeconfig));
+    http = kubeHttp(await loadKubeAccess(values.kubeconfig));
   } catch (err) {
     throw new CliError(`certs: ${(err as Error).message}`, 1);
   }
-  if (sub === 'watch') return watch(client, values);
+  const client = new KubeCertsClient(http);
   try {
-    return await runOnce(client, values, sub);
-  } catch (err) {
-    throw new CliError(`certs ${sub}: ${(err as Error).message}`, 1);
+    if (sub === 'watch') return await watch(client, values);
+    return await runOnce(client, values, sub).catch((err: unknown) => {
+      throw new CliError(`certs ${sub}: ${(err as Error).message}`, 1);
+    });
+  } finally {
+    http.close(); // its keep-alive connections would hold the process open
   }
 }

@@ -1,15 +1,8 @@
-// CertsClient on @kubernetes/client-node: Secrets with optimistic concurrency, webhook caBundles by JSON Patch
-// guarded with `test` operations on the entry names (so a configuration changed meanwhile is a conflict).
-import {
-  AdmissionregistrationV1Api,
-  ApiException,
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1MutatingWebhookConfiguration,
-  type V1ValidatingWebhookConfiguration,
-} from '@kubernetes/client-node';
+// CertsClient over plain JSON requests to the API server (webhooks/reconciler-http.ts): Secrets with optimistic
+// concurrency, webhook caBundles by JSON Patch guarded with `test` operations on the entry names (so a configuration
+// changed meanwhile is a conflict). Not on client-node's generated API classes: loading them is most of what the
+// long-running `certs watch` container held (134-151 MiB RSS on the host against a chart limit of 128Mi; issue 10).
+import { KubeHttpError, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import {
   ConflictError,
   type CertsClient,
@@ -19,11 +12,16 @@ import {
   type WebhookEntryBundle,
 } from './client.ts';
 
-function code(err: unknown): number | undefined {
-  return err instanceof ApiException ? (err as ApiException<unknown>).code : undefined;
+interface SecretObject {
+  data?: Record<string, string> | null;
+  metadata?: { resourceVersion?: string };
 }
 
-function decode(data: Record<string, string> | undefined): Record<string, string> {
+interface WebhookConfiguration {
+  webhooks?: { name: string; clientConfig?: { caBundle?: string } }[] | null;
+}
+
+function decode(data: Record<string, string> | null | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
   return out;
@@ -35,33 +33,41 @@ function encode(data: Record<string, string>): Record<string, string> {
   return out;
 }
 
-/** Runs an API call; a 404 becomes undefined, 409 (and 422 from a failed patch test) a ConflictError. */
+/**
+ * Runs an API call; a 404 becomes undefined, 409 (and 422 from a failed patch test) a ConflictError; any other
+ * failure names the call, the status and the API server's own message (e.g. what RBAC refused).
+ */
 async function call<T>(what: string, fn: () => Promise<T>, conflictCodes: number[] = [409]): Promise<T | undefined> {
   try {
     return await fn();
   } catch (err) {
-    const status = code(err);
+    const status = err instanceof KubeHttpError ? err.code : undefined;
     if (status === 404) return undefined;
     if (status !== undefined && conflictCodes.includes(status)) throw new ConflictError(`${what}: HTTP ${status}`);
-    throw new Error(`${what}: ${status === undefined ? (err as Error).message : `HTTP ${status}`}`, { cause: err });
+    const message = (err as Error).message;
+    const detail = err instanceof KubeHttpError ? message.slice(message.indexOf('HTTP ')) : message;
+    throw new Error(`${what}: ${detail}`, { cause: err });
   }
 }
 
-type WebhookConfiguration = V1MutatingWebhookConfiguration | V1ValidatingWebhookConfiguration;
+const secretsPath = (namespace: string): string => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+
+function configPath(ref: WebhookConfigRef): string {
+  const plural =
+    ref.kind === 'MutatingWebhookConfiguration' ? 'mutatingwebhookconfigurations' : 'validatingwebhookconfigurations';
+  return `/apis/admissionregistration.k8s.io/v1/${plural}/${encodeURIComponent(ref.name)}`;
+}
 
 export class KubeCertsClient implements CertsClient {
-  private readonly core: CoreV1Api;
-  private readonly admission: AdmissionregistrationV1Api;
+  private readonly http: KubeHttp;
 
-  constructor(kc: KubeConfig) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  constructor(http: KubeHttp) {
+    this.http = http;
   }
 
   async readSecret(namespace: string, name: string): Promise<StoredSecret | undefined> {
-    const secret = await call(`read Secret ${namespace}/${name}`, () =>
-      this.core.readNamespacedSecret({ name, namespace }),
-    );
+    const path = `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
+    const secret = await call(`read Secret ${namespace}/${name}`, () => this.http.request<SecretObject>('GET', path));
     if (!secret) return undefined;
     return { data: decode(secret.data), resourceVersion: secret.metadata?.resourceVersion ?? '' };
   }
@@ -76,22 +82,19 @@ export class KubeCertsClient implements CertsClient {
     };
     const what = `${resourceVersion ? 'replace' : 'create'} Secret ${namespace}/${name}`;
     const done = resourceVersion
-      ? await call(what, () => this.core.replaceNamespacedSecret({ name, namespace, body }))
-      : await call(what, () => this.core.createNamespacedSecret({ namespace, body }));
+      ? await call(what, () =>
+          this.http.request('PUT', `${secretsPath(namespace)}/${encodeURIComponent(name)}`, { body }),
+        )
+      : await call(what, () => this.http.request('POST', secretsPath(namespace), { body }));
     if (done === undefined) throw new ConflictError(`${what}: not found (namespace missing or Secret deleted)`);
   }
 
-  private read(ref: WebhookConfigRef): Promise<WebhookConfiguration | undefined> {
-    const { name } = ref;
-    return ref.kind === 'MutatingWebhookConfiguration'
-      ? call(`read ${ref.kind}/${name}`, () => this.admission.readMutatingWebhookConfiguration({ name }))
-      : call(`read ${ref.kind}/${name}`, () => this.admission.readValidatingWebhookConfiguration({ name }));
-  }
-
   async readWebhookBundles(ref: WebhookConfigRef): Promise<WebhookEntryBundle[] | undefined> {
-    const config = await this.read(ref);
+    const config = await call(`read ${ref.kind}/${ref.name}`, () =>
+      this.http.request<WebhookConfiguration>('GET', configPath(ref)),
+    );
     if (!config) return undefined;
-    return (config.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig.caBundle ?? '' }));
+    return (config.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig?.caBundle ?? '' }));
   }
 
   async patchWebhookBundles(ref: WebhookConfigRef, expected: WebhookEntryBundle[], caBundle: string): Promise<void> {
@@ -99,17 +102,12 @@ export class KubeCertsClient implements CertsClient {
       { op: 'test', path: `/webhooks/${i}/name`, value: entry.name },
       { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: caBundle },
     ]);
-    const { name } = ref;
-    const options = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-    const what = `patch caBundle of ${ref.kind}/${name}`;
-    const done =
-      ref.kind === 'MutatingWebhookConfiguration'
-        ? await call(what, () => this.admission.patchMutatingWebhookConfiguration({ name, body }, options), [409, 422])
-        : await call(
-            what,
-            () => this.admission.patchValidatingWebhookConfiguration({ name, body }, options),
-            [409, 422],
-          );
+    const what = `patch caBundle of ${ref.kind}/${ref.name}`;
+    const done = await call(
+      what,
+      () => this.http.request('PATCH', configPath(ref), { body, contentType: 'application/json-patch+json' }),
+      [409, 422],
+    );
     if (done === undefined) throw new ConflictError(`${what}: deleted meanwhile`);
   }
 }

@@ -151,6 +151,27 @@ describe('k8s-ee certs on a real API server', () => {
     await rm(certDir, { recursive: true, force: true });
   });
 
+  test('ensure into a namespace that does not exist: exit 1, naming the call and what is missing', async () => {
+    const result = await runCommand(
+      process.execPath,
+      [
+        join(projectRoot, 'cli', 'main.ts'),
+        'certs',
+        'ensure',
+        '--kubeconfig',
+        cluster.kubeconfig,
+        '--namespace',
+        'k8s-ee-certs-e2e-missing',
+      ],
+      { allowFail: true },
+    );
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(
+      result.stderr,
+      /create Secret k8s-ee-certs-e2e-missing\/k8s-ee-tls(-ca)?: not found \(namespace missing/,
+    );
+  });
+
   test('ensure before the webhook configuration exists: Secrets written, a warning, exit 0', async () => {
     // Issued "61 days ago" (--now), so the renewal point (2/3 of 90 days) has passed in real time.
     const result = await certs(['ensure', '--now', new Date(Date.now() - 61 * DAY).toISOString()]);
