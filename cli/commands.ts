@@ -49,6 +49,7 @@ export const commands: Command[] = [
   {
     name: 'certs',
     summary: "issue and rotate the webhook's own TLS certificates",
+    service: 'certs',
     load: () => import('../certs/command.ts'),
   },
   {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -71,6 +72,29 @@ test('each service has its own flags: the sweeper is tuned for memory, the webho
   // The webhook's flags do not stand in for the sweeper's: a flag the sweeper needs that the webhook lacks is added.
   const crossed = relaunchFor({ ...base, execArgv: [...FLAGS.webhook], env: { ...SERVICE_ENV } }, 'sweeper');
   assert.ok(crossed?.argv.includes('--optimize-for-size'));
+  // The sweeper runs without V8's optimizing compilers; the webhook's admission needs them.
+  assert.ok(FLAGS.sweeper.includes('--no-opt') && FLAGS.sweeper.includes('--no-maglev'));
+  assert.ok(!FLAGS.webhook.some((flag) => ['--no-opt', '--no-maglev', '--jitless', '--lite-mode'].includes(flag)));
+  // Whoever wants TurboFan back for the sweeper says --opt, and that choice is kept.
+  const opted = relaunchFor({ ...base, execArgv: ['--opt'], env: { ...SERVICE_ENV } }, 'sweeper');
+  assert.ok(opted?.argv.includes('--opt') && !opted.argv.includes('--no-opt'), opted?.argv.join(' '));
+});
+
+test("each service's flags are ones this Node.js accepts, and the sweeper's leave fetch working (GitHub client)", () => {
+  // fetch parses HTTP with undici's WebAssembly build: --jitless or --lite-mode would leave WebAssembly out.
+  const script = [
+    "const server = require('node:http').createServer((_, res) => res.end('pong'));",
+    'server.listen(0, "127.0.0.1", async () => {',
+    '  const res = await fetch(`http://127.0.0.1:${server.address().port}/`);',
+    '  console.log(typeof WebAssembly, await res.text());',
+    '  server.close();',
+    '});',
+  ].join('\n');
+  for (const service of ['webhook', 'sweeper'] as const) {
+    const r = spawnSync(process.execPath, [...FLAGS[service], '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, `${service}: ${r.stderr}`);
+    assert.equal(r.stdout.trim(), 'object pong', service);
+  }
 });
 
 test("the image's ENTRYPOINT passes no V8 flags (each service brings its own) and its ENV carries the settings", () => {

@@ -1,4 +1,4 @@
-// The runtime settings of k8s-ee's long-running services (webhook, sweeper), carried by the program itself, so
+// The runtime settings of k8s-ee's long-running services (webhook, sweeper, certs), carried by the program itself, so
 // the process has them however it is started: by the image's ENTRYPOINT, `npx k8s-ee webhook`,
 // `node dist/cli/main.js sweeper`, a systemd unit, a test. Without them a saturated webhook
 // sits at ~160 MiB instead of ~100 (bench/results.md, issue 10).
@@ -8,7 +8,7 @@
 // or variables the user set themselves are kept as they are: only what is missing is added.
 
 /** The long-running services, each with its own V8 flags. */
-export type Service = 'webhook' | 'sweeper';
+export type Service = 'webhook' | 'sweeper' | 'certs';
 
 /**
  * V8 flags per service, measured (bench/results.md, issue 10). Each service is tuned for what limits it:
@@ -39,7 +39,18 @@ export type Service = 'webhook' | 'sweeper';
  *   at most 2 MiB per semi-space and --optimize-for-size, which grows the old generation less eagerly and compacts
  *   it (~25 MiB off its peak over 5,000 namespaces against V8's defaults); --expose-gc lets the sidecar ask for a
  *   memory-reducing collection once its runs are done (sweeper/scheduler.ts `drained`), so the next pass starts
- *   from what its watches hold, not from what the last pass left.
+ *   from what its watches hold, not from what the last pass left. --no-opt --no-maglev: V8's optimizing compilers
+ *   (TurboFan, Maglev) stay off, so the sidecar runs on the interpreter and the baseline compiler (Sparkplug): a pass
+ *   is bounded by the API server's lists, not by its JavaScript, and optimizing it cost memory: the compilers' code
+ *   pages of the node binary (~7 MiB of file-backed RSS), their zones and the optimized code. Long-running sidecar on
+ *   the host, quiet passes over 5,000 PR namespaces (2 interleaved rounds of 4): peak 94.4-100.9 MiB with V8's
+ *   compilers, 84.3-85.7 without; the pass's wall (0.31-0.54 s) and CPU (370-570 ms) the same either way.
+ *   --no-sparkplug too saved 0.5 MiB more for ~15 % more CPU a pass; --lite-mode or --jitless leave WebAssembly out,
+ *   which fetch (the GitHub client: undici's HTTP parser) needs;
+ * - certs (`certs watch`, the sidecar that renews the webhook's TLS, and the init container's `certs ensure`): a
+ *   check a minute, so memory over speed as the sweeper, without its young-generation cap (--optimize-for-size
+ *   keeps it at 1 MiB anyway) or --expose-gc (nothing it holds grows). `certs watch` on the host against a real API
+ *   server, after 30 s of checks every 5 s (2 rounds): 81-82 MiB with V8's defaults, 64.4-64.8 with these.
  */
 export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = {
   webhook: [
@@ -49,7 +60,8 @@ export const SERVICE_NODE_FLAGS: Readonly<Record<Service, readonly string[]>> = 
     '--no-allocation-site-pretenuring',
     '--expose-gc',
   ],
-  sweeper: ['--max-semi-space-size=2', '--optimize-for-size', '--expose-gc'],
+  sweeper: ['--max-semi-space-size=2', '--optimize-for-size', '--no-opt', '--no-maglev', '--expose-gc'],
+  certs: ['--optimize-for-size', '--no-opt', '--no-maglev'],
 };
 
 /** glibc: two malloc arenas instead of up to eight per core (V8's helper threads fragmented ~15-30 MiB of them). */
