@@ -9,7 +9,8 @@
 //   each measured stretch), idle, through the creations, and with 5,000 PR namespaces whose baselines the
 //   reconciler built (10 s after the last one, and settled, 70 s after); the sweeper sidecar's peak over one of its passes then, beside a bare Node process paging
 //   through the same lists (bench/_list-floor.mjs). The floor of the webhook's memory: a bare Node HTTPS server
-//   idle (bench/_floor.mjs) with the image's node flags and environment, on the host.
+//   idle (bench/_floor.mjs) with the image's node flags and environment, on the host. The certs sidecars' too
+//   (`certs watch`): idle after the install, and their peak from start to the end of the bench.
 // - `helm uninstall` of a PR environment (charts/k8s-ee-app with the sample app's pod running) until its namespace is
 //   gone, the sweeper sidecar on the chart's defaults (its release watch, `releaseGrace: 30s`), beside the same
 //   uninstall followed at once by `kubectl delete namespace` (what the namespace controller alone takes): the floor.
@@ -71,7 +72,7 @@ const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** The pids of the k8s-ee containers on this machine's node running `command`; an error when there is none. */
-function containerProcesses(command: 'webhook' | 'sweeper'): number[] {
+function containerProcesses(command: 'webhook' | 'sweeper' | 'certs'): number[] {
   const pids = k8seeProcesses(command).map((p) => p.pid);
   if (pids.length === 0) throw new Error(`no k8s-ee ${command} process in the node's cgroups`);
   return pids;
@@ -293,6 +294,18 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
       note: `${where}; ${vsFloor}; ${partsNote(webhooks, floorServer.child.pid ?? 0)}`,
     });
 
+    // The sidecar that renews the webhook's certificates (`certs watch`, a check a minute), idle as it mostly is.
+    const certs = containerProcesses('certs');
+    rows.push({
+      bench,
+      row: 'certs watcher RSS idle, in-cluster',
+      figure: highest(certs).rss,
+      floor: floorIdle,
+      unit: 'MiB',
+      target: '<= 80 MiB',
+      note: `${certs.length} sidecars, the higher; VmRSS on the node's host; ${vsFloor}; ${partsNote(certs, floorServer.child.pid ?? 0)}`,
+    });
+
     await measureUninstall(cluster, http, rows);
     resetPeaks(webhooks);
     await measureCreations(http, rows);
@@ -389,6 +402,16 @@ async function run(cluster: TestCluster, rows: Row[], dir: string): Promise<void
       unit: 'MiB',
       target: '<= 110 MiB',
       note: `${SETTLED_MS / 1000} s after the last baseline; ${where}; ${vsFloor}; ${partsNote(webhooks, floorServer.child.pid ?? 0)}`,
+    });
+    rows.push({
+      bench,
+      row: 'certs watcher peak RSS, from its start to the end of the bench',
+      figure: highest(certs).hwm,
+      floor: floorIdle,
+      unit: 'MiB',
+      target: '<= 80 MiB',
+      peakOf: 'certs',
+      note: `VmHWM never reset: its first check (which issued the certificates' files) and one a minute since, through every stretch above; ${certs.length} sidecars, the higher; ${vsFloor}`,
     });
   } finally {
     floorServer.child.kill('SIGTERM');

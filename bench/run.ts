@@ -119,8 +119,8 @@ Ratio: k8s-ee's figure / the floor's (throughput wants it high, latency and memo
 Node HTTPS server answering a fixed AdmissionReview on the same CPU (bench/_floor.mjs); sweeper, a bare Node
 process paging through the same lists (bench/_list-floor.mjs); baseline, the same objects written straight to the
 API server by a bare client with no webhook registered; in-cluster, the same Deployments created into a namespace
-the installed webhooks do not match, a bare Node HTTPS server idle for the webhook's memory and the list floor for
-the sweeper sidecar's. Peaks are checked against the chart's memory limits by charts/resources.test.ts.
+the installed webhooks do not match, a bare Node HTTPS server idle for the webhook's and the certs sidecar's memory
+and the list floor for the sweeper sidecar's. Peaks are checked against the chart's memory limits by charts/resources.test.ts.
 `,
 );
 process.stdout.write(`\nwrote bench/results.md and bench/results.json\n`);
