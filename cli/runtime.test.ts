@@ -90,7 +90,7 @@ test("each service's flags are ones this Node.js accepts, and the sweeper's leav
     '  server.close();',
     '});',
   ].join('\n');
-  for (const service of ['webhook', 'sweeper'] as const) {
+  for (const service of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
     const r = spawnSync(process.execPath, [...FLAGS[service], '-e', script], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, `${service}: ${r.stderr}`);
     assert.equal(r.stdout.trim(), 'object pong', service);
