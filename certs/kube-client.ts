@@ -44,13 +44,13 @@ async function call<T>(what: string, fn: () => Promise<T>, conflictCodes: number
     const status = err instanceof KubeHttpError ? err.code : undefined;
     if (status === 404) return undefined;
     if (status !== undefined && conflictCodes.includes(status)) throw new ConflictError(`${what}: HTTP ${status}`);
-    const message = (err as Error).message;
-    const detail = err instanceof KubeHttpError ? message.slice(message.indexOf('HTTP ')) : message;
-    throw new Error(`${what}: ${detail}`, { cause: err });
+    throw new Error(`${what}: ${err instanceof KubeHttpError ? err.detail : (err as Error).message}`, { cause: err });
   }
 }
 
-const secretsPath = (namespace: string): string => `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+/** The namespace's Secrets, or one of them. */
+const secretsPath = (namespace: string, name?: string): string =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 
 function configPath(ref: WebhookConfigRef): string {
   const plural =
@@ -66,8 +66,9 @@ export class KubeCertsClient implements CertsClient {
   }
 
   async readSecret(namespace: string, name: string): Promise<StoredSecret | undefined> {
-    const path = `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
-    const secret = await call(`read Secret ${namespace}/${name}`, () => this.http.request<SecretObject>('GET', path));
+    const secret = await call(`read Secret ${namespace}/${name}`, () =>
+      this.http.request<SecretObject>('GET', secretsPath(namespace, name)),
+    );
     if (!secret) return undefined;
     return { data: decode(secret.data), resourceVersion: secret.metadata?.resourceVersion ?? '' };
   }
@@ -82,9 +83,7 @@ export class KubeCertsClient implements CertsClient {
     };
     const what = `${resourceVersion ? 'replace' : 'create'} Secret ${namespace}/${name}`;
     const done = resourceVersion
-      ? await call(what, () =>
-          this.http.request('PUT', `${secretsPath(namespace)}/${encodeURIComponent(name)}`, { body }),
-        )
+      ? await call(what, () => this.http.request('PUT', secretsPath(namespace, name), { body }))
       : await call(what, () => this.http.request('POST', secretsPath(namespace), { body }));
     if (done === undefined) throw new ConflictError(`${what}: not found (namespace missing or Secret deleted)`);
   }

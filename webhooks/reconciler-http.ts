@@ -13,13 +13,17 @@ import { h2Client, type H2Client, type TlsMaterial } from './kube-h2.ts';
 export class KubeHttpError extends Error {
   readonly code: number;
   readonly body: unknown;
+  /** The status and the API server's own message, without the request: `HTTP 403: secrets "x" is forbidden: …`. */
+  readonly detail: string;
   constructor(method: string, path: string, code: number, body: unknown) {
     const message =
       (body as { message?: string } | null)?.message ?? (typeof body === 'string' ? body.slice(0, 200) : '');
-    super(`${method} ${path}: HTTP ${code}${message ? `: ${message}` : ''}`);
+    const detail = `HTTP ${code}${message ? `: ${message}` : ''}`;
+    super(`${method} ${path}: ${detail}`);
     this.name = 'KubeHttpError';
     this.code = code;
     this.body = body;
+    this.detail = detail;
   }
 }
 
