@@ -4,7 +4,9 @@
 // and this machine's node (one per machine): without them it says why and measures nothing.
 // - Deployment creations (replicas 0, so nothing is scheduled) through the API server by a bare client, into a PR
 //   namespace whose baseline is complete (the webhooks are called), interleaved with the same creations into a
-//   namespace the webhooks do not match (k8s-ee installed, but the API server does not call it): the floor.
+//   namespace the webhooks do not match (k8s-ee installed, but the API server does not call it): the floor; and
+//   into a third namespace where a bare webhook pair is called instead (bench/_bare-webhook.ts), the calibration:
+//   what any pair of webhooks costs there, beside which k8s-ee's own part is measured.
 // - The webhook containers' memory, read on the host from /proc (VmRSS, and VmHWM reset through clear_refs before
 //   each measured stretch), idle, through the creations, and with 5,000 PR namespaces whose baselines the
 //   reconciler built (10 s after the last one, and settled, 70 s after); the sweeper sidecar's peak over one of its passes then, beside a bare Node process paging
@@ -18,7 +20,7 @@
 // 5,000 environments in without a grant each. The sweeper runs on the chart's defaults (a pass every minute).
 // BENCH_INCLUSTER_NAMESPACES (default 5000), BENCH_INCLUSTER_CREATES (default 300 a round) to try it smaller.
 import { KubeConfig } from '@kubernetes/client-node';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +32,14 @@ import { noNodeReason } from '../local/node/options.ts';
 import { SWEEPER_ANNOTATIONS } from '../sweeper/types.ts';
 import { KubeHttpError, kubeHttp, type KubeHttp } from '../webhooks/reconciler-http.ts';
 import { writeServingCert } from '../webhooks/testing/process.ts';
+import {
+  BARE_WEBHOOKS,
+  cpuMsOf,
+  installBareWebhooks,
+  pidsWith,
+  removeBareWebhooks,
+  webhookCalls,
+} from './_bare-webhook.ts';
 import { createPrNamespaces, listFloorEnv, waitStamped } from './_cluster.ts';
 import {
   describeParts,
@@ -55,6 +65,8 @@ const WARMUP = 40;
 const PR_NAMESPACE = 'bench-pr-1';
 /** Matches no namespacePattern: the API server's matchConditions skip every k8s-ee webhook there. */
 const FLOOR_NAMESPACE = 'bench-floor';
+/** Where the bare webhook pair is called (bench/_bare-webhook.ts): no k8s-ee webhook matches it either. */
+const BARE_NAMESPACE = 'bench-bare';
 /** Two identical PR environments: one left to k8s-ee after `helm uninstall`, one deleted at once (the floor). */
 const UNINSTALLED = 'bench-pr-2';
 const UNINSTALLED_FLOOR = 'bench-pr-3';
@@ -158,31 +170,129 @@ async function sweepFinishedAfter(cluster: TestCluster, since: number, timeoutMs
   }
 }
 
+/** The mean duration (ms) of the calls the API server made to `name` between two readings of its metrics. */
+function meanCall(
+  before: Map<string, { count: number; seconds: number }>,
+  after: Map<string, { count: number; seconds: number }>,
+  name: string,
+): { calls: number; ms: number } {
+  const a = before.get(name) ?? { count: 0, seconds: 0 };
+  const b = after.get(name) ?? { count: 0, seconds: 0 };
+  const calls = b.count - a.count;
+  return { calls, ms: calls > 0 ? (1000 * (b.seconds - a.seconds)) / calls : NaN };
+}
+
+/**
+ * Deployment creations on three sides, interleaved round by round: the floor (no webhook called), the bare webhook
+ * pair (bench/_bare-webhook.ts: what being called at all costs) and k8s-ee.
+ */
 async function measureCreations(http: KubeHttp, rows: Row[]): Promise<void> {
-  for (const ns of [FLOOR_NAMESPACE, PR_NAMESPACE]) await createDeployments(http, ns, 'warm', WARMUP);
+  await installBareWebhooks(http, BARE_NAMESPACE, `${PLATFORM_NAMESPACE}/${PLATFORM_RELEASE}`);
+  try {
+    await creationRounds(http, rows);
+  } finally {
+    await removeBareWebhooks(http);
+  }
+}
+
+async function creationRounds(http: KubeHttp, rows: Row[]): Promise<void> {
+  for (const ns of [FLOOR_NAMESPACE, BARE_NAMESPACE, PR_NAMESPACE]) await createDeployments(http, ns, 'warm', WARMUP);
   if (!(await mutated(http, PR_NAMESPACE, 'warm-1')) || (await mutated(http, FLOOR_NAMESPACE, 'warm-1')))
     throw new Error(`k8s-ee should mutate Deployments in ${PR_NAMESPACE} and only there`);
   const k8see: Round[] = [];
+  const bare: Round[] = [];
   const floor: Round[] = [];
+  // CPU time during each side's rounds, read on the host: the API server's, k8s-ee's webhook containers', the bare
+  // pair's pods'.
+  const processes = {
+    apiserver: pidsWith('kube-apiserver').filter(
+      (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'kube-apiserver',
+    ),
+    k8see: containerProcesses('webhook'),
+    bare: pidsWith('/floor/floor.mjs'),
+  };
+  const cpu = {
+    floor: { apiserver: 0, k8see: 0, bare: 0 },
+    bare: { apiserver: 0, k8see: 0, bare: 0 },
+    k8see: { apiserver: 0, k8see: 0, bare: 0 },
+  };
+  const side = async (name: keyof typeof cpu, namespace: string, prefix: string): Promise<Round> => {
+    const before = {
+      apiserver: cpuMsOf(processes.apiserver),
+      k8see: cpuMsOf(processes.k8see),
+      bare: cpuMsOf(processes.bare),
+    };
+    const round = await createDeployments(http, namespace, prefix, CREATES);
+    cpu[name].apiserver += cpuMsOf(processes.apiserver) - before.apiserver;
+    cpu[name].k8see += cpuMsOf(processes.k8see) - before.k8see;
+    cpu[name].bare += cpuMsOf(processes.bare) - before.bare;
+    return round;
+  };
+  const before = await webhookCalls(http);
   for (let i = 1; i <= ROUNDS; i++) {
-    floor.push(await createDeployments(http, FLOOR_NAMESPACE, `r${i}`, CREATES));
-    k8see.push(await createDeployments(http, PR_NAMESPACE, `r${i}`, CREATES));
-    log(`round ${i}: ${k8see.at(-1)?.perSecond.toFixed(0)} creates/s, floor ${floor.at(-1)?.perSecond.toFixed(0)}`);
+    floor.push(await side('floor', FLOOR_NAMESPACE, `r${i}`));
+    bare.push(await side('bare', BARE_NAMESPACE, `r${i}`));
+    k8see.push(await side('k8see', PR_NAMESPACE, `r${i}`));
+    const rate = (rounds: Round[]): string => rounds.at(-1)?.perSecond.toFixed(0) ?? '-';
+    log(`round ${i}: ${rate(k8see)} creates/s, bare webhook pair ${rate(bare)}, floor ${rate(floor)}`);
   }
-  const all = (rounds: Round[]): number[] => rounds.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const after = await webhookCalls(http);
+  const calls = {
+    k8seeMutate: meanCall(before, after, 'pods.mutate.k8s-ee.io'),
+    k8seeValidate: meanCall(before, after, 'pods.validate.k8s-ee.io'),
+    bareMutate: meanCall(before, after, BARE_WEBHOOKS.mutate),
+    bareValidate: meanCall(before, after, BARE_WEBHOOKS.validate),
+  };
+  // Each side's creations called what it should: the bare pair once each per creation, k8s-ee too.
+  for (const [side, c] of Object.entries(calls))
+    if (c.calls < ROUNDS * CREATES)
+      throw new Error(`${side}: the API server called it ${c.calls} times over ${ROUNDS * CREATES} creations`);
+  const ms = (c: { ms: number }): string => `${c.ms.toFixed(2)} ms`;
+  const per = (total: number): string => (total / (ROUNDS * CREATES)).toFixed(2);
+  const cpuNote =
+    `CPU per creation (ms, on the host, during each side's rounds): the API server ${per(cpu.k8see.apiserver)} ` +
+    `(k8s-ee's side), ${per(cpu.bare.apiserver)} (the bare pair's), ${per(cpu.floor.apiserver)} (the floor's); the ` +
+    `webhook pods ${per(cpu.k8see.k8see)} (k8s-ee's, its side) vs ${per(cpu.bare.bare)} (the bare pair's, its side)`;
+  const callNote =
+    `the API server's mean call (its admission metrics): k8s-ee mutate ${ms(calls.k8seeMutate)}, validate ` +
+    `${ms(calls.k8seeValidate)}; bare pair mutate ${ms(calls.bareMutate)}, validate ${ms(calls.bareValidate)}`;
+  const perSecond = (rounds: Round[]): number => median(rounds.map((r) => r.perSecond));
   const at = `${CREATES} at ${CONCURRENCY} at once`;
+  const sides = `replicas 0; into ${PR_NAMESPACE} (baseline complete)`;
   rows.push({
     bench,
     row: `Deployment creations through the API server, ${at}`,
-    figure: median(k8see.map((r) => r.perSecond)),
-    floor: median(floor.map((r) => r.perSecond)),
+    figure: perSecond(k8see),
+    floor: perSecond(floor),
+    unit: 'creates/s',
+    higherIsBetter: true,
+    note:
+      `${sides}, floor: into ${FLOOR_NAMESPACE}, which no webhook matches (k8s-ee installed, not called); the three ` +
+      `sides interleaved, median of ${ROUNDS} rounds; no target (the issue sets none): any webhook pair costs the ` +
+      `API server its calls (next row), k8s-ee's own part is the row after`,
+  });
+  rows.push({
+    bench,
+    row: `calibration: a bare webhook pair registered, Deployment creations, ${at}`,
+    figure: perSecond(bare),
+    floor: perSecond(floor),
+    unit: 'creates/s',
+    higherIsBetter: true,
+    note:
+      `what any mutating + validating webhook pair costs here: bench/_floor.mjs answering allowed (uid echoed, no ` +
+      `patch) from pods of the k8s-ee image behind a Service, k8s-ee's replicas and resources, into ${BARE_NAMESPACE}`,
+  });
+  rows.push({
+    bench,
+    row: `Deployment creations, k8s-ee beside a bare webhook pair, ${at}`,
+    figure: perSecond(k8see),
+    floor: perSecond(bare),
     unit: 'creates/s',
     higherIsBetter: true,
     target: 'ratio >= 0.7',
-    note:
-      `replicas 0; into ${PR_NAMESPACE} (baseline complete), floor: into ${FLOOR_NAMESPACE}, which the webhooks do not ` +
-      `match (k8s-ee installed, not called), interleaved, median of ${ROUNDS} rounds; the issue sets no target here: 0.7 is the admission rows' reference`,
+    note: `k8s-ee's own part of a creation (its policies, its patch applied, its ValidatingAdmissionPolicy); ${callNote}; ${cpuNote}`,
   });
+  const all = (rounds: Round[]): number[] => rounds.flatMap((r) => r.latencies).sort((a, b) => a - b);
   for (const p of [50, 95])
     rows.push({
       bench,
@@ -190,7 +300,7 @@ async function measureCreations(http: KubeHttp, rows: Row[]): Promise<void> {
       figure: percentile(all(k8see), p),
       floor: percentile(all(floor), p),
       unit: 'ms',
-      note: `${ROUNDS * CREATES} creations each side`,
+      note: `${ROUNDS * CREATES} creations each side; the bare webhook pair: ${percentile(all(bare), p).toFixed(1)} ms`,
     });
 }
 
