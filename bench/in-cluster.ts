@@ -215,21 +215,18 @@ async function creationRounds(http: KubeHttp, rows: Row[]): Promise<void> {
     k8see: containerProcesses('webhook'),
     bare: pidsWith('/floor/floor.mjs'),
   };
-  const cpu = {
-    floor: { apiserver: 0, k8see: 0, bare: 0 },
-    bare: { apiserver: 0, k8see: 0, bare: 0 },
-    k8see: { apiserver: 0, k8see: 0, bare: 0 },
-  };
+  const cpuNow = (): Record<keyof typeof processes, number> => ({
+    apiserver: cpuMsOf(processes.apiserver),
+    k8see: cpuMsOf(processes.k8see),
+    bare: cpuMsOf(processes.bare),
+  });
+  const none = (): Record<keyof typeof processes, number> => ({ apiserver: 0, k8see: 0, bare: 0 });
+  const cpu = { floor: none(), bare: none(), k8see: none() };
   const side = async (name: keyof typeof cpu, namespace: string, prefix: string): Promise<Round> => {
-    const before = {
-      apiserver: cpuMsOf(processes.apiserver),
-      k8see: cpuMsOf(processes.k8see),
-      bare: cpuMsOf(processes.bare),
-    };
+    const before = cpuNow();
     const round = await createDeployments(http, namespace, prefix, CREATES);
-    cpu[name].apiserver += cpuMsOf(processes.apiserver) - before.apiserver;
-    cpu[name].k8see += cpuMsOf(processes.k8see) - before.k8see;
-    cpu[name].bare += cpuMsOf(processes.bare) - before.bare;
+    const after = cpuNow();
+    for (const group of Object.keys(after) as (keyof typeof after)[]) cpu[name][group] += after[group] - before[group];
     return round;
   };
   const before = await webhookCalls(http);
