@@ -57,7 +57,7 @@ const MAX_LOG_CHARS = 4_000_000;
  * this host (k3s); for a cluster in containers (kind) set K8S_EE_E2E_WEBHOOK_HOST to this host's address as
  * seen from there (the docker bridge gateway, for example 172.18.0.1).
  */
-function webhookHost(): string {
+export function webhookHost(): string {
   return process.env['K8S_EE_E2E_WEBHOOK_HOST'] || '127.0.0.1';
 }
 const NODE = join(projectRoot, 'node_modules', '.bin', 'node');
