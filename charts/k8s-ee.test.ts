@@ -346,9 +346,11 @@ describe('charts/k8s-ee', { skip }, () => {
   it('renders the ValidatingAdmissionPolicy exactly as policies/vap.ts builds it', async () => {
     const expected = buildBaselineVap('k8s-ee-baseline-required');
     const vap = find(defaults, 'ValidatingAdmissionPolicy', 'k8s-ee-baseline-required') as Any;
-    const binding = find(defaults, 'ValidatingAdmissionPolicyBinding', 'k8s-ee-baseline-required') as Any;
     assert.deepEqual(vap['spec'], expected.policy.spec);
-    assert.deepEqual(binding['spec'], expected.binding.spec);
+    for (const built of expected.bindings) {
+      const binding = find(defaults, 'ValidatingAdmissionPolicyBinding', built.metadata?.name) as Any;
+      assert.deepEqual(binding['spec'], built.spec, built.metadata?.name);
+    }
     // PR namespaces are selected by the configured pattern, whatever it is.
     const namespacePattern = '^(?<project>shop|blog)-pr-(?<number>[0-9]+)$';
     const custom = find(
@@ -360,11 +362,14 @@ describe('charts/k8s-ee', { skip }, () => {
       custom['spec'],
       buildBaselineVap('k8s-ee-baseline-required', mergeConfig(defaultConfig(), { namespacePattern })).policy.spec,
     );
-    const warn = find(
-      await render({ validatingAdmissionPolicy: { validationActions: ['Warn', 'Audit'] } }),
-      'ValidatingAdmissionPolicyBinding',
-    ) as Any;
-    assert.deepEqual(warn['spec']['validationActions'], ['Warn', 'Audit']);
+    const warned = await render({ validatingAdmissionPolicy: { validationActions: ['Warn', 'Audit'] } });
+    const bindings = (warned as Any[]).filter(
+      (o) => o['kind'] === 'ValidatingAdmissionPolicyBinding' && o['spec']['policyName'] === 'k8s-ee-baseline-required',
+    );
+    assert.deepEqual(
+      bindings.map((b) => [b['metadata']['name'], b['spec']['validationActions']]),
+      expected.bindings.map((b) => [b.metadata?.name, ['Warn', 'Audit']]),
+    );
   });
 
   it('refuses bad values with the field path', async () => {

@@ -271,6 +271,10 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
       refused(await asCi(['delete', 'validatingadmissionpolicy', `${PLATFORM_RELEASE}-${vap}`]), `delete VAP ${vap}`);
     }
     refused(
+      await asCi(['delete', 'validatingadmissionpolicybinding', `${PLATFORM_RELEASE}-baseline-required-unstamped`]),
+      'unbind the pod makers of VAP baseline-required',
+    );
+    refused(
       await asCi([
         'patch',
         'clusterrole',

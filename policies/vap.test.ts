@@ -3,18 +3,20 @@ import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import { LABELS } from './names.ts';
 import { defaultConfig } from './config.ts';
-import { buildBaselineVap, requiredAtCreate, STAMP_PROBE_NAME, VAP_NAME } from './vap.ts';
+import { buildBaselineVap, requiredAtCreate, STAMP_PROBE_NAME, UNSTAMPED_BINDING_SUFFIX, VAP_NAME } from './vap.ts';
 import { vapYaml } from './vap-print.ts';
 
+const described = (rules: { apiGroups?: string[]; resources?: string[]; operations?: string[] }[] = []): string[] =>
+  rules
+    .flatMap((r) =>
+      (r.resources ?? []).map((res) => `${r.apiGroups?.[0] ?? '?'}/${res}:${(r.operations ?? []).join(',')}`),
+    )
+    .sort();
+
 test('the policy judges CREATE of namespaces, pods, every pod controller and the stamp probe, bound with Deny', () => {
-  const { policy, binding } = buildBaselineVap();
-  const rules = policy.spec?.matchConstraints?.resourceRules ?? [];
+  const { policy, bindings } = buildBaselineVap();
   assert.deepEqual(
-    rules
-      .flatMap((r) =>
-        (r.resources ?? []).map((res) => `${r.apiGroups?.[0] ?? '?'}/${res}:${(r.operations ?? []).join(',')}`),
-      )
-      .sort(),
+    described(policy.spec?.matchConstraints?.resourceRules),
     [
       '/pods:CREATE',
       '/replicationcontrollers:CREATE',
@@ -40,14 +42,35 @@ test('the policy judges CREATE of namespaces, pods, every pod controller and the
       expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
     },
   ]);
-  assert.equal(binding.spec?.policyName, VAP_NAME);
-  assert.deepEqual(binding.spec?.validationActions, ['Deny']);
+  for (const binding of bindings) {
+    assert.equal(binding.spec?.policyName, VAP_NAME);
+    assert.deepEqual(binding.spec?.validationActions, ['Deny']);
+  }
+});
+
+test('two bindings: the namespaces everywhere, the pod makers and the probe only where the stamp is absent', () => {
+  const { policy, bindings } = buildBaselineVap();
+  const [namespaces, podMakers] = bindings;
+  assert.equal(namespaces.metadata?.name, VAP_NAME);
+  assert.deepEqual(described(namespaces.spec?.matchResources?.resourceRules), ['/namespaces:CREATE']);
+  assert.equal(namespaces.spec?.matchResources?.namespaceSelector, undefined, 'a new namespace is judged by its name');
+  assert.equal(podMakers.metadata?.name, `${VAP_NAME}${UNSTAMPED_BINDING_SUFFIX}`);
+  assert.deepEqual(podMakers.spec?.matchResources?.namespaceSelector, {
+    matchExpressions: [{ key: LABELS.baselineHash, operator: 'DoesNotExist' }],
+  });
+  // Between them, the bindings cover every rule of the policy, each rule once.
+  assert.deepEqual(
+    [
+      ...described(namespaces.spec?.matchResources?.resourceRules),
+      ...described(podMakers.spec?.matchResources?.resourceRules),
+    ].sort(),
+    described(policy.spec?.matchConstraints?.resourceRules),
+  );
 });
 
 test('PR namespaces are selected by NAME (the configured pattern as RE2), never by a label the webhook adds', () => {
-  const { policy, binding } = buildBaselineVap();
+  const { policy } = buildBaselineVap();
   assert.equal(policy.spec?.matchConstraints?.namespaceSelector, undefined);
-  assert.equal(binding.spec?.matchResources, undefined);
   const selection = policy.spec?.matchConditions?.[0];
   assert.equal(selection?.name, 'pr-namespace');
   const pattern = "'^(?P<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?P<number>[1-9][0-9]*)$'";
@@ -92,12 +115,12 @@ test('creating a PR namespace requires the managed and Pod Security labels (the 
   assert.ok(policy.spec?.validations?.[1]?.expression?.startsWith("request.resource.resource == 'namespaces' || ("));
 });
 
-test('vapYaml prints both objects as YAML that reads back to the same data', () => {
+test('vapYaml prints the policy and its bindings as YAML that reads back to the same data', () => {
   const docs = parseAllDocuments(vapYaml()).map((d) => d.toJS() as unknown);
-  const { policy, binding } = buildBaselineVap();
-  assert.deepEqual(docs, [policy, binding]);
+  const { policy, bindings } = buildBaselineVap();
+  assert.deepEqual(docs, [policy, ...bindings]);
   assert.deepEqual(
     parseAllDocuments(vapYaml('other')).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name),
-    ['other', 'other'],
+    ['other', 'other', 'other-unstamped'],
   );
 });
