@@ -27,6 +27,7 @@ import {
   uninstallPlatform,
   type InstalledPlatform,
 } from '../local/harness/platform.ts';
+import { allowedAnswer } from '../webhooks/testing/review.ts';
 
 const NS = 'k8s-ee-certs-e2e';
 const TARGET_NS = 'k8s-ee-certs-e2e-target';
@@ -103,13 +104,7 @@ describe('k8s-ee certs on a real API server', () => {
         calls++;
         const review = JSON.parse(body) as { request: { uid: string } };
         res.setHeader('Content-Type', 'application/json');
-        res.end(
-          JSON.stringify({
-            apiVersion: 'admission.k8s.io/v1',
-            kind: 'AdmissionReview',
-            response: { uid: review.request.uid, allowed: true },
-          }),
-        );
+        res.end(allowedAnswer(review.request.uid));
       });
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));

@@ -14,6 +14,7 @@ import { ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
 import { getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
 import { webhookHost } from '../local/harness/webhook.ts';
 import { buildWebhookConfigurations, byNameEntry } from '../webhooks/registration.ts';
+import { allowedAnswer } from '../webhooks/testing/review.ts';
 
 const NAME = 'k8s-ee-e2e-registration';
 const config = { ...defaultConfig(), namespacePattern: '^(?<project>e2ereg)-preview-(?<number>[1-9][0-9]*)$' };
@@ -50,13 +51,7 @@ function recorder(key: string, cert: string): { server: Server; calls: Call[] } 
         resource: review.request.resource.resource,
       });
       res.setHeader('content-type', 'application/json');
-      res.end(
-        JSON.stringify({
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
-          response: { uid: review.request.uid, allowed: true },
-        }),
-      );
+      res.end(allowedAnswer(review.request.uid));
     });
   });
   return { server, calls };

@@ -63,3 +63,12 @@ export function review(
 ): Record<string, unknown> {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: request(object, kind, options) };
 }
+
+/** The body of an answer "allowed, unchanged" to the review with this uid (what a bare recording webhook sends). */
+export function allowedAnswer(uid: string): string {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid, allowed: true },
+  });
+}
