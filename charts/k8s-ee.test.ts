@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { buildWebhookConfigurations } from '../webhooks/registration.ts';
-import { buildBaselineVap } from '../policies/vap.ts';
+import { buildBaselineVap, buildManagedLabelVap } from '../policies/vap.ts';
 import { createAdmissionMetrics } from '../webhooks/metrics.ts';
 import { createSweeperMetrics } from '../sweeper/metrics.ts';
 import { createCertMetrics, createServedCertMetrics } from '../certs/metrics.ts';
@@ -369,6 +369,25 @@ describe('charts/k8s-ee', { skip }, () => {
     assert.deepEqual(
       bindings.map((b) => [b['metadata']['name'], b['spec']['validationActions']]),
       expected.bindings.map((b) => [b.metadata?.name, ['Warn', 'Audit']]),
+    );
+  });
+
+  it('renders the guard of the managed label exactly as policies/vap.ts builds it, for the configured pattern', async () => {
+    const expected = buildManagedLabelVap('k8s-ee-managed-label');
+    assert.deepEqual(
+      (find(defaults, 'ValidatingAdmissionPolicy', 'k8s-ee-managed-label') as Any)['spec'],
+      expected.policy.spec,
+    );
+    assert.deepEqual(
+      (find(defaults, 'ValidatingAdmissionPolicyBinding', 'k8s-ee-managed-label') as Any)['spec'],
+      expected.binding.spec,
+    );
+    const namespacePattern = '^(?<project>shop|blog)-pr-(?<number>[0-9]+)$';
+    assert.deepEqual(
+      (
+        find(await render({ config: { namespacePattern } }), 'ValidatingAdmissionPolicy', 'k8s-ee-managed-label') as Any
+      )['spec'],
+      buildManagedLabelVap('k8s-ee-managed-label', mergeConfig(defaultConfig(), { namespacePattern })).policy.spec,
     );
   });
 

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { defaultConfig } from '../policies/config.ts';
 import { LABELS } from '../policies/names.ts';
 import { requiredNamespaceLabels } from '../policies/namespace-labels.ts';
-import { vapYaml } from '../policies/vap-print.ts';
+import { managedLabelVapYaml, vapYaml } from '../policies/vap-print.ts';
 import { request as admissionRequest } from '../webhooks/testing/review.ts';
 import { getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
 import { startWebhook, type StartedWebhook } from '../local/harness/webhook.ts';
@@ -23,6 +23,7 @@ const NS = `${ID}-pr-1`;
 const LABELLED = `${ID}-pr-13`;
 const SLIPPED = `${ID}-pr-14`;
 const SLOTS_NS = `${ID}-system`;
+const NOT_PR = `${ID}-staging`;
 const DEV_USER = 'dev-backstop@example.com';
 const DEV = [`--as=${DEV_USER}`, '--as-group=system:authenticated'];
 const config = defaultConfig();
@@ -111,9 +112,25 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
     if (previousNamespace === undefined) delete process.env['K8S_EE_NAMESPACE'];
     else process.env['K8S_EE_NAMESPACE'] = previousNamespace;
     await cluster?.kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: vapYaml(), allowFail: true });
+    await cluster?.kubectl(['delete', '-f', '-', '--ignore-not-found'], {
+      input: managedLabelVapYaml(),
+      allowFail: true,
+    });
     await cluster?.kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: devRbac, allowFail: true });
     await cluster?.kubectl(
-      ['delete', 'namespace', NS, LABELLED, SLIPPED, `${ID}-pr-12`, SLOTS_NS, '--ignore-not-found', '--wait=false'],
+      [
+        'delete',
+        'namespace',
+        NS,
+        LABELLED,
+        SLIPPED,
+        `${ID}-pr-12`,
+        SLOTS_NS,
+        NOT_PR,
+        `${NOT_PR}-2`,
+        '--ignore-not-found',
+        '--wait=false',
+      ],
       { allowFail: true },
     );
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -151,6 +168,54 @@ describe('issue 11: namespace subresources, the backstop by name, pins across we
       }
     }
     assert.equal((await labelsOf(NS))['pod-security.kubernetes.io/enforce'], 'restricted');
+  });
+
+  test('k8s-ee.io/managed=true is refused on a namespace without a PR name; removing it is allowed', async () => {
+    // One that carried it before the guard existed (a mistake the guard then points out).
+    await cluster.kubectl(['create', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: NOT_PR, labels: { [LABELS.managed]: 'true' } },
+      }),
+    });
+    await cluster.kubectl(['apply', '-f', '-'], { input: managedLabelVapYaml() });
+    let refused: { code: number; stderr: string } | undefined;
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; !refused && Date.now() < deadline; i += 1) {
+      // Another change that keeps the label: refused once the API server has loaded the policy.
+      const res = await cluster.kubectl(['label', 'namespace', NOT_PR, `attempt=${String(i)}`, '--overwrite', ...DEV], {
+        allowFail: true,
+      });
+      if (res.code !== 0) refused = res;
+      else await sleep(250);
+    }
+    assert.ok(refused, 'a change keeping k8s-ee.io/managed=true on a namespace without a PR name was admitted');
+    assert.match(
+      refused.stderr,
+      /metadata\.labels\["k8s-ee\.io\/managed"\]: "true" marks a PR namespace.*\[vap:managed-label\].*Fix: remove the label \(kubectl label namespace \S+-staging k8s-ee\.io\/managed-\)/,
+    );
+    const created = await cluster.kubectl(['create', '-f', '-', ...DEV], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: `${NOT_PR}-2`, labels: { [LABELS.managed]: 'true' } },
+      }),
+      allowFail: true,
+    });
+    assert.notEqual(created.code, 0, 'a namespace without a PR name was created with k8s-ee.io/managed=true');
+    assert.match(created.stderr, /\[vap:managed-label\]/);
+    const removed = await cluster.kubectl(['label', 'namespace', NOT_PR, `${LABELS.managed}-`, ...DEV], {
+      allowFail: true,
+    });
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal((await labelsOf(NOT_PR))[LABELS.managed], undefined);
+    // A PR namespace keeps its label through any other change.
+    const other = await cluster.kubectl(['label', 'namespace', NS, 'team=backstop', '--overwrite', ...DEV], {
+      allowFail: true,
+    });
+    assert.equal(other.code, 0, other.stderr);
+    assert.equal((await labelsOf(NS))[LABELS.managed], 'true');
   });
 
   test('with the webhook configurations deleted, labels changed meanwhile are restored by the reconciler', async () => {

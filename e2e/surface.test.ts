@@ -263,7 +263,7 @@ describe("k8s-ee's own surface: the CI identity and the NetworkPolicy, in-cluste
       'delete the validating webhooks',
     );
     refused(await asCi(['delete', 'mutatingwebhookconfiguration', PLATFORM_RELEASE]), 'delete the mutating webhooks');
-    for (const vap of ['baseline-required', 'ci-confinement']) {
+    for (const vap of ['baseline-required', 'ci-confinement', 'managed-label']) {
       refused(
         await asCi(['delete', 'validatingadmissionpolicybinding', `${PLATFORM_RELEASE}-${vap}`]),
         `unbind VAP ${vap}`,

@@ -3,8 +3,16 @@ import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import { LABELS } from './names.ts';
 import { defaultConfig } from './config.ts';
-import { buildBaselineVap, requiredAtCreate, STAMP_PROBE_NAME, UNSTAMPED_BINDING_SUFFIX, VAP_NAME } from './vap.ts';
-import { vapYaml } from './vap-print.ts';
+import {
+  buildBaselineVap,
+  buildManagedLabelVap,
+  MANAGED_LABEL_VAP_NAME,
+  requiredAtCreate,
+  STAMP_PROBE_NAME,
+  UNSTAMPED_BINDING_SUFFIX,
+  VAP_NAME,
+} from './vap.ts';
+import { managedLabelVapYaml, vapYaml } from './vap-print.ts';
 
 const described = (rules: { apiGroups?: string[]; resources?: string[]; operations?: string[] }[] = []): string[] =>
   rules
@@ -122,5 +130,32 @@ test('vapYaml prints the policy and its bindings as YAML that reads back to the 
   assert.deepEqual(
     parseAllDocuments(vapYaml('other')).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name),
     ['other', 'other', 'other-unstamped'],
+  );
+});
+
+test('the guard of the managed label judges only namespace writes that carry it, and allows PR names and removal', () => {
+  const { policy, binding } = buildManagedLabelVap();
+  assert.equal(policy.metadata?.name, MANAGED_LABEL_VAP_NAME);
+  assert.deepEqual(described(policy.spec?.matchConstraints?.resourceRules), ['/namespaces:CREATE,UPDATE']);
+  assert.deepEqual(policy.spec?.matchConstraints?.objectSelector, { matchLabels: { [LABELS.managed]: 'true' } });
+  assert.equal(policy.spec?.failurePolicy, 'Fail');
+  const [rule] = policy.spec?.validations ?? [];
+  // Allowed: no labels, the label gone (an UPDATE that removes it), another value, or a PR namespace's name.
+  assert.equal(
+    rule?.expression,
+    "!has(object.metadata.labels) || !('k8s-ee.io/managed' in object.metadata.labels) || object.metadata.labels['k8s-ee.io/managed'] != 'true' || object.metadata.name.matches('^(?P<project>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-pr-(?P<number>[1-9][0-9]*)$')",
+  );
+  assert.match(
+    rule?.messageExpression ?? '',
+    /\[vap:managed-label\]\. .*Fix: remove the label \(kubectl label namespace ' \+ object\.metadata\.name \+ ' k8s-ee\.io\/managed-\)/,
+  );
+  assert.deepEqual(binding.spec, { policyName: MANAGED_LABEL_VAP_NAME, validationActions: ['Deny'] });
+  const custom = buildManagedLabelVap(MANAGED_LABEL_VAP_NAME, {
+    namespacePattern: '^(?<project>shop)-pr-(?<number>[0-9]+)$',
+  });
+  assert.match(custom.policy.spec?.validations?.[0]?.expression ?? '', /matches\('\^\(\?P<project>shop\)-pr-/);
+  assert.deepEqual(
+    parseAllDocuments(managedLabelVapYaml()).map((d) => d.toJS() as unknown),
+    [policy, binding],
   );
 });

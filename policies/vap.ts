@@ -147,3 +147,48 @@ export function buildBaselineVap(
     ],
   };
 }
+
+/** The guard of k8s-ee's own label (below): its policy and binding are named so. */
+export const MANAGED_LABEL_VAP_NAME = 'k8s-ee-managed-label';
+
+/**
+ * `k8s-ee.io/managed=true` marks a PR namespace: the webhooks' labelled entries select by it (no CEL), so on any
+ * other namespace it would send every pod write there to k8s-ee and make it wait on k8s-ee during an outage. This
+ * policy refuses a namespace created or updated with it unless its name is a PR namespace's (removing it is always
+ * allowed). Only namespace writes carrying the label are judged (an objectSelector): nothing else pays for it.
+ */
+export function buildManagedLabelVap(
+  name: string = MANAGED_LABEL_VAP_NAME,
+  config: Pick<Config, 'namespacePattern'> = defaultConfig(),
+): { policy: V1ValidatingAdmissionPolicy; binding: V1ValidatingAdmissionPolicyBinding } {
+  const label = celString(LABELS.managed);
+  const message = `'k8s-ee: Namespace ' + object.metadata.name + ': metadata.labels["${LABELS.managed}"]: "true" marks a PR namespace, and this name does not match the namespacePattern of the k8s-ee config [vap:managed-label]. With it, every pod write in this namespace would be sent to the k8s-ee webhooks and wait on them. Fix: remove the label (kubectl label namespace ' + object.metadata.name + ' ${LABELS.managed}-); k8s-ee labels its PR namespaces itself'`;
+  const policy: V1ValidatingAdmissionPolicy = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: metadataOf(name),
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          { apiGroups: [''], apiVersions: ['*'], resources: ['namespaces'], operations: ['CREATE', 'UPDATE'] },
+        ],
+        objectSelector: { matchLabels: { [LABELS.managed]: 'true' } },
+      },
+      validations: [
+        {
+          expression: `!has(object.metadata.labels) || !(${label} in object.metadata.labels) || object.metadata.labels[${label}] != 'true' || object.metadata.name.matches(${celString(celPattern(config.namespacePattern))})`,
+          messageExpression: message,
+          reason: 'Forbidden',
+        },
+      ],
+    },
+  };
+  const binding: V1ValidatingAdmissionPolicyBinding = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: metadataOf(name),
+    spec: { policyName: name, validationActions: ['Deny'] },
+  };
+  return { policy, binding };
+}
