@@ -70,7 +70,8 @@ function prNamespaceCondition(options: RegistrationOptions, subject: Entry['subj
  *   webhooks were away) is judged all the same.
  * Why not CEL alone: the API server converts the whole object for every entry whose matchConditions it evaluates
  * (an activation per entry, before a single expression runs), which cost ~0.6 ms of its CPU per pod-carrier write.
- * The webhook itself still judges by name: a namespace that carries the label without a PR name is left unchanged.
+ * The label cannot be put on a namespace without a PR name (the policy k8s-ee-managed-label, policies/vap.ts), and
+ * the webhook itself still judges by name: such a namespace, labelled before that policy, is left unchanged.
  */
 type Selection = 'labelled' | 'by-name';
 
