@@ -6,7 +6,7 @@
 // - in a PR namespace, no Pod or pod controller is created unless the namespace carries the baseline stamp (label
 //   k8s-ee.io/baseline-hash), which k8s-ee sets only once every baseline object exists.
 // Two bindings: one for the namespaces' creation, bound everywhere; one for the pod makers, bound only in namespaces
-// without the stamp (a namespaceSelector, read by the API server from its namespace cache), where the rule can
+// without the stamp (a namespaceSelector, read by the API server from its namespace cache), the only ones where it can
 // refuse anything. In a stamped namespace the policy is not evaluated at all: no CEL, and no conversion of the whole
 // object that the API server makes before evaluating any condition (~0.3 ms of its CPU per Deployment created).
 // The stamp's presence is what counts there (an empty value as well): only k8s-ee writes it; the webhook refuses a
