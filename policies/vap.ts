@@ -85,6 +85,24 @@ const metadataOf = (name: string) => ({
   labels: { 'app.kubernetes.io/managed-by': 'k8s-ee', 'app.kubernetes.io/part-of': 'k8s-ee' },
 });
 
+const policyOf = (name: string, spec: V1ValidatingAdmissionPolicy['spec']): V1ValidatingAdmissionPolicy => ({
+  apiVersion: 'admissionregistration.k8s.io/v1',
+  kind: 'ValidatingAdmissionPolicy',
+  metadata: metadataOf(name),
+  spec,
+});
+
+const bindingOf = (
+  name: string,
+  policyName: string,
+  matchResources?: V1MatchResources,
+): V1ValidatingAdmissionPolicyBinding => ({
+  apiVersion: 'admissionregistration.k8s.io/v1',
+  kind: 'ValidatingAdmissionPolicyBinding',
+  metadata: metadataOf(name),
+  spec: { policyName, validationActions: ['Deny'], ...(matchResources ? { matchResources } : {}) },
+});
+
 export function buildBaselineVap(
   name: string = VAP_NAME,
   config: VapConfig = defaultConfig(),
@@ -102,45 +120,34 @@ export function buildBaselineVap(
       resources: [...r.resources],
       operations: ['CREATE'],
     }));
-  const policy: V1ValidatingAdmissionPolicy = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: metadataOf(name),
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: resourceRules([...podMakers, ...namespaces]) },
-      matchConditions: [
-        { name: 'pr-namespace', expression: prNamespaceExpression(config) },
-        {
-          name: 'pod-makers-and-the-stamp-probe',
-          expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
-        },
-      ],
-      validations: [
-        {
-          expression: `request.resource.resource != 'namespaces' || (${labelledExpression(config)})`,
-          messageExpression: labelsMessage(config),
-          reason: 'Forbidden',
-        },
-        {
-          expression: `request.resource.resource == 'namespaces' || (${STAMPED_EXPRESSION})`,
-          messageExpression: STAMP_MESSAGE,
-          reason: 'Forbidden',
-        },
-      ],
-    },
-  };
-  const binding = (bindingName: string, matchResources: V1MatchResources): V1ValidatingAdmissionPolicyBinding => ({
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: metadataOf(bindingName),
-    spec: { policyName: name, validationActions: ['Deny'], matchResources },
+  const policy = policyOf(name, {
+    failurePolicy: 'Fail',
+    matchConstraints: { resourceRules: resourceRules([...podMakers, ...namespaces]) },
+    matchConditions: [
+      { name: 'pr-namespace', expression: prNamespaceExpression(config) },
+      {
+        name: 'pod-makers-and-the-stamp-probe',
+        expression: `request.resource.resource != 'networkpolicies' || object.metadata.name == '${STAMP_PROBE_NAME}'`,
+      },
+    ],
+    validations: [
+      {
+        expression: `request.resource.resource != 'namespaces' || (${labelledExpression(config)})`,
+        messageExpression: labelsMessage(config),
+        reason: 'Forbidden',
+      },
+      {
+        expression: `request.resource.resource == 'namespaces' || (${STAMPED_EXPRESSION})`,
+        messageExpression: STAMP_MESSAGE,
+        reason: 'Forbidden',
+      },
+    ],
   });
   return {
     policy,
     bindings: [
-      binding(name, { resourceRules: resourceRules(namespaces) }),
-      binding(`${name}${UNSTAMPED_BINDING_SUFFIX}`, {
+      bindingOf(name, name, { resourceRules: resourceRules(namespaces) }),
+      bindingOf(`${name}${UNSTAMPED_BINDING_SUFFIX}`, name, {
         resourceRules: resourceRules(podMakers),
         namespaceSelector: { matchExpressions: [{ key: LABELS.baselineHash, operator: 'DoesNotExist' }] },
       }),
@@ -163,32 +170,21 @@ export function buildManagedLabelVap(
 ): { policy: V1ValidatingAdmissionPolicy; binding: V1ValidatingAdmissionPolicyBinding } {
   const label = celString(LABELS.managed);
   const message = `'k8s-ee: Namespace ' + object.metadata.name + ': metadata.labels["${LABELS.managed}"]: "true" marks a PR namespace, and this name does not match the namespacePattern of the k8s-ee config [vap:managed-label]. With it, every pod write in this namespace would be sent to the k8s-ee webhooks and wait on them. Fix: remove the label (kubectl label namespace ' + object.metadata.name + ' ${LABELS.managed}-); k8s-ee labels its PR namespaces itself'`;
-  const policy: V1ValidatingAdmissionPolicy = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicy',
-    metadata: metadataOf(name),
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [
-          { apiGroups: [''], apiVersions: ['*'], resources: ['namespaces'], operations: ['CREATE', 'UPDATE'] },
-        ],
-        objectSelector: { matchLabels: { [LABELS.managed]: 'true' } },
-      },
-      validations: [
-        {
-          expression: `!has(object.metadata.labels) || !(${label} in object.metadata.labels) || object.metadata.labels[${label}] != 'true' || object.metadata.name.matches(${celString(celPattern(config.namespacePattern))})`,
-          messageExpression: message,
-          reason: 'Forbidden',
-        },
+  const policy = policyOf(name, {
+    failurePolicy: 'Fail',
+    matchConstraints: {
+      resourceRules: [
+        { apiGroups: [''], apiVersions: ['*'], resources: ['namespaces'], operations: ['CREATE', 'UPDATE'] },
       ],
+      objectSelector: { matchLabels: { [LABELS.managed]: 'true' } },
     },
-  };
-  const binding: V1ValidatingAdmissionPolicyBinding = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: metadataOf(name),
-    spec: { policyName: name, validationActions: ['Deny'] },
-  };
-  return { policy, binding };
+    validations: [
+      {
+        expression: `!has(object.metadata.labels) || !(${label} in object.metadata.labels) || object.metadata.labels[${label}] != 'true' || object.metadata.name.matches(${celString(celPattern(config.namespacePattern))})`,
+        messageExpression: message,
+        reason: 'Forbidden',
+      },
+    ],
+  });
+  return { policy, binding: bindingOf(name, name) };
 }
