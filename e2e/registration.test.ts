@@ -5,14 +5,13 @@
 // Its own namespace pattern keeps this registration away from every other test's namespaces.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCA, issueServingCert } from '../certs/pki.ts';
 import { defaultConfig } from '../policies/config.ts';
 import { ENVIRONMENT_CONFIGMAP, LABELS } from '../policies/names.ts';
 import { getTestCluster, type TestCluster } from '../local/harness/cluster.ts';
-import { webhookHost } from '../local/harness/webhook.ts';
+import { webhookTls } from '../local/harness/webhook.ts';
 import { buildWebhookConfigurations, byNameEntry } from '../webhooks/registration.ts';
 import { allowedAnswer } from '../webhooks/testing/review.ts';
 
@@ -32,7 +31,6 @@ const EXCLUDED = 'e2ereg-preview-4';
 interface Call {
   entry: string;
   namespace: string;
-  resource: string;
 }
 
 /** Answers every review "allowed, unchanged" and remembers which entry (the URL path) was called for what. */
@@ -43,12 +41,11 @@ function recorder(key: string, cert: string): { server: Server; calls: Call[] } 
     req.setEncoding('utf8').on('data', (c: string) => (body += c));
     req.on('end', () => {
       const review = JSON.parse(body) as {
-        request: { uid: string; namespace?: string; resource: { resource: string } };
+        request: { uid: string; namespace?: string };
       };
       calls.push({
         entry: new URL(req.url ?? '/', 'https://recorder').pathname.replace(/^\/entry\//, ''),
         namespace: review.request.namespace ?? '',
-        resource: review.request.resource.resource,
       });
       res.setHeader('content-type', 'application/json');
       res.end(allowedAnswer(review.request.uid));
@@ -85,17 +82,9 @@ describe('issue 10: the API server sends a namespaced write to the labelled entr
 
   before(async () => {
     cluster = await getTestCluster();
-    const now = new Date();
-    const host = webhookHost();
-    const ca = await createCA({ commonName: 'k8s-ee e2e registration CA', now, validityDays: 1 });
-    const serving = await issueServingCert(ca, {
-      dnsNames: ['localhost', ...(isIP(host) ? [] : [host])],
-      ipAddresses: [...new Set(['127.0.0.1', ...(isIP(host) ? [host] : [])])],
-      now,
-      validityDays: 1,
-    });
+    const { host, listenHost, ca, serving } = await webhookTls('k8s-ee e2e registration CA');
     rec = recorder(serving.keyPem, serving.certPem);
-    await new Promise<void>((resolve) => rec.server.listen(0, host === '127.0.0.1' ? host : '0.0.0.0', resolve));
+    await new Promise<void>((resolve) => rec.server.listen(0, listenHost, resolve));
     const url = `https://${host}:${String((rec.server.address() as AddressInfo).port)}`;
     const { mutating, validating } = buildWebhookConfigurations({
       name: NAME,

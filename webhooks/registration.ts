@@ -53,9 +53,15 @@ function clientConfig(options: RegistrationOptions, path: string): Admissionregi
   return { service: { namespace, name, path, port }, caBundle };
 }
 
+/** The namespaces never sent to the webhook. */
+const excludedNamespaces = (options: RegistrationOptions): string[] => [
+  'kube-system',
+  ...(options.excludeNamespaces ?? []),
+];
+
 function prNamespaceCondition(options: RegistrationOptions, subject: Entry['subject']): V1MatchCondition {
   const pattern = celString(celPattern(options.config.namespacePattern));
-  const excluded = ['kube-system', ...(options.excludeNamespaces ?? [])].map(celString).join(', ');
+  const excluded = excludedNamespaces(options).map(celString).join(', ');
   const name = subject === 'namespace-object' ? 'object.metadata.name' : 'request.namespace';
   return { name: 'pr-namespace', expression: `${name}.matches(${pattern}) && !(${name} in [${excluded}])` };
 }
@@ -76,11 +82,10 @@ function prNamespaceCondition(options: RegistrationOptions, subject: Entry['subj
 type Selection = 'labelled' | 'by-name';
 
 function namespaceSelector(options: RegistrationOptions, selection: Selection) {
-  const values = ['kube-system', ...(options.excludeNamespaces ?? [])];
   return {
     matchExpressions: [
       { key: LABELS.managed, operator: selection === 'labelled' ? 'In' : 'NotIn', values: ['true'] },
-      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values },
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: excludedNamespaces(options) },
     ],
   };
 }

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCA, issueServingCert } from '../../certs/pki.ts';
+import { createCA, issueServingCert, type KeyPairPem } from '../../certs/pki.ts';
 import type { Config } from '../../policies/config.ts';
 import { defaultConfig } from '../../policies/config.ts';
 import { configFromYaml } from '../../policies/config-load.ts';
@@ -57,8 +57,31 @@ const MAX_LOG_CHARS = 4_000_000;
  * this host (k3s); for a cluster in containers (kind) set K8S_EE_E2E_WEBHOOK_HOST to this host's address as
  * seen from there (the docker bridge gateway, for example 172.18.0.1).
  */
-export function webhookHost(): string {
+function webhookHost(): string {
   return process.env['K8S_EE_E2E_WEBHOOK_HOST'] || '127.0.0.1';
+}
+
+export interface WebhookTls {
+  /** The address the API server calls (webhookHost) and the one to listen on (0.0.0.0 unless it is loopback). */
+  host: string;
+  listenHost: string;
+  ca: KeyPairPem;
+  serving: KeyPairPem;
+}
+
+/** A fresh CA and a serving certificate for the address the API server calls a test's webhook at. */
+export async function webhookTls(commonName: string): Promise<WebhookTls> {
+  const now = new Date();
+  const ca = await createCA({ commonName, now, validityDays: 1 });
+  const host = webhookHost();
+  const hostIsIp = isIP(host) !== 0;
+  const serving = await issueServingCert(ca, {
+    dnsNames: ['localhost', ...(hostIsIp ? [] : [host])],
+    ipAddresses: [...new Set(['127.0.0.1', ...(hostIsIp ? [host] : [])])],
+    now,
+    validityDays: 1,
+  });
+  return { host, listenHost: host === '127.0.0.1' ? host : '0.0.0.0', ca, serving };
 }
 const NODE = join(projectRoot, 'node_modules', '.bin', 'node');
 
@@ -140,23 +163,14 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<StartedWe
   const config =
     opts.configYaml === undefined ? defaultConfig() : configFromYaml(opts.configYaml, 'startWebhook configYaml');
   const dir = await mkdtemp(join(tmpdir(), 'k8s-ee-webhook-'));
-  const now = new Date();
-  const ca = await createCA({ commonName: 'k8s-ee e2e webhook CA', now, validityDays: 1 });
-  const host = webhookHost();
-  const hostIsIp = isIP(host) !== 0;
-  const serving = await issueServingCert(ca, {
-    dnsNames: ['localhost', ...(hostIsIp ? [] : [host])],
-    ipAddresses: [...new Set(['127.0.0.1', ...(hostIsIp ? [host] : [])])],
-    now,
-    validityDays: 1,
-  });
+  const { host, listenHost, ca, serving } = await webhookTls('k8s-ee e2e webhook CA');
   const files = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), config: join(dir, 'config.yaml') };
   await writeFile(files.cert, serving.certPem);
   await writeFile(files.key, serving.keyPem, { mode: 0o600 });
   const port = await freePort();
   const args = [
     '--host',
-    host === '127.0.0.1' ? host : '0.0.0.0',
+    listenHost,
     '--port',
     String(port),
     '--tls-cert',
